@@ -1,0 +1,19 @@
+"""mtkit core. Plugins import `hookimpl` and the data types from here."""
+import pluggy
+
+from core.types import (  # noqa: F401  (re-exported for plugins)
+    BenefitPolicy,
+    Channel,
+    Disease,
+    Division,
+    Institution,
+    Material,
+    ReasonCode,
+    RegionInfo,
+    RenewalPolicy,
+    ReviewStep,
+)
+
+PROJECT = "mtkit"
+hookimpl = pluggy.HookimplMarker(PROJECT)
+hookspec = pluggy.HookspecMarker(PROJECT)

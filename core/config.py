@@ -1,0 +1,50 @@
+"""Configuration defaults; every value can be overridden by environment variables or create_app(config)."""
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+
+def _secret_key(instance_path: Path) -> str:
+    """Use MTKIT_SECRET_KEY, else a key generated once and kept in the instance folder (never in git)."""
+    if os.environ.get("MTKIT_SECRET_KEY"):
+        return os.environ["MTKIT_SECRET_KEY"]
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def default_config(instance_path: Path) -> dict:
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'mtkit.sqlite3'}"
+    if database_url.startswith("postgres://"):  # old-style URL from some hosting panels
+        database_url = "postgresql+psycopg://" + database_url[len("postgres://"):]
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+    regions = os.environ.get("MTKIT_REGIONS", "").strip()
+    return {
+        "SECRET_KEY": _secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "MTKIT_REGIONS": [c.strip() for c in regions.split(",") if c.strip()] or None,
+        "MTKIT_UPLOAD_DIR": os.environ.get("MTKIT_UPLOAD_DIR", str(instance_path / "uploads")),
+        "MTKIT_MAX_FILE_BYTES": int(os.environ.get("MTKIT_MAX_FILE_BYTES", 10 * 1024 * 1024)),
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MTKIT_MAX_REQUEST_BYTES", 25 * 1024 * 1024)),
+        "MTKIT_PAGE_SIZE": 20,
+        "MTKIT_LOCKOUT_ATTEMPTS": 5,
+        "MTKIT_LOCKOUT_MINUTES": 15,
+        # 等保: idle sessions end after 30 minutes; the session is refreshed on every request.
+        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=int(os.environ.get("MTKIT_SESSION_MINUTES", 30))),
+        "SESSION_REFRESH_EACH_REQUEST": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("MTKIT_SECURE_COOKIES") == "1",
+        "REMEMBER_COOKIE_DURATION": timedelta(minutes=30),
+        "WTF_CSRF_TIME_LIMIT": None,  # tied to the session instead, which already times out
+        "MTKIT_TODAY": None,  # tests and demos may pin "today" (a date)
+        "MTKIT_HTMX_JS": os.environ.get("MTKIT_HTMX_JS", ""),
+    }

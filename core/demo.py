@@ -1,0 +1,161 @@
+"""Demo data for both regions, created through the real services (so it obeys every rule)."""
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+from dateutil.relativedelta import relativedelta
+from werkzeug.datastructures import FileStorage
+
+from core import workflow
+from core.extensions import db
+from core.models import Application, Recognition, User
+from core.services import accounts
+from core.services import applications as apps
+from core.services import dates
+from core.services.clock import today
+
+PASSWORD = "Demo1234"
+# A minimal but real PDF so uploads pass the content check.
+DEMO_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+STAFF = [
+    # username, role, name, region, division, hospital, office, title
+    ("admin", "admin", "系统管理员", None, None, None, None, None),
+    ("nmg_doctor", "physician", "王建国", "150000", "150100", "H150100001", None, "副主任医师"),
+    ("nmg_junior", "physician", "李晓明", "150000", "150100", "H150100001", None, "主治医师"),
+    ("nmg_yibao", "hospital_office", "赵丽", "150000", "150100", "H150100001", None, None),
+    ("bt_doctor", "physician", "孙伟", "150000", "150200", "H150200001", None, "主任医师"),
+    ("bt_yibao", "hospital_office", "周敏", "150000", "150200", "H150200001", None, None),
+    ("nmg_agency", "agency_reviewer", "吴刚", "150000", "150100", None, "O150100001", None),
+    ("nmg_admin", "admin", "内蒙古管理员", "150000", None, None, None, None),
+    ("fcg_review", "agency_reviewer", "黄海燕", "450600", None, None, "O450600001", None),
+    ("dx_review", "agency_reviewer", "陈志强", "450600", "450681", None, "O450681001", None),
+    ("fcg_expert", "expert", "梁教授", "450600", None, None, None, None),
+    ("fcg_admin", "admin", "防城港管理员", "450600", None, None, None, None),
+]
+
+
+def make_id_number(division: str, birth: str, seq: int) -> str:
+    """A resident ID with a correct GB 11643 check character (for demo people only)."""
+    body = f"{division}{birth}{seq:03d}"
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, weights)) % 11]
+
+
+PEOPLE = [
+    # name, division, birth, seq, phone, category, region
+    ("张桂英", "150102", "19550312", 24, "13804711234", "retired", "150000", "150100"),
+    ("刘建华", "150102", "19680825", 13, "13904712345", "employed", "150000", "150100"),
+    ("马秀兰", "150203", "19600101", 42, "13704723456", "retired", "150000", "150200"),
+    ("韦小红", "450602", "19580704", 26, "13807701234", "retired", "450600", "450602"),
+    ("黄志明", "450681", "19720315", 17, "13907702345", "employed", "450600", "450681"),
+    ("李秀梅", "450603", "19650930", 28, "13707703456", "retired", "450600", "450603"),
+]
+
+
+def database_is_empty() -> bool:
+    return db.session.query(User.id).first() is None
+
+
+def seed() -> list[tuple[str, str, str]]:
+    """Create staff, people and applications in every status. Returns (username, role, note)."""
+    staff = {}
+    for username, role, name, region, division, hospital, office, title in STAFF:
+        staff[username] = accounts.create_staff(
+            username=username, password=PASSWORD, role=role, name=name, region=region,
+            division=division, hospital=hospital, office=office, title=title,
+        )
+    people = []
+    for name, div, birth, seq, phone, cat, region, division in PEOPLE:
+        people.append(
+            accounts.register_insured(
+                name=name, id_number=make_id_number(div, birth, seq), phone=phone, password=PASSWORD,
+                region=region, division=division, insured_category=cat,
+            )
+        )
+    zhang, liu, ma, wei, huang, li = people
+    s = staff
+
+    # ---- Inner Mongolia: normal track at 内蒙古医科大学附属医院 ----
+    _draft(zhang, "150000", "150100", "H150100001", ["M03900"], upload=False)  # draft, nothing uploaded
+    a = _submitted(liu, "150000", "150100", "H150100001", ["M01600"])  # waits for 医保科 受理
+    b = _submitted(ma, "150000", "150200", "H150200001", ["M04600", "M03900"])
+    workflow.act(b, s["bt_yibao"], "accept", b.version)  # in review: physician's turn
+    c = _submitted(zhang, "150000", "150100", "H150100001", ["M05300"])
+    workflow.act(c, s["nmg_yibao"], "return", c.version, to="applicant", note="病情诊断书未加盖医院公章,请补正")
+    d = _submitted(liu, "150000", "150100", "H150100001", ["M00503"])  # fast track: physician then record
+    _decide(d, s["nmg_doctor"], "approved")
+    workflow.act(d, s["nmg_yibao"], "record", d.version)
+    e = _submitted(ma, "150000", "150200", "H150200001", ["M01600", "M06900"])
+    workflow.act(e, s["bt_yibao"], "accept", e.version)
+    workflow.act(e, s["bt_doctor"], "decide", e.version, results={"M01600": "approved", "M06900": "rejected"}, reason_code="R01")
+    workflow.act(e, s["bt_yibao"], "record", e.version)  # partial
+    f = _submitted(zhang, "150000", "150100", "H150100001", ["M02300"])
+    workflow.act(f, s["nmg_yibao"], "accept", f.version)
+    _decide(f, s["nmg_doctor"], "rejected", reason="R03")
+    workflow.act(f, s["nmg_yibao"], "record", f.version)
+    g = _submitted(liu, "150000", "150100", "H150100001", ["M04301"])
+    apps.withdraw(g, liu, g.version, "先去复查")
+
+    # ---- Fangchenggang: agency window ----
+    _draft(wei, "450600", "450602", "O450600001", ["FCG004"], upload=False)
+    h = _submitted(wei, "450600", "450602", "O450600001", ["FCG002"])  # waits for 受理
+    i = _submitted(huang, "450600", "450681", "O450681001", ["FCG009"])
+    workflow.act(i, s["dx_review"], "accept", i.version)
+    workflow.act(i, s["dx_review"], "refer_expert", i.version, note="病情需专家复评")  # expert's turn
+    j = _submitted(li, "450600", "450603", "O450603001", ["FCG010"])
+    workflow.act(j, s["fcg_review"], "accept", j.version)
+    workflow.act(j, s["fcg_review"], "return", j.version, to="applicant", note="请补充近半年检查检验报告")
+    k = _submitted(huang, "450600", "450681", "O450681001", ["FCG003"])
+    workflow.act(k, s["dx_review"], "accept", k.version)
+    _decide(k, s["dx_review"], "approved")
+    workflow.act(k, s["dx_review"], "record", k.version)
+    m = _submitted(li, "450600", "450603", "O450603001", ["FCG011"])
+    workflow.act(m, s["fcg_review"], "accept", m.version)
+    _decide(m, s["fcg_review"], "rejected", reason="R02")
+    workflow.act(m, s["fcg_review"], "record", m.version)
+
+    # Recognitions close to their end, so renewal can be tried today (window open).
+    _old_recognition(wei, "450600", "450602", "O450600001", "FCG001", "高血压", "M03900", months_left=2)
+    _old_recognition(zhang, "150000", "150100", "H150100001", "M03900", "高血压病", "M03900", months_left=1, kind_apps=True)
+    db.session.flush()
+
+    logins = [(u, r, n) for u, r, n, *_ in STAFF]
+    logins += [(p.username, "insured", p.name) for p in people]
+    return logins
+
+
+def _draft(person, region, division, inst, diseases, upload=True, channel="online"):
+    app = apps.start(person, person, region=region, division=division, institution=inst, channel=channel, diseases=diseases)
+    if upload:
+        for item in apps.checklist(app):
+            if item.rule.required:
+                apps.add_material(app, person, disease_code=item.disease_code, material_code=item.rule.code,
+                                  file_storage=FileStorage(io.BytesIO(DEMO_PDF), filename=f"{item.rule.name}.pdf"))
+    return app
+
+
+def _submitted(person, region, division, inst, diseases):
+    app = _draft(person, region, division, inst, diseases)
+    apps.submit(app, person, app.version)
+    return app
+
+
+def _decide(app, user, result, reason=None):
+    results = {ad.disease_code: result for ad in app.diseases}
+    workflow.act(app, user, "decide", app.version, results=results, reason_code=reason)
+
+
+def _old_recognition(person, region, division, inst, code, name, national, months_left, kind_apps=False):
+    """An earlier approval whose validity ends in ``months_left`` months (history created directly)."""
+    on = today()
+    end = on + relativedelta(months=months_left)
+    start = end + timedelta(days=1) - relativedelta(months=24)
+    app = Application(person_id=person.id, region_code=region, division_code=division, institution_code=inst,
+                      channel="window", kind="new", status="approved", steps=[], step_index=0)
+    db.session.add(app)
+    db.session.flush()
+    db.session.add(Recognition(person_id=person.id, region_code=region, division_code=division, institution_code=inst,
+                               disease_code=code, national_code=national, disease_name=name, application_id=app.id,
+                               start_date=start, end_date=dates.validity_end(start, 24)))

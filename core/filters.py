@@ -1,0 +1,54 @@
+"""Jinja filters and globals: masking, dates in the region's time zone, names of codes."""
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_wtf.csrf import generate_csrf
+
+from core.models import RECOGNITION_STATUSES, ROLES
+from core.services.identity import mask_id, mask_phone
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None:
+        return ""
+    return value.astimezone(TZ).strftime(fmt)
+
+
+def init_app(app):
+    app.jinja_env.filters.update(
+        mask_id=mask_id,
+        mask_phone=mask_phone,
+        local_time=local_time,
+        role_name=lambda r: ROLES.get(r, r),
+        rec_status=lambda s: RECOGNITION_STATUSES.get(s, s),
+    )
+
+    @app.context_processor
+    def globals_():
+        regions = current_app.extensions["mtkit_regions"]
+
+        def region_name(code):
+            info = regions.get(code)
+            return info.short_name if info else (code or "")
+
+        def division_name(region, code):
+            info = regions.get(region)
+            d = info.division(code) if info else None
+            return d.name if d else (code or "")
+
+        def institution_name(region, code):
+            info = regions.get(region)
+            i = info.institution(code) if info else None
+            return i.name if i else (code or "")
+
+        return {
+            "csrf_token_value": generate_csrf,
+            "region_name": region_name,
+            "division_name": division_name,
+            "institution_name": institution_name,
+            "all_regions": regions.all,
+        }

@@ -1,0 +1,26 @@
+"""WTForms for the simple pages. Rules are checked again by the services."""
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+
+class LoginForm(FlaskForm):
+    username = StringField("用户名或身份证号", validators=[DataRequired("请填写用户名。"), Length(max=64)])
+    password = PasswordField("密码", validators=[DataRequired("请填写密码。"), Length(max=128)])
+
+
+class RegisterForm(FlaskForm):
+    name = StringField("姓名", validators=[DataRequired("请填写姓名。"), Length(max=30)])
+    id_number = StringField("身份证号码", validators=[DataRequired("请填写身份证号码。"), Length(max=18)])
+    phone = StringField("手机号码", validators=[DataRequired("请填写手机号码。"), Length(max=11)])
+    region = SelectField("参保地区", validate_choice=False)
+    division = SelectField("所在盟市/区县", validate_choice=False)
+    insured_category = SelectField("人员类别", choices=[("employed", "在职"), ("retired", "退休")])
+    password = PasswordField("密码(至少8位,含字母和数字)", validators=[DataRequired("请设置密码。")])
+    password2 = PasswordField("再次输入密码", validators=[DataRequired("请再次输入密码。")])
+
+
+class ProfileForm(FlaskForm):
+    phone = StringField("手机号码", validators=[DataRequired("请填写手机号码。"), Length(max=11)])
+    address = StringField("联系地址", validators=[Optional(), Length(max=200)])
+    remote_address = StringField("异地居住地址(长期异地居住时填写)", validators=[Optional(), Length(max=200)])

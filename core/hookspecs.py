@@ -1,0 +1,116 @@
+"""Every hook mtkit calls. Region plugins and cross-region plugins implement these.
+
+Hooks that answer for one region take the region code and return None for other regions, so the
+first plugin that knows the region answers (``firstresult``). Hooks the core gathers from every
+plugin return lists. Core defaults live in ``core/defaults.py`` and run last (``trylast``).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core import hookspec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datetime import date
+
+    from core.types import (
+        BenefitPolicy,
+        Channel,
+        Disease,
+        Material,
+        ReasonCode,
+        RegionInfo,
+        RenewalPolicy,
+        ReviewStep,
+    )
+
+
+@hookspec
+def mtkit_region() -> RegionInfo | None:
+    """Describe the region this plugin provides: code, name, divisions, institutions, intake.
+
+    Called once per start-up for every registered plugin; cross-region plugins return None.
+    Two plugins returning the same region code stop start-up.
+    """
+
+
+@hookspec(firstresult=True)
+def mtkit_disease_catalog(region: str, year: int) -> list[Disease] | None:
+    """Return the 门特 disease catalogue of ``region`` valid in ``year``.
+
+    :param region: region code, e.g. "450600".
+    :param year: calendar year; catalogues change yearly and a renewal checks that year's list.
+    Local disease codes must be unique within a region (checked at start-up).
+    """
+
+
+@hookspec(firstresult=True)
+def mtkit_material_rules(region: str, disease: str, kind: str) -> list[Material] | None:
+    """Return the materials an application of ``kind`` ("new" or "renewal") needs for ``disease``.
+
+    Items with ``disease="*"`` are common to every disease and are asked for once per application.
+    """
+
+
+@hookspec(firstresult=True)
+def mtkit_channels(region: str) -> list[Channel] | None:
+    """Return the channels (online, window, hospital) with strengths, weaknesses and who they suit."""
+
+
+@hookspec(firstresult=True)
+def mtkit_review_steps(region: str, fast_track: bool) -> list[ReviewStep] | None:
+    """Return the ordered review steps for an application in ``region``.
+
+    :param fast_track: True when every disease applied for is on the region's fast track
+        (e.g. tumour radio/chemotherapy, dialysis in Inner Mongolia).
+    The steps are copied onto the application when it is submitted, so a later change of the
+    region's flow does not move applications already in review.
+    """
+
+
+@hookspec(firstresult=True)
+def mtkit_renewal_policy(region: str, disease: str) -> RenewalPolicy:
+    """Return the renewal window and continuity rules for ``disease`` in ``region``.
+
+    The core default (3-month window, continuity during review) runs last.
+    """
+
+
+@hookspec(firstresult=True)
+def mtkit_reason_codes(region: str) -> list[ReasonCode]:
+    """Return coded reasons for rejections and returns. The core default list runs last."""
+
+
+@hookspec(firstresult=True)
+def mtkit_benefit_policy(region: str, year: int) -> BenefitPolicy:
+    """Return the deductible rules of ``region`` for ``year`` (used by the benefits ledger)."""
+
+
+@hookspec(firstresult=True)
+def mtkit_pdf_templates(region: str) -> dict[str, str] | None:
+    """Return form name -> template path for the region's PDF forms (申请表, 续办申请表, 通知书)."""
+
+
+@hookspec
+def mtkit_validate_application(application: Any) -> list[str]:
+    """Return problems (Chinese sentences) that stop ``application`` from being submitted.
+
+    Gathered from every plugin; an empty list from all means the application may be submitted.
+    """
+
+
+@hookspec
+def mtkit_notify(notice: Any) -> str | None:
+    """Deliver ``notice`` (a saved ``core.models.Notice``) through a channel.
+
+    Every notification plugin is called; each returns the name of its channel when it delivered,
+    or None when it does not handle the notice. The in-app inbox always delivers.
+    """
+
+
+@hookspec
+def mtkit_holidays(region: str, year: int) -> dict[date, bool] | None:
+    """Return extra calendar days for ``region`` in ``year``: date -> True if it is a working day.
+
+    Used for years the official calendar does not cover and for local holidays.
+    """

@@ -1,0 +1,15 @@
+"""All models, importable from one place."""
+from core.models.applications import (  # noqa: F401
+    FINAL_STATUSES,
+    KINDS,
+    OPEN_STATUSES,
+    STATUSES,
+    Application,
+    ApplicationDisease,
+    ApplicationEvent,
+    Decision,
+    Material,
+)
+from core.models.audit import AuditLog, Notice  # noqa: F401
+from core.models.people import AGENCY_ROLES, HOSPITAL_ROLES, ROLES, STAFF_ROLES, User  # noqa: F401
+from core.models.recognitions import RECOGNITION_STATUSES, Recognition  # noqa: F401

@@ -1,0 +1,48 @@
+"""Append-only audit trail and the in-app inbox."""
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.extensions import db
+from core.models.base import UTCDateTime, utcnow
+
+
+class AuditLog(db.Model):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at = mapped_column(UTCDateTime, default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer)  # no FK: audit outlives anything
+    username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40))
+    object_type: Mapped[str | None] = mapped_column(String(30))
+    object_id: Mapped[str | None] = mapped_column(String(40))
+    result: Mapped[str] = mapped_column(String(20), default="ok")
+    ip: Mapped[str | None] = mapped_column(String(45))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+@event.listens_for(AuditLog, "before_update")
+@event.listens_for(AuditLog, "before_delete")
+def _audit_is_append_only(mapper, connection, target):
+    # The database triggers (see the migration) enforce the same for raw SQL.
+    raise PermissionError("审计记录只能追加,不能修改或删除")
+
+
+class Notice(db.Model):
+    """A message to a person: every decision, return and approval writes one."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_user", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    title: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    channels: Mapped[str | None] = mapped_column(String(100))  # delivered through, comma list
+    created_at = mapped_column(UTCDateTime, default=utcnow)
+    read_at = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,68 @@
+"""People: insured persons and staff share one account table; the role says which."""
+from __future__ import annotations
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from core.extensions import db
+from core.models.base import UTCDateTime, utcnow
+
+ROLES = {
+    "insured": "参保人",
+    "physician": "责任医师",
+    "hospital_office": "医院医保科",
+    "agency_reviewer": "经办机构审核员",
+    "expert": "评审专家",
+    "admin": "管理员",
+}
+STAFF_ROLES = tuple(r for r in ROLES if r != "insured")
+HOSPITAL_ROLES = ("physician", "hospital_office")
+AGENCY_ROLES = ("agency_reviewer", "expert")
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), index=True)
+    name: Mapped[str] = mapped_column(String(50))
+    id_number: Mapped[str | None] = mapped_column(String(18), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    region_code: Mapped[str | None] = mapped_column(String(6))
+    # Staff scope: a prefecture/district (agency, expert), a hospital (physician, 医保科) or an office.
+    division_code: Mapped[str | None] = mapped_column(String(6))
+    hospital_code: Mapped[str | None] = mapped_column(String(30))
+    office_code: Mapped[str | None] = mapped_column(String(30))
+    title: Mapped[str | None] = mapped_column(String(20))  # physician title, e.g. 副主任医师
+    insured_category: Mapped[str | None] = mapped_column(String(10))  # employed / retired
+    address: Mapped[str | None] = mapped_column(String(200))
+    remote_address: Mapped[str | None] = mapped_column(String(200))  # 异地居住地址
+    is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until = mapped_column(UTCDateTime, nullable=True)
+    created_at = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    last_login_at = mapped_column(UTCDateTime, nullable=True)
+
+    def set_password(self, password: str) -> None:
+        # Werkzeug's default method is scrypt.
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: disabled accounts cannot log in
+        return bool(self.is_enabled)
+
+    @property
+    def role_name(self) -> str:
+        return ROLES.get(self.role, self.role)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES

@@ -1,0 +1,108 @@
+"""The regions an app serves, read through the plugin hooks and cached per app.
+
+Views and services ask this object, never the plugins directly, so the caching and the checks
+(duplicate disease codes, one answering plugin per region) live in one place.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from flask import current_app
+
+from core.plugins import PluginError, region_plugins
+from core.types import Channel, Disease, Material, RegionInfo, RenewalPolicy, ReviewStep
+
+
+class Regions:
+    def __init__(self, pm):
+        self.pm = pm
+        self._infos: dict[str, RegionInfo] = {}
+        for code, plugin in region_plugins(pm).items():
+            self._infos[code] = plugin.mtkit_region()
+        # Cached per instance: plugins read their data files once.
+        self.catalogue = lru_cache(maxsize=64)(self._catalogue)
+        self.materials = lru_cache(maxsize=1024)(self._materials)
+        self.steps = lru_cache(maxsize=16)(self._steps)
+
+    # --- regions -------------------------------------------------------------------------
+    def all(self) -> list[RegionInfo]:
+        return list(self._infos.values())
+
+    def codes(self) -> list[str]:
+        return list(self._infos)
+
+    def get(self, code: str | None) -> RegionInfo | None:
+        return self._infos.get(code or "")
+
+    def __contains__(self, code) -> bool:
+        return code in self._infos
+
+    # --- catalogue -----------------------------------------------------------------------
+    def _catalogue(self, region: str, year: int) -> tuple[Disease, ...]:
+        rows = self.pm.hook.mtkit_disease_catalog(region=region, year=year) or []
+        seen: set[str] = set()
+        for d in rows:
+            if d.code in seen:
+                raise PluginError(f"地区 {region} {year} 年病种目录中病种编码 {d.code} 重复。")
+            seen.add(d.code)
+        return tuple(rows)
+
+    def disease(self, region: str, code: str, year: int) -> Disease | None:
+        return next((d for d in self.catalogue(region, year) if d.code == code), None)
+
+    def _materials(self, region: str, disease: str, kind: str) -> tuple[Material, ...]:
+        return tuple(self.pm.hook.mtkit_material_rules(region=region, disease=disease, kind=kind) or [])
+
+    def checklist(self, region: str, diseases: list[str], kind: str) -> list[tuple[str, Material]]:
+        """The materials an application needs: common items once, then each disease's own items.
+
+        Returns (disease_code or "*", material) pairs in display order.
+        """
+        items: list[tuple[str, Material]] = []
+        common_seen: set[str] = set()
+        for code in diseases:
+            for m in self.materials(region, code, kind):
+                if m.disease == "*":
+                    if m.code not in common_seen:
+                        common_seen.add(m.code)
+                        items.append(("*", m))
+                else:
+                    items.append((code, m))
+        items.sort(key=lambda pair: pair[0] != "*")  # common first, stable otherwise
+        return items
+
+    def channels(self, region: str) -> list[Channel]:
+        return list(self.pm.hook.mtkit_channels(region=region) or [])
+
+    def _steps(self, region: str, fast_track: bool) -> tuple[ReviewStep, ...]:
+        return tuple(self.pm.hook.mtkit_review_steps(region=region, fast_track=fast_track) or [])
+
+    def renewal_policy(self, region: str, disease: str) -> RenewalPolicy:
+        return self.pm.hook.mtkit_renewal_policy(region=region, disease=disease)
+
+    def reason_codes(self, region: str):
+        return self.pm.hook.mtkit_reason_codes(region=region)
+
+    def reason_text(self, region: str, code: str | None) -> str:
+        return next((r.text for r in self.reason_codes(region) if r.code == code), code or "")
+
+    def check(self, year: int) -> None:
+        """Start-up checks: every region answers its core hooks, exactly once, with unique codes."""
+        for code in self._infos:
+            for hook in ("mtkit_disease_catalog",):
+                answering = [
+                    impl.plugin_name
+                    for impl in getattr(self.pm.hook, hook).get_hookimpls()
+                    if impl.function(region=code, year=year) is not None
+                ]
+                if len(answering) > 1:
+                    raise PluginError(f"地区 {code} 的病种目录由多个插件提供: {', '.join(answering)}")
+            if not self.catalogue(code, year):
+                raise PluginError(f"地区 {code} 没有 {year} 年的病种目录。")
+            if not self.steps(code, False):
+                raise PluginError(f"地区 {code} 没有定义审核步骤。")
+
+
+def regions() -> Regions:
+    """The current app's regions."""
+    return current_app.extensions["mtkit_regions"]

@@ -1,0 +1,60 @@
+"""Who may see what: one place for record-level scope, used by every page and query."""
+from __future__ import annotations
+
+from sqlalchemy import and_, false, true
+
+from core.extensions import db
+
+from core.models import AGENCY_ROLES, HOSPITAL_ROLES, Application, Recognition, User
+from core.services import Forbidden, NotFound
+
+
+def application_scope(user: User, model=Application):
+    """A SQL condition selecting the applications (or recognitions) ``user`` may see."""
+    if user.role == "insured":
+        return model.person_id == user.id
+    if user.role in HOSPITAL_ROLES:
+        if not user.hospital_code:
+            return false()
+        return and_(model.region_code == user.region_code, model.institution_code == user.hospital_code)
+    if user.role in AGENCY_ROLES or user.role == "admin":
+        if user.role == "admin" and not user.region_code:
+            return true()  # instance administrator
+        cond = model.region_code == user.region_code
+        if user.division_code:
+            cond = and_(cond, model.division_code == user.division_code)
+        return cond
+    return false()
+
+
+def can_see(user: User, record) -> bool:
+    """Python twin of ``application_scope`` for one loaded Application or Recognition."""
+    if user.role == "insured":
+        return record.person_id == user.id
+    if user.role in HOSPITAL_ROLES:
+        return bool(user.hospital_code) and record.region_code == user.region_code and record.institution_code == user.hospital_code
+    if user.role in AGENCY_ROLES or user.role == "admin":
+        if user.role == "admin" and not user.region_code:
+            return True
+        if record.region_code != user.region_code:
+            return False
+        return not user.division_code or record.division_code == user.division_code
+    return False
+
+
+def get_visible(user: User, model, record_id) -> Application | Recognition:
+    """Load a record the user may see; anything else is 'not found' (no hint that it exists)."""
+    record = db.session.get(model, record_id) if isinstance(record_id, int) else None
+    if record is None or not can_see(user, record):
+        raise NotFound("记录不存在或您无权查看。")
+    return record
+
+
+def require_role(user: User, *roles: str) -> None:
+    if user.role not in roles:
+        raise Forbidden("您的角色无权进行此操作。")
+
+
+def may_view_full_identity(user: User, person: User) -> bool:
+    """Full ID and phone numbers: the person, and staff handling the person's records (audited)."""
+    return user.id == person.id or user.is_staff

@@ -1,0 +1,137 @@
+"""Accounts: registration of insured persons, staff creation, log-in with lockout."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from core.extensions import db
+from core.models import ROLES, User
+from core.models.base import utcnow
+from core.regions import regions
+from core.services import Invalid
+from core.services.audit import audit
+from core.services.identity import id_number_problem, normalise_id, phone_problem
+from core.types import INSURED_CATEGORIES, PHYSICIAN_TITLES
+
+MIN_PASSWORD = 8
+
+
+def password_problem(password: str | None) -> str | None:
+    p = password or ""
+    if len(p) < MIN_PASSWORD:
+        return f"密码至少 {MIN_PASSWORD} 位。"
+    if len(p) > 128:
+        return "密码过长(最多128位)。"
+    if p.isdigit() or p.isalpha():
+        return "密码须同时包含字母和数字。"
+    return None
+
+
+def register_insured(*, name, id_number, phone, password, region, division, insured_category="employed", created_by=None) -> User:
+    """Self-registration (or registration at a window). Username is the ID number."""
+    problems = []
+    name = (name or "").strip()
+    if not (2 <= len(name) <= 30):
+        problems.append("请填写2-30个字的真实姓名。")
+    idn = normalise_id(id_number)
+    for p in (id_number_problem(idn), phone_problem(phone), password_problem(password)):
+        if p:
+            problems.append(p)
+    info = regions().get(region)
+    if info is None:
+        problems.append("请选择参保地区。")
+    elif info.division(division) is None:
+        problems.append(f"请选择{info.division_label}。")
+    if insured_category not in INSURED_CATEGORIES:
+        problems.append("请选择人员类别(在职或退休)。")
+    if not problems and db.session.scalar(select(func.count()).where(User.id_number == idn)):
+        problems.append("该身份证号码已注册,请直接登录;如忘记密码请到窗口办理。")
+    if problems:
+        raise Invalid("注册信息有误:", problems)
+    user = User(
+        username=idn,
+        role="insured",
+        name=name,
+        id_number=idn,
+        phone=phone.strip(),
+        region_code=region,
+        division_code=division,
+        insured_category=insured_category,
+        created_by_id=getattr(created_by, "id", None),
+    )
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    audit("user.register", user, user=created_by or user)
+    return user
+
+
+def create_staff(*, username, password, role, name, region=None, division=None, hospital=None, office=None, title=None) -> User:
+    problems = []
+    if role not in ROLES or role == "insured":
+        problems.append("角色无效。")
+    if not username or len(username) > 64:
+        problems.append("用户名无效。")
+    if password_problem(password):
+        problems.append(password_problem(password))
+    info = regions().get(region) if region else None
+    if region and info is None:
+        problems.append("地区编码无效。")
+    if role != "admin" and info is None:
+        problems.append("工作人员须指定地区。")
+    if info and division and info.division(division) is None:
+        problems.append("辖区编码无效。")
+    if role in ("physician", "hospital_office"):
+        inst = info.institution(hospital) if info else None
+        if inst is None or inst.kind != "hospital":
+            problems.append("医院工作人员须指定所属医院。")
+    if role == "physician" and title not in PHYSICIAN_TITLES:
+        problems.append(f"责任医师须填写职称:{'、'.join(PHYSICIAN_TITLES)}。")
+    if db.session.scalar(select(func.count()).where(User.username == username)):
+        problems.append("用户名已存在。")
+    if problems:
+        raise Invalid("工作人员信息有误:", problems)
+    user = User(
+        username=username, role=role, name=name, region_code=region, division_code=division,
+        hospital_code=hospital, office_code=office, title=title,
+    )
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    audit("user.create", user, detail=f"role={role}")
+    return user
+
+
+def authenticate(username: str, password: str) -> tuple[User | None, str | None]:
+    """Check a log-in. Returns (user, None) or (None, Chinese message). Writes audit rows."""
+    username = normalise_id(username) if (username or "").strip()[:17].isdigit() else (username or "").strip()
+    user = db.session.scalar(select(User).where(User.username == username))
+    generic = "用户名或密码错误。"
+    if user is None:
+        audit("login", ("users", None), result="fail", detail=f"unknown user {username[:64]}", user=None)
+        return None, generic
+    now = utcnow()
+    if user.locked_until and user.locked_until > now:
+        audit("login", user, result="locked", user=user)
+        minutes = int((user.locked_until - now).total_seconds() // 60) + 1
+        return None, f"登录失败次数过多,账号已锁定,请 {minutes} 分钟后再试。"
+    if not user.check_password(password or ""):
+        user.failed_logins = (user.failed_logins or 0) + 1
+        limit = current_app.config["MTKIT_LOCKOUT_ATTEMPTS"]
+        if user.failed_logins >= limit:
+            user.locked_until = now + timedelta(minutes=current_app.config["MTKIT_LOCKOUT_MINUTES"])
+            user.failed_logins = 0
+            audit("login", user, result="fail", detail="locked", user=user)
+            return None, f"密码连续错误 {limit} 次,账号已锁定 {current_app.config['MTKIT_LOCKOUT_MINUTES']} 分钟。"
+        audit("login", user, result="fail", user=user)
+        return None, generic
+    if not user.is_enabled:
+        audit("login", user, result="disabled", user=user)
+        return None, "该账号已停用,请联系管理员。"
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    audit("login", user, user=user)
+    return user, None

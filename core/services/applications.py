@@ -1,0 +1,343 @@
+"""Applications from draft to submission: choosing diseases, materials, submitting, withdrawing."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core.extensions import db
+from core.models import Application, ApplicationDisease, ApplicationEvent, Material, Recognition, User
+from core.models.base import utcnow
+from core.regions import regions
+from core.services import Conflict, Forbidden, Invalid
+from core.services import recognitions as recs
+from core.services.access import can_see
+from core.services.audit import audit
+from core.services.calendar import add_working_days
+from core.services.clock import today
+from core.services.notices import notify
+from core.services.storage import CONTENT_TYPES, read_upload, store
+from core.types import Material as MaterialRule
+
+STAFF_CHANNELS = ("window", "hospital")  # channels through which staff file on a person's behalf
+PROXY_ROLES = ("agency_reviewer", "hospital_office")  # who may file for a person (代办)
+
+
+@dataclass
+class ChecklistItem:
+    disease_code: str  # "*" for items common to every disease
+    disease_name: str
+    rule: MaterialRule
+    files: list[Material] = field(default_factory=list)
+
+    @property
+    def satisfied(self) -> bool:
+        return bool(self.files) or not self.rule.required
+
+    @property
+    def label(self) -> str:
+        return self.rule.name if self.disease_code == "*" else f"{self.disease_name}:{self.rule.name}"
+
+
+def record_event(app: Application, actor: User | None, action: str, from_status: str | None, note: str | None = None):
+    step = app.current_step
+    app.current_role = step["role"] if step else None
+    app.events.append(
+        ApplicationEvent(
+            actor_id=getattr(actor, "id", None),
+            action=action,
+            from_status=from_status,
+            to_status=app.status,
+            step_name=step["name"] if step else None,
+            note=note,
+        )
+    )
+
+
+def start(
+    person: User,
+    actor: User,
+    *,
+    region: str,
+    division: str,
+    institution: str,
+    channel: str,
+    diseases: list[str],
+    kind: str = "new",
+    renewal_of: Recognition | None = None,
+) -> Application:
+    """Create a draft application; every choice is checked against the region's rules."""
+    problems = []
+    info = regions().get(region)
+    if person.role != "insured":
+        raise Invalid("只能为参保人办理申请。")
+    if info is None:
+        raise Invalid("请选择有效的参保地区。")
+    if person.region_code != region:
+        problems.append(f"您的参保地是{_region_name(person.region_code)},只能在参保地申请。")
+    if info.division(division) is None:
+        problems.append(f"请选择{info.division_label}。")
+    inst = info.institution(institution)
+    wanted = "定点医疗机构" if info.intake == "hospital" else "医保经办机构"
+    if inst is None or inst.kind != info.intake:
+        problems.append(f"请选择受理的{wanted}。")
+    elif not inst.qualified:
+        problems.append(f"{inst.name}不具备门特审核资格,请选择其他{wanted}。")
+    elif inst.division_code != division:
+        problems.append(f"{inst.name}不在所选{info.division_label},请重新选择。")
+    channel_codes = {c.code for c in regions().channels(region)}
+    if channel not in channel_codes:
+        problems.append("请选择办理渠道。")
+    proxy = actor.id != person.id
+    if proxy:
+        if actor.role not in PROXY_ROLES:
+            raise Forbidden("只能由本人或医保经办/医院医保科人员代办。")
+        if actor.region_code != region or (actor.division_code and actor.division_code != division):
+            raise Forbidden("只能为本辖区参保人代办。")
+        if actor.role == "hospital_office" and institution != actor.hospital_code:
+            raise Forbidden("医院医保科只能代办到本院的申请。")
+        if channel not in STAFF_CHANNELS:
+            problems.append("代办只能通过窗口或医院渠道。")
+    codes = list(dict.fromkeys(c for c in diseases if c))
+    if not codes:
+        problems.append("请至少选择一个病种。")
+    on = today(info.timezone)
+    catalogue = {d.code: d for d in regions().catalogue(region, on.year)}
+    for code in codes:
+        d = catalogue.get(code)
+        if d is None:
+            problems.append(f"病种 {code} 不在 {on.year} 年度门特病种目录内。")
+            continue
+        if kind == "new":
+            held = recs.holding(person.id, region, code, on)
+            if held is not None:
+                problems.append(f"您已有{d.name}的有效认定(至 {held.end_date.isoformat()}),请在续办期内办理续办,无需重新申请。")
+        if _open_disease(person.id, region, code):
+            problems.append(f"您已有{d.name}的未办结申请,请勿重复申请。")
+    if kind == "renewal":
+        if renewal_of is None or renewal_of.person_id != person.id:
+            raise Invalid("请选择要续办的认定。")
+        why = recs.renewal_problem(renewal_of, on)
+        if why:
+            problems.append(why)
+    if problems:
+        raise Invalid("申请信息有误,请修改后重试。", problems)
+
+    app = Application(
+        person_id=person.id,
+        region_code=region,
+        division_code=division,
+        institution_code=institution,
+        channel=channel,
+        kind=kind,
+        filed_by_id=actor.id if proxy else None,
+        renewal_of_id=renewal_of.id if renewal_of else None,
+        status="draft",
+        fast_track=all(catalogue[c].fast_track for c in codes),
+    )
+    db.session.add(app)
+    db.session.flush()
+    for code in codes:
+        d = catalogue[code]
+        app.diseases.append(
+            ApplicationDisease(
+                person_id=person.id,
+                region_code=region,
+                disease_code=code,
+                national_code=d.national_code,
+                disease_name=d.name,
+            )
+        )
+    record_event(app, actor, "create", None, "代办" if proxy else None)
+    audit("application.create", app, user=actor, detail=f"kind={kind} diseases={','.join(codes)} proxy={proxy}")
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Two concurrent requests for the same disease: the partial unique index refuses one.
+        db.session.rollback()
+        raise Conflict("您已有该病种的未办结申请,请勿重复申请。")
+    return app
+
+
+def checklist(app: Application) -> list[ChecklistItem]:
+    names = {ad.disease_code: ad.disease_name for ad in app.diseases}
+    current = app.current_materials()
+    items = []
+    for disease_code, rule in regions().checklist(app.region_code, list(names), app.kind):
+        files = [m for m in current if m.material_code == rule.code and m.disease_code == disease_code]
+        items.append(ChecklistItem(disease_code, names.get(disease_code, ""), rule, files))
+    return items
+
+
+def missing(app: Application) -> list[str]:
+    return [i.label for i in checklist(app) if not i.satisfied]
+
+
+def can_edit_materials(app: Application, actor: User) -> bool:
+    if app.status not in ("draft", "returned"):
+        return False
+    return actor.id == app.person_id or (actor.is_staff and can_see(actor, app)) or actor.id == app.filed_by_id
+
+
+def add_material(app: Application, actor: User, *, disease_code: str, material_code: str, file_storage) -> Material:
+    if not can_edit_materials(app, actor):
+        raise Forbidden("当前状态下不能上传材料(只有草稿或退回补正的申请可以上传)。")
+    item = next(
+        (i for i in checklist(app) if i.disease_code == disease_code and i.rule.code == material_code), None
+    )
+    if item is None:
+        raise Invalid("该材料不在本申请的材料清单中。")
+    data, kind = read_upload(file_storage, item.rule.accept)
+    digest = store(data)
+    name = (file_storage.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1][:200]
+    material = Material(
+        disease_code=disease_code,
+        material_code=material_code,
+        original_name=name,
+        sha256=digest,
+        size=len(data),
+        content_type=CONTENT_TYPES[kind],
+        uploaded_by_id=actor.id,
+    )
+    app.materials.append(material)
+    db.session.flush()
+    audit("material.upload", app, user=actor, detail=f"{disease_code}/{material_code} sha256={digest}")
+    return material
+
+
+def remove_material(app: Application, actor: User, material: Material) -> None:
+    """Take a file off the checklist. The row and the bytes stay (nothing is destroyed)."""
+    if not can_edit_materials(app, actor) or material.application_id != app.id:
+        raise Forbidden("当前状态下不能修改材料。")
+    material.replaced_by_id = material.id
+    audit("material.remove", app, user=actor, detail=f"material={material.id}")
+
+
+def submit(app: Application, actor: User, version: int) -> Application:
+    """Submit a draft, or resubmit after a return for supplement."""
+    if actor.id != app.person_id and not (actor.is_staff and actor.id == app.filed_by_id) and not (
+        actor.is_staff and app.filed_by_id and can_see(actor, app)
+    ):
+        raise Forbidden("只有申请人或代办人员可以提交。")
+    check_version(app, version)
+    if app.status not in ("draft", "returned"):
+        raise Invalid(f"申请当前状态为「{app.status_name}」,不能提交。")
+    info = regions().get(app.region_code)
+    on = today(info.timezone)
+    problems = [f"缺少材料:{label}" for label in missing(app)]
+    problems += [p for group in current_app.extensions["mtkit_pm"].hook.mtkit_validate_application(application=app) for p in group]
+    if app.kind == "renewal" and app.status == "draft":
+        prev = app.renewal_of
+        if prev is not None and on > prev.end_date:
+            problems.append(f"原认定已于 {prev.end_date.isoformat()} 到期,续办申请须在到期前提交,请重新申请认定。")
+    if problems:
+        raise Invalid("申请还不能提交,请先处理以下问题:", problems)
+    from_status = app.status
+    if app.status == "draft":
+        app.steps = [step_dict(s) for s in regions().steps(app.region_code, app.fast_track)]
+        app.step_index = 0
+        app.status = "submitted"
+        app.submitted_at = utcnow()
+        action, title = "submit", "申请已提交"
+    else:
+        # Resumes at the step that returned it.
+        app.status = "in_review"
+        app.return_deadline = None
+        action, title = "resubmit", "补正材料已提交"
+    start_step_clock(app, on)
+    record_event(app, actor, action, from_status)
+    audit(f"application.{action}", app, user=actor)
+    notify(app.person_id, action, title, f"您的门特{app.kind_name}申请(编号 {app.id})已提交,请留意审核进度。", app.id)
+    flush_or_conflict()
+    return app
+
+
+def withdraw(app: Application, actor: User, version: int, reason: str = "") -> Application:
+    if actor.id != app.person_id and actor.id != app.filed_by_id:
+        raise Forbidden("只有申请人本人或代办人员可以撤回申请。")
+    check_version(app, version)
+    if not app.is_open:
+        raise Invalid("申请已办结,不能撤回。")
+    from_status = app.status
+    app.status = "withdrawn"
+    for ad in app.diseases:
+        ad.is_open = False
+    record_event(app, actor, "withdraw", from_status, reason[:200] or None)
+    audit("application.withdraw", app, user=actor)
+    notify(app.person_id, "withdraw", "申请已撤回", f"您的门特申请(编号 {app.id})已撤回。", app.id)
+    flush_or_conflict()
+    return app
+
+
+def step_dict(step) -> dict:
+    return {
+        "code": step.code,
+        "name": step.name,
+        "role": step.role,
+        "kind": step.kind,
+        "sla": step.sla_working_days,
+        "optional": step.optional,
+        "min_title": step.min_title,
+    }
+
+
+def start_step_clock(app: Application, on) -> None:
+    step = app.current_step
+    app.step_started_at = utcnow()
+    app.step_due = add_working_days(on, step["sla"]) if step and step.get("sla") else None
+
+
+def check_version(app: Application, version) -> None:
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise Invalid("页面缺少版本信息,请刷新后重试。")
+    if version != app.version:
+        raise Conflict("该申请已被他人处理或已更新,您看到的页面已过期。请刷新页面查看最新状态后再操作。")
+
+
+def flush_or_conflict() -> None:
+    from sqlalchemy.orm.exc import StaleDataError
+
+    try:
+        db.session.flush()
+    except StaleDataError:
+        db.session.rollback()
+        raise Conflict("该申请刚刚被他人处理,您的操作未保存。请刷新页面查看最新状态。")
+
+
+def _open_disease(person_id: int, region: str, code: str) -> bool:
+    return (
+        db.session.scalar(
+            select(ApplicationDisease.id).where(
+                ApplicationDisease.person_id == person_id,
+                ApplicationDisease.region_code == region,
+                ApplicationDisease.disease_code == code,
+                ApplicationDisease.is_open.is_(True),
+            )
+        )
+        is not None
+    )
+
+
+def _region_name(code):
+    info = regions().get(code)
+    return info.name if info else "其他地区"
+
+
+def start_renewal(rec: Recognition, actor: User, *, channel: str, institution: str | None = None) -> Application:
+    """A renewal pre-filled from the last recognition (same region, division, disease, institution)."""
+    person = db.session.get(User, rec.person_id)
+    return start(
+        person,
+        actor,
+        region=rec.region_code,
+        division=rec.division_code,
+        institution=institution or rec.institution_code,
+        channel=channel,
+        diseases=[rec.disease_code],
+        kind="renewal",
+        renewal_of=rec,
+    )

@@ -1,0 +1,127 @@
+"""Recognitions: creating them from decisions, who holds one, and when renewal is possible."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from core.extensions import db
+from core.models import Application, ApplicationDisease, Recognition
+from core.regions import regions
+from core.services import Invalid
+from core.services import dates
+
+
+def timely_renewal_pending(rec: Recognition) -> bool:
+    """A renewal of ``rec`` was submitted on or before its end date and is not decided yet."""
+    app = _open_renewal(rec)
+    return bool(app and app.submitted_at and _local_date(app.submitted_at) <= rec.end_date)
+
+
+def is_effective(rec: Recognition, on: date) -> bool:
+    if rec.status == "ended" and rec.stop_date is None:
+        return False
+    return dates.is_effective(rec.start_date, rec.end_date, on, rec.stop_date, timely_renewal_pending(rec))
+
+
+def state(rec: Recognition, on: date) -> str:
+    """Status shown to people: 有效 / 续办审核中(待遇继续) / 已续办 / 已到期 / 已终止 / 未开始."""
+    if rec.status == "renewed":
+        return "已续办"
+    if rec.stop_date is not None and on >= rec.stop_date:
+        return "已终止"
+    if on < rec.start_date:
+        return "未开始"
+    if on <= rec.end_date:
+        return "有效"
+    if timely_renewal_pending(rec):
+        return "续办审核中(待遇继续)"
+    return "已到期"
+
+
+def holding(person_id: int, region: str, disease_code: str, on: date) -> Recognition | None:
+    """The recognition that blocks a new application: effective now, or still renewable."""
+    rows = db.session.scalars(
+        select(Recognition).where(
+            Recognition.person_id == person_id,
+            Recognition.region_code == region,
+            Recognition.disease_code == disease_code,
+            Recognition.status == "active",
+        )
+    )
+    return next((r for r in rows if is_effective(r, on)), None)
+
+
+def renewal_problem(rec: Recognition, on: date) -> str | None:
+    """Why ``rec`` cannot be renewed on ``on``, or None when it can."""
+    if rec.status != "active" or rec.stop_date is not None:
+        return "该认定已续办或已终止,不能再续办。"
+    policy = regions().renewal_policy(rec.region_code, rec.disease_code)
+    opens, closes = dates.renewal_window(rec.end_date, policy.window_months)
+    st = dates.renewal_state(rec.end_date, policy.window_months, on)
+    if st == "early":
+        return f"续办须在有效期届满前{policy.window_months}个月内申请,本认定可于 {opens.isoformat()} 起办理续办。"
+    if st == "expired":
+        return f"该认定已于 {closes.isoformat()} 到期,不能续办,请重新申请认定。"
+    disease = regions().disease(rec.region_code, rec.disease_code, on.year)
+    if disease is None:
+        return f"{rec.disease_name} 不在 {on.year} 年度门特病种目录内,不能续办。"
+    if not disease.renewal_allowed:
+        return f"{rec.disease_name} 不允许续办,请重新申请认定。"
+    if _open_renewal(rec) is not None:
+        return "该认定已有办理中的续办申请。"
+    return None
+
+
+def create_from_application(app: Application, decided_on: date) -> list[Recognition]:
+    """Turn the approved diseases of a finished application into recognitions."""
+    created = []
+    previous = app.renewal_of if app.kind == "renewal" else None
+    for ad in app.diseases:
+        if ad.result != "approved":
+            continue
+        disease = regions().disease(app.region_code, ad.disease_code, decided_on.year)
+        if disease is None:
+            raise Invalid(f"{ad.disease_name} 不在 {decided_on.year} 年度病种目录内,无法生成认定。")
+        start = dates.renewal_start(previous.end_date) if previous else decided_on
+        rec = Recognition(
+            person_id=app.person_id,
+            region_code=app.region_code,
+            division_code=app.division_code,
+            institution_code=app.institution_code,
+            disease_code=ad.disease_code,
+            national_code=ad.national_code,
+            disease_name=ad.disease_name,
+            application_id=app.id,
+            previous_id=previous.id if previous else None,
+            start_date=start,
+            end_date=dates.validity_end(start, disease.validity_months),
+        )
+        db.session.add(rec)
+        created.append(rec)
+    if previous is not None:
+        if created:
+            previous.status = "renewed"
+        else:
+            # Rejected renewal: benefits stop from the day after the original end date.
+            previous.stop_date = dates.stop_date_after_rejected_renewal(previous.end_date)
+            previous.status = "ended"
+    return created
+
+
+def _open_renewal(rec: Recognition) -> Application | None:
+    return db.session.scalars(
+        select(Application)
+        .join(ApplicationDisease)
+        .where(
+            Application.renewal_of_id == rec.id,
+            Application.kind == "renewal",
+            ApplicationDisease.is_open.is_(True),
+        )
+    ).first()
+
+
+def _local_date(ts) -> date:
+    from zoneinfo import ZoneInfo
+
+    return ts.astimezone(ZoneInfo("Asia/Shanghai")).date()

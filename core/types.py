@@ -1,0 +1,156 @@
+"""Plain data types that region plugins return to the core.
+
+They are frozen dataclasses so a plugin cannot change shared reference data by accident, and so
+that the core can rely on their fields without knowing which region produced them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+# Professional titles of physicians, lowest first. Review steps may require a minimum title.
+PHYSICIAN_TITLES = ("住院医师", "主治医师", "副主任医师", "主任医师")
+
+# Insured categories whose ratios differ (在职 / 退休).
+INSURED_CATEGORIES = {"employed": "在职", "retired": "退休"}
+
+
+def title_rank(title: str | None) -> int:
+    """Rank of a physician title; -1 when unknown so an unknown title never passes a minimum."""
+    try:
+        return PHYSICIAN_TITLES.index(title or "")
+    except ValueError:
+        return -1
+
+
+@dataclass(frozen=True)
+class Division:
+    """A prefecture (盟市) or district/county (区县) of a region."""
+
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Institution:
+    """A designated hospital (定点医疗机构) or an agency office (经办机构窗口)."""
+
+    code: str
+    name: str
+    division_code: str
+    kind: str  # "hospital" or "office"
+    qualified: bool = True  # hospital qualified to review 门特 (Neimenggu)
+    address: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class RegionInfo:
+    """Who a region is. `intake` says where applications go: "hospital" or "office"."""
+
+    code: str
+    name: str
+    short_name: str
+    divisions: tuple[Division, ...]
+    intake: str
+    timezone: str = "Asia/Shanghai"
+    locale: str = "zh_CN"
+    contact: str = ""
+    division_label: str = "地区"
+    institutions: tuple[Institution, ...] = ()
+
+    def division(self, code: str | None) -> Division | None:
+        return next((d for d in self.divisions if d.code == code), None)
+
+    def institution(self, code: str | None) -> Institution | None:
+        return next((i for i in self.institutions if i.code == code), None)
+
+
+@dataclass(frozen=True)
+class Disease:
+    """One row of a region's 门特 catalogue for a year.
+
+    Money is Decimal (yuan). `sample` marks values that are plausible samples, not official figures.
+    """
+
+    code: str  # local code, unique within the region
+    national_code: str  # NHSA M-code, e.g. M03900
+    name: str
+    annual_limit: Decimal
+    ratio_employed: Decimal  # e.g. Decimal("0.70")
+    ratio_retired: Decimal
+    validity_months: int
+    fast_track: bool = False
+    renewal_allowed: bool = True
+    category: str = ""
+    sample: bool = True
+
+
+@dataclass(frozen=True)
+class Material:
+    """A document an application needs, for one disease (or all: disease "*") and kind."""
+
+    code: str
+    name: str
+    required: bool
+    original_needed: bool = False
+    note: str = ""
+    accept: tuple[str, ...] = ("pdf", "jpg", "png")
+    disease: str = "*"  # disease code or "*" for every disease
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A way to apply, with the comparison the seed documents give."""
+
+    code: str  # online, window, hospital
+    name: str
+    online: bool
+    entry_points: str
+    strengths: str
+    weaknesses: str
+    suits: str
+
+
+@dataclass(frozen=True)
+class ReviewStep:
+    """One step of a region's review flow.
+
+    kind: "accept" (受理: check completeness), "review" (decide per disease), "expert"
+    (专家评审: only when a reviewer refers the application), "record" (备案 / 结果通知: makes the
+    decision final and creates recognitions).
+    """
+
+    code: str
+    name: str
+    role: str  # physician, hospital_office, agency_reviewer, expert
+    kind: str
+    sla_working_days: int | None = None
+    optional: bool = False
+    min_title: str | None = None
+
+
+@dataclass(frozen=True)
+class RenewalPolicy:
+    """When and how a recognition can be renewed."""
+
+    window_months: int = 3  # renewal allowed in the N months before the end date
+    continue_during_review: bool = True  # a timely renewal keeps benefits during review
+    return_deadline_days: int = 30  # calendar days an applicant has to supply missing items
+
+
+@dataclass(frozen=True)
+class ReasonCode:
+    """A coded reason for a rejection or a return."""
+
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class BenefitPolicy:
+    """Deductible rules; filled in by the benefits issue."""
+
+    deductible: dict[str, Decimal] = field(default_factory=dict)
+    one_deductible_across_diseases: bool = True
+    inpatient_excluded: bool = True

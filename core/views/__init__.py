@@ -1,0 +1,76 @@
+"""Blueprints and the helpers every view shares. Views stay thin: parse, call a service, render."""
+from __future__ import annotations
+
+from flask import Flask, flash, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from core.extensions import db, login_manager
+from core.models import User
+from core.services import ServiceError
+
+
+def register_blueprints(app: Flask) -> None:
+    from core.views import account, applications, auth, public, recognitions, staff
+
+    for module in (public, auth, account, applications, recognitions, staff):
+        app.register_blueprint(module.bp)
+
+    @login_manager.user_loader
+    def load_user(user_id):
+        user = db.session.get(User, int(user_id)) if str(user_id).isdigit() else None
+        return user if user is not None and user.is_active else None
+
+    @app.before_request
+    def _session_timeout():
+        from flask import session
+
+        session.permanent = True  # PERMANENT_SESSION_LIFETIME is the idle timeout
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'self'",
+        )
+        if current_user.is_authenticated:
+            response.headers.setdefault("Cache-Control", "no-store")  # personal data: never cached
+        response.vary.add("HX-Request")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf(e):
+        return error_page("页面已过期或请求来源无效,请刷新页面后重试。", 400)
+
+    for code, message in (
+        (400, "请求有误。"),
+        (403, "您无权访问此页面。"),
+        (404, "页面或记录不存在,或您无权查看。"),
+        (405, "不支持此操作方式。"),
+        (413, "上传的内容过大,请压缩后再上传。"),
+        (500, "系统出现错误,您的数据未受影响,请稍后重试。"),
+    ):
+        app.register_error_handler(code, lambda e, m=message, c=code: error_page(m, c))
+
+    @app.errorhandler(ServiceError)
+    def _service_error(e):
+        db.session.rollback()
+        return error_page(e.message, e.status, e.problems)
+
+
+def error_page(message: str, status: int, problems=None):
+    return render_template("error.html", message=message, problems=problems or [], status=status), status
+
+
+def service_error(e: ServiceError, template: str, **context):
+    """Re-render ``template`` with the error shown, keeping what the user typed; nothing is saved."""
+    db.session.rollback()
+    flash(e.message, "error")
+    return render_template(template, problems=e.problems, **context), e.status
+
+
+def form_version() -> str | None:
+    return request.form.get("version")

@@ -1,0 +1,67 @@
+"""The signed-in person's inbox and profile."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from core.extensions import db
+from core.forms import ProfileForm
+from core.models import Notice
+from core.models.base import utcnow
+from core.services.audit import audit
+from core.services.identity import phone_problem
+
+bp = Blueprint("account", __name__)
+
+
+@bp.get("/inbox")
+@login_required
+def inbox():
+    notices = db.session.scalars(
+        select(Notice).where(Notice.user_id == current_user.id).order_by(Notice.id.desc()).limit(200)
+    ).all()
+    return render_template("account/inbox.html", notices=notices)
+
+
+@bp.post("/inbox/<int:notice_id>/read")
+@login_required
+def mark_read(notice_id):
+    notice = db.session.get(Notice, notice_id)
+    if notice is not None and notice.user_id == current_user.id and notice.read_at is None:
+        notice.read_at = utcnow()
+        db.session.commit()
+    return redirect(url_for("account.inbox"))
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@login_required
+def profile():
+    form = ProfileForm(obj=current_user)
+    if request.method == "POST":
+        problem = phone_problem(form.phone.data)
+        if not form.validate_on_submit() or problem:
+            if problem:
+                flash(problem, "error")
+            return render_template("account/profile.html", form=form, full=None), 400
+        user = current_user._get_current_object()
+        changed = [f for f in ("phone", "address", "remote_address") if getattr(user, f) != (getattr(form, f).data or None)]
+        user.phone = form.phone.data.strip()
+        user.address = (form.address.data or "").strip() or None
+        user.remote_address = (form.remote_address.data or "").strip() or None
+        audit("user.update_contact", user, detail=",".join(changed))
+        db.session.commit()
+        flash("联系方式已更新。", "success")
+        return redirect(url_for("account.profile"))
+    return render_template("account/profile.html", form=form, full=None)
+
+
+@bp.post("/profile/reveal")
+@login_required
+def reveal():
+    """Show the person's own full ID and phone numbers; the view is audited."""
+    user = current_user._get_current_object()
+    audit("person.view_full", user, detail="self")
+    db.session.commit()
+    form = ProfileForm(obj=user)
+    return render_template("account/profile.html", form=form, full=user)

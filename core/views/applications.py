@@ -1,0 +1,226 @@
+"""Application pages shared by applicants and staff: list, new, detail, materials, submit, withdraw."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from core import workflow
+from core.extensions import db
+from core.models import Application, Material, User
+from core.regions import regions
+from core.services import ServiceError
+from core.services import applications as svc
+from core.services.access import can_see, get_visible
+from core.services.audit import audit
+from core.services.clock import today
+from core.services.storage import path_for
+from core.views import form_version
+
+bp = Blueprint("applications", __name__)
+
+
+@bp.get("/applications")
+@login_required
+def mine():
+    if current_user.role != "insured":
+        return redirect(url_for("staff.queue"))
+    apps = db.session.scalars(
+        select(Application).where(Application.person_id == current_user.id).order_by(Application.id.desc()).limit(100)
+    ).all()
+    return render_template("applications/mine.html", apps=apps)
+
+
+@bp.route("/applications/new", methods=["GET", "POST"])
+@login_required
+def new():
+    """Insured persons apply for themselves; window/hospital staff file for a person (代办)."""
+    person = _person_for_new()
+    info = regions().get(person.region_code)
+    if info is None:
+        abort(404)
+    form = request.form if request.method == "POST" else request.args
+    context = _new_context(person, info, form)
+    if request.method == "POST":
+        try:
+            app = svc.start(
+                person,
+                current_user,
+                region=info.code,
+                division=form.get("division", ""),
+                institution=form.get("institution", ""),
+                channel=form.get("channel", ""),
+                diseases=form.getlist("diseases"),
+            )
+        except ServiceError as e:
+            db.session.rollback()
+            flash(e.message, "error")
+            return render_template("applications/new.html", problems=e.problems, **context), e.status
+        db.session.commit()
+        flash("申请草稿已建立,请按清单上传材料后提交。", "success")
+        return redirect(url_for("applications.detail", app_id=app.id))
+    return render_template("applications/new.html", problems=[], **context)
+
+
+@bp.get("/applications/institutions")
+@login_required
+def institution_options():
+    """htmx fragment: the institutions of the chosen division."""
+    info = regions().get(request.args.get("region") or current_user.region_code)
+    if info is None:
+        abort(404)
+    division = request.args.get("division", "")
+    return render_template(
+        "applications/_institutions.html", institutions=_institutions(info, division), selected=""
+    )
+
+
+@bp.get("/applications/<int:app_id>")
+@login_required
+def detail(app_id):
+    app = get_visible(current_user, Application, app_id)
+    return _render_detail(app)
+
+
+@bp.post("/applications/<int:app_id>/materials")
+@login_required
+def upload(app_id):
+    app = get_visible(current_user, Application, app_id)
+    try:
+        svc.add_material(
+            app,
+            current_user,
+            disease_code=request.form.get("disease_code", ""),
+            material_code=request.form.get("material_code", ""),
+            file_storage=request.files.get("file"),
+        )
+    except ServiceError as e:
+        db.session.rollback()
+        return _render_detail(app, error=e.message, problems=e.problems, status=e.status, fragment=True)
+    db.session.commit()
+    flash("材料已上传。", "success")
+    return _after_change(app)
+
+
+@bp.post("/applications/<int:app_id>/materials/<int:material_id>/remove")
+@login_required
+def remove_material(app_id, material_id):
+    app = get_visible(current_user, Application, app_id)
+    material = db.session.get(Material, material_id)
+    if material is None or material.application_id != app.id:
+        abort(404)
+    try:
+        svc.remove_material(app, current_user, material)
+    except ServiceError as e:
+        db.session.rollback()
+        return _render_detail(app, error=e.message, status=e.status, fragment=True)
+    db.session.commit()
+    flash("已移除该文件。", "info")
+    return _after_change(app)
+
+
+@bp.get("/materials/<int:material_id>")
+@login_required
+def download(material_id):
+    material = db.session.get(Material, material_id)
+    if material is None or not can_see(current_user, material.application):
+        abort(404)
+    audit("material.download", material.application, detail=f"material={material.id}")
+    db.session.commit()
+    ext = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(material.content_type, "bin")
+    return send_file(
+        path_for(material.sha256),
+        mimetype=material.content_type,
+        as_attachment=True,
+        download_name=f"material-{material.id}.{ext}",
+    )
+
+
+@bp.post("/applications/<int:app_id>/submit")
+@login_required
+def submit(app_id):
+    app = get_visible(current_user, Application, app_id)
+    try:
+        svc.submit(app, current_user, form_version())
+    except ServiceError as e:
+        db.session.rollback()
+        app = db.session.get(Application, app_id)
+        return _render_detail(app, error=e.message, problems=e.problems, status=e.status)
+    db.session.commit()
+    flash("申请已提交,请留意消息通知。", "success")
+    return redirect(url_for("applications.detail", app_id=app.id))
+
+
+@bp.post("/applications/<int:app_id>/withdraw")
+@login_required
+def withdraw(app_id):
+    app = get_visible(current_user, Application, app_id)
+    try:
+        svc.withdraw(app, current_user, form_version(), request.form.get("reason", ""))
+    except ServiceError as e:
+        db.session.rollback()
+        app = db.session.get(Application, app_id)
+        return _render_detail(app, error=e.message, problems=e.problems, status=e.status)
+    db.session.commit()
+    flash("申请已撤回。", "info")
+    return redirect(url_for("applications.detail", app_id=app.id))
+
+
+def _render_detail(app, error=None, problems=None, status=200, fragment=False):
+    if error:
+        flash(error, "error")
+    info = regions().get(app.region_code)
+    context = dict(
+        app=app,
+        info=info,
+        checklist=svc.checklist(app),
+        missing=svc.missing(app),
+        can_edit=svc.can_edit_materials(app, current_user),
+        actions=workflow.allowed_actions(app, current_user),
+        reason_codes=regions().reason_codes(app.region_code),
+        return_targets=workflow.RETURN_TARGETS,
+        problems=problems or [],
+        today=today(info.timezone),
+    )
+    if fragment and request.headers.get("HX-Request"):
+        return render_template("applications/_checklist.html", **context), status
+    return render_template("applications/detail.html", **context), status
+
+
+def _after_change(app):
+    if request.headers.get("HX-Request"):
+        db.session.refresh(app)
+        return _render_detail(app, fragment=True)
+    return redirect(url_for("applications.detail", app_id=app.id) + "#materials")
+
+
+def _person_for_new() -> User:
+    if current_user.role == "insured":
+        return current_user
+    person_id = request.values.get("person_id", type=int)
+    person = db.session.get(User, person_id) if person_id else None
+    if person is None or person.role != "insured" or person.region_code != current_user.region_code:
+        abort(404)
+    return person
+
+
+def _new_context(person, info, form):
+    on = today(info.timezone)
+    division = form.get("division") or person.division_code
+    return dict(
+        person=person,
+        info=info,
+        division=division,
+        institutions=_institutions(info, division),
+        institution=form.get("institution", ""),
+        channels=regions().channels(info.code),
+        channel=form.get("channel", "online" if current_user.role == "insured" else "window"),
+        catalogue=regions().catalogue(info.code, on.year),
+        chosen=set(form.getlist("diseases")) if hasattr(form, "getlist") else set(),
+        year=on.year,
+        proxy=current_user.id != person.id,
+    )
+
+
+def _institutions(info, division):
+    return [i for i in info.institutions if i.kind == info.intake and i.qualified and i.division_code == division]

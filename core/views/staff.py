@@ -1,0 +1,136 @@
+"""Staff pages: queues, review actions, filing on a person's behalf (代办), full identity views."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import and_, func, select
+
+from core import workflow
+from core.extensions import db
+from core.models import STATUSES, STAFF_ROLES, Application, ApplicationDisease, User
+from core.regions import regions
+from core.services import ServiceError
+from core.services.access import application_scope, get_visible
+from core.services.audit import audit
+from core.services.identity import normalise_id
+from core.views import form_version
+from core.views.applications import _render_detail
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+PROXY_ROLES = ("agency_reviewer", "hospital_office")
+
+
+@bp.before_request
+@login_required
+def _staff_only():
+    if current_user.role not in STAFF_ROLES:
+        abort(403)
+
+
+@bp.get("/queue")
+def queue():
+    """Applications in the user's scope. Default view: those waiting for the user's role.
+
+    Keyset pagination on id (newest first): ``?before=<id>`` reads the next page from the index
+    without OFFSET, so the page stays fast however deep the queue is.
+    """
+    view = request.args.get("view", "mine")
+    status = request.args.get("status", "")
+    disease = request.args.get("disease", "").strip()
+    division = request.args.get("division", "").strip()
+    before = request.args.get("before", type=int)
+    page_size = 20
+    conds = [application_scope(current_user)]
+    if view == "mine":
+        conds.append(Application.current_role == current_user.role)
+    if status in STATUSES:
+        conds.append(Application.status == status)
+    if division:
+        conds.append(Application.division_code == division)
+    if disease:
+        conds.append(
+            Application.id.in_(select(ApplicationDisease.application_id).where(ApplicationDisease.disease_code == disease))
+        )
+    if before:
+        conds.append(Application.id < before)
+    rows = db.session.scalars(
+        select(Application).where(and_(*conds)).order_by(Application.id.desc()).limit(page_size + 1)
+    ).all()
+    next_before = rows[page_size - 1].id if len(rows) > page_size else None
+    info = regions().get(current_user.region_code)
+    return render_template(
+        "staff/queue.html",
+        apps=rows[:page_size],
+        next_before=next_before,
+        view=view,
+        status=status,
+        disease=disease,
+        division=division,
+        info=info,
+        statuses=STATUSES,
+    )
+
+
+@bp.post("/applications/<int:app_id>/act")
+def act(app_id):
+    app = get_visible(current_user, Application, app_id)
+    action = request.form.get("action", "")
+    results = {
+        ad.disease_code: request.form.get(f"result_{ad.disease_code}", "") for ad in app.diseases
+    }
+    try:
+        workflow.act(
+            app,
+            current_user,
+            action,
+            form_version(),
+            results=results,
+            reason_code=request.form.get("reason_code") or None,
+            note=request.form.get("note", ""),
+            to=request.form.get("to", "applicant"),
+        )
+    except ServiceError as e:
+        db.session.rollback()
+        app = db.session.get(Application, app_id)
+        return _render_detail(app, error=e.message, problems=e.problems, status=e.status)
+    db.session.commit()
+    flash(f"已{workflow.ACTION_NAMES.get(action, action)}。", "success")
+    return redirect(url_for("applications.detail", app_id=app.id))
+
+
+@bp.post("/applications/<int:app_id>/reveal")
+def reveal(app_id):
+    """Full ID and phone number of the applicant, for staff handling the record. Audited."""
+    app = get_visible(current_user, Application, app_id)
+    audit("person.view_full", ("users", app.person_id), detail=f"application={app.id}")
+    db.session.commit()
+    return render_template("staff/_identity.html", person=app.person)
+
+
+@bp.route("/file", methods=["GET", "POST"])
+def file_for_person():
+    """代办: find the insured person by ID number, then open the application form for them."""
+    if current_user.role not in PROXY_ROLES:
+        abort(403)
+    person = None
+    if request.method == "POST":
+        idn = normalise_id(request.form.get("id_number"))
+        person = db.session.scalar(
+            select(User).where(User.id_number == idn, User.role == "insured", User.region_code == current_user.region_code)
+        )
+        audit("person.lookup", ("users", getattr(person, "id", None)), result="ok" if person else "not_found")
+        db.session.commit()
+        if person is None:
+            flash("未找到该身份证号码的本地区参保人,请先为其办理注册。", "error")
+            return render_template("staff/file.html", person=None), 404
+        return redirect(url_for("applications.new", person_id=person.id))
+    return render_template("staff/file.html", person=None)
+
+
+@bp.get("/overview")
+def overview():
+    """Counts by status within the user's scope (administrators' landing page)."""
+    rows = db.session.execute(
+        select(Application.status, func.count()).where(application_scope(current_user)).group_by(Application.status)
+    ).all()
+    return render_template("staff/overview.html", counts=dict(rows), statuses=STATUSES)

@@ -1,0 +1,1 @@
+"""Cross-region plugins on the same hooks as regions (notification channels, storage, ...)."""

@@ -1,0 +1,7 @@
+"""The in-app inbox: always delivers, because the notice row itself is the inbox entry."""
+from core import hookimpl
+
+
+@hookimpl
+def mtkit_notify(notice):
+    return "inbox"

@@ -1,0 +1,470 @@
+"""Read a region's data files (CSV + TOML) into the frozen types of ``core.types``.
+
+A region plugin keeps every figure in ``regions/<code>/data/`` so that a bureau can edit it without
+Python. This module reads and validates those files once, at import; a bad value stops start-up
+with a ``DataError`` (a ``ValueError``) that names the file, the line and the problem.
+
+Files of a data directory (columns are described in ``regions/README.md``):
+  region.toml        code, name, short_name, intake, division_label, contact
+  divisions.csv      code,name
+  institutions.csv   code,name,division_code,kind,qualified,address,phone,sample
+  diseases.csv       code,national_code,name,category,annual_limit,ratio_employed,ratio_retired,
+                     validity_months,fast_track,renewal_allowed,valid_from,valid_to,sample
+  materials.csv      disease,kind,code,name,required,original_needed,accept,note
+  channels.toml      [[channel]] code,name,online,entry_points,strengths,weaknesses,suits
+  review_steps.toml  [[normal]] and optional [[fast_track]] steps: code,name,role,kind,
+                     sla_working_days,optional,min_title
+"""
+from __future__ import annotations
+
+import csv
+import re
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from core.types import (
+    PHYSICIAN_TITLES,
+    Channel,
+    Disease,
+    Division,
+    Institution,
+    Material,
+    RegionInfo,
+    ReviewStep,
+)
+
+LINE = "_line"  # key under which read_csv stores a row's physical line number
+
+INTAKES = ("hospital", "office")
+INSTITUTION_KINDS = ("hospital", "office")
+MATERIAL_KINDS = ("new", "renewal")
+FILE_TYPES = ("pdf", "jpg", "jpeg", "png")
+STEP_ROLES = ("physician", "hospital_office", "agency_reviewer", "expert")
+STEP_KINDS = ("accept", "review", "expert", "record")
+CHANNEL_CODES = ("online", "window", "hospital")
+
+_TRUE = {"true", "1", "yes", "y", "是", "t"}
+_FALSE = {"false", "0", "no", "n", "否", "f"}
+_DIVISION_CODE = re.compile(r"^\d{6}$")
+_NATIONAL_CODE = re.compile(r"^M\d{5}$")
+_CODE = re.compile(r"^[A-Za-z0-9_\-]+$")
+
+
+class DataError(ValueError):
+    """A region data file holds a value that cannot be used."""
+
+    def __init__(self, path: Path | str, line: int | str | None, message: str):
+        if line is None:
+            where = f"{path}"
+        elif isinstance(line, int):
+            where = f"{path} 第 {line} 行"
+        else:  # a TOML location such as "[[normal]] 第 2 步"
+            where = f"{path} {line}"
+        super().__init__(f"地区数据文件错误: {where}: {message}")
+        self.path = str(path)
+        self.line = line
+
+
+# --- raw readers ---------------------------------------------------------------------------
+def read_csv(path: Path | str, columns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Rows of a UTF-8 CSV file (an Excel BOM is fine) as dicts, values stripped.
+
+    Blank rows and rows whose first cell starts with ``#`` are skipped. Each dict carries the
+    physical line number under ``_line`` for error messages. Missing ``columns`` raise DataError.
+    """
+    path = Path(path)
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        header: list[str] | None = None
+        rows: list[dict[str, Any]] = []
+        for cells in reader:
+            line = reader.line_num
+            if not cells or not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
+                continue
+            cells = [c.strip() for c in cells]
+            if header is None:
+                header = cells
+                missing = [c for c in columns if c not in header]
+                if missing:
+                    raise DataError(path, line, f"表头缺少列 {', '.join(missing)}(应有: {','.join(columns)})")
+                if len(set(header)) != len(header):
+                    raise DataError(path, line, "表头中有重复的列名")
+                continue
+            if len(cells) > len(header):
+                raise DataError(path, line, f"列数 {len(cells)} 多于表头的 {len(header)} 列(含逗号的值请加英文双引号)")
+            cells += [""] * (len(header) - len(cells))
+            row: dict[str, Any] = dict(zip(header, cells))
+            row[LINE] = line
+            rows.append(row)
+    if header is None:
+        raise DataError(path, None, "文件为空,缺少表头")
+    return rows
+
+
+def read_toml(path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(path, None, f"TOML 格式错误: {exc}") from exc
+
+
+# --- value parsers (each raises DataError naming the file and line) ---------------------------
+def parse_bool(value: Any, path, line, column: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise DataError(path, line, f"列 {column} 的值 {value!r} 不是 true/false")
+
+
+def parse_money(value: str, path, line, column: str) -> Decimal:
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise DataError(path, line, f"列 {column} 的金额 {value!r} 不是数字(不要带逗号或单位)") from None
+    if not amount.is_finite() or amount < 0 or amount.as_tuple().exponent < -2:
+        raise DataError(path, line, f"列 {column} 的金额 {value!r} 应为不小于 0、最多两位小数的数")
+    return amount
+
+
+def parse_ratio(value: str, path, line, column: str) -> Decimal:
+    """A reimbursement ratio: "0.70" (or "70%"), strictly above 0 and at most 1."""
+    text = str(value).strip()
+    try:
+        ratio = Decimal(text[:-1].strip()).scaleb(-2) if text.endswith("%") else Decimal(text)
+    except InvalidOperation:
+        raise DataError(path, line, f"列 {column} 的比例 {value!r} 不是数字(应写作 0.70)") from None
+    if not ratio.is_finite() or not (0 < ratio <= 1):
+        raise DataError(path, line, f"列 {column} 的比例 {value!r} 应大于 0 且不超过 1(如 0.70)")
+    return ratio
+
+
+def parse_int(value: Any, path, line, column: str, lo: int, hi: int, allow_empty=False) -> int | None:
+    text = str(value).strip() if value is not None else ""
+    if text == "" and allow_empty:
+        return None
+    try:
+        number = int(text)
+    except ValueError:
+        raise DataError(path, line, f"列 {column} 的值 {value!r} 不是整数") from None
+    if not lo <= number <= hi:
+        raise DataError(path, line, f"列 {column} 的值 {number} 应在 {lo} 到 {hi} 之间")
+    return number
+
+
+def _need(row: dict, column: str, path) -> str:
+    value = row.get(column, "")
+    if value == "":
+        raise DataError(path, row[LINE], f"列 {column} 不能为空")
+    return value
+
+
+def _code(row: dict, column: str, path) -> str:
+    value = _need(row, column, path)
+    if not _CODE.match(value):
+        raise DataError(path, row[LINE], f"列 {column} 的编码 {value!r} 只能含字母、数字、下划线和连字符")
+    return value
+
+
+# --- file loaders ----------------------------------------------------------------------------
+def load_divisions(path: Path, region_code: str) -> tuple[Division, ...]:
+    prefix = region_code.rstrip("0")
+    out: list[Division] = []
+    seen: set[str] = set()
+    for row in read_csv(path, ("code", "name")):
+        code, name = _need(row, "code", path), _need(row, "name", path)
+        if not _DIVISION_CODE.match(code) or not code.startswith(prefix) or code == region_code:
+            raise DataError(path, row[LINE], f"区划编码 {code!r} 应为以 {prefix} 开头的 6 位行政区划代码")
+        if code in seen:
+            raise DataError(path, row[LINE], f"区划编码 {code} 重复")
+        seen.add(code)
+        out.append(Division(code=code, name=name))
+    if not out:
+        raise DataError(path, None, "没有任何区划")
+    return tuple(out)
+
+
+INSTITUTION_COLUMNS = ("code", "name", "division_code", "kind", "qualified", "address", "phone", "sample")
+
+
+def load_institutions(path: Path, divisions: tuple[Division, ...]) -> tuple[Institution, ...]:
+    division_codes = {d.code for d in divisions}
+    out: list[Institution] = []
+    seen: set[str] = set()
+    for row in read_csv(path, INSTITUTION_COLUMNS):
+        line = row[LINE]
+        code = _code(row, "code", path)
+        if code in seen:
+            raise DataError(path, line, f"机构编码 {code} 重复")
+        seen.add(code)
+        division = _need(row, "division_code", path)
+        if division not in division_codes:
+            raise DataError(path, line, f"区划编码 {division} 不在 divisions.csv 中")
+        kind = _need(row, "kind", path)
+        if kind not in INSTITUTION_KINDS:
+            raise DataError(path, line, f"列 kind 的值 {kind!r} 应为 {' 或 '.join(INSTITUTION_KINDS)}")
+        parse_bool(row["sample"] or "true", path, line, "sample")
+        out.append(
+            Institution(
+                code=code,
+                name=_need(row, "name", path),
+                division_code=division,
+                kind=kind,
+                qualified=parse_bool(row["qualified"] or "true", path, line, "qualified"),
+                address=row["address"],
+                phone=row["phone"],
+            )
+        )
+    return tuple(out)
+
+
+DISEASE_COLUMNS = (
+    "code", "national_code", "name", "category", "annual_limit", "ratio_employed", "ratio_retired",
+    "validity_months", "fast_track", "renewal_allowed", "valid_from", "valid_to", "sample",
+)
+
+
+@dataclass(frozen=True)
+class CatalogueRow:
+    """A catalogue row with the years it is valid in (valid_to None: still valid)."""
+
+    disease: Disease
+    valid_from: int
+    valid_to: int | None
+    line: int
+
+    def valid_in(self, year: int) -> bool:
+        return self.valid_from <= year and (self.valid_to is None or year <= self.valid_to)
+
+
+def load_diseases(path: Path) -> tuple[CatalogueRow, ...]:
+    """Catalogue rows. A code may appear on several rows only if their year ranges do not overlap
+    (e.g. a limit changed from 2027: end the old row with valid_to 2026, add a row from 2027)."""
+    out: list[CatalogueRow] = []
+    for row in read_csv(path, DISEASE_COLUMNS):
+        line = row[LINE]
+        code = _code(row, "code", path)
+        national = _need(row, "national_code", path)
+        if not _NATIONAL_CODE.match(national):
+            raise DataError(path, line, f"国家病种编码 {national!r} 应为 M 加 5 位数字,如 M03900")
+        valid_from = parse_int(row["valid_from"], path, line, "valid_from", 2000, 2100)
+        valid_to = parse_int(row["valid_to"], path, line, "valid_to", 2000, 2100, allow_empty=True)
+        if valid_to is not None and valid_to < valid_from:
+            raise DataError(path, line, f"valid_to {valid_to} 早于 valid_from {valid_from}")
+        disease = Disease(
+            code=code,
+            national_code=national,
+            name=_need(row, "name", path),
+            category=row["category"],
+            annual_limit=parse_money(_need(row, "annual_limit", path), path, line, "annual_limit"),
+            ratio_employed=parse_ratio(_need(row, "ratio_employed", path), path, line, "ratio_employed"),
+            ratio_retired=parse_ratio(_need(row, "ratio_retired", path), path, line, "ratio_retired"),
+            validity_months=parse_int(row["validity_months"], path, line, "validity_months", 1, 1200),
+            fast_track=parse_bool(row["fast_track"] or "false", path, line, "fast_track"),
+            renewal_allowed=parse_bool(row["renewal_allowed"] or "true", path, line, "renewal_allowed"),
+            sample=parse_bool(row["sample"] or "true", path, line, "sample"),
+        )
+        entry = CatalogueRow(disease, valid_from, valid_to, line)
+        for other in out:
+            if other.disease.code == code and _overlap(other, entry):
+                raise DataError(
+                    path, line,
+                    f"病种编码 {code} 重复(与第 {other.line} 行的有效年度重叠;同一编码分多行时年度不能重叠)",
+                )
+        out.append(entry)
+    if not out:
+        raise DataError(path, None, "病种目录为空")
+    return tuple(out)
+
+
+def _overlap(a: CatalogueRow, b: CatalogueRow) -> bool:
+    a_end = a.valid_to if a.valid_to is not None else 10**6
+    b_end = b.valid_to if b.valid_to is not None else 10**6
+    return a.valid_from <= b_end and b.valid_from <= a_end
+
+
+MATERIAL_COLUMNS = ("disease", "kind", "code", "name", "required", "original_needed", "accept", "note")
+
+
+@dataclass(frozen=True)
+class MaterialRow:
+    material: Material
+    kinds: tuple[str, ...]  # the application kinds it applies to
+
+
+def load_materials(path: Path, disease_codes: set[str]) -> tuple[MaterialRow, ...]:
+    out: list[MaterialRow] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for row in read_csv(path, MATERIAL_COLUMNS):
+        line = row[LINE]
+        disease = _need(row, "disease", path)
+        if disease != "*" and disease not in disease_codes:
+            raise DataError(path, line, f"病种编码 {disease} 不在 diseases.csv 中(通用材料请写 *)")
+        kind = _need(row, "kind", path)
+        if kind != "*" and kind not in MATERIAL_KINDS:
+            raise DataError(path, line, f"列 kind 的值 {kind!r} 应为 new、renewal 或 *")
+        kinds = MATERIAL_KINDS if kind == "*" else (kind,)
+        code = _code(row, "code", path)
+        for k in kinds:
+            if (disease, k, code) in seen:
+                raise DataError(path, line, f"材料 {code}(病种 {disease}、{k})与第 {seen[(disease, k, code)]} 行重复")
+            seen[(disease, k, code)] = line
+        accept = tuple(t.strip().lower().lstrip(".") for t in re.split(r"[;;|/、\s]+", row["accept"]) if t.strip())
+        if not accept:
+            accept = ("pdf", "jpg", "png")
+        bad = [t for t in accept if t not in FILE_TYPES]
+        if bad:
+            raise DataError(path, line, f"列 accept 中的文件类型 {', '.join(bad)} 不支持(可用: {';'.join(FILE_TYPES)})")
+        material = Material(
+            code=code,
+            name=_need(row, "name", path),
+            required=parse_bool(_need(row, "required", path), path, line, "required"),
+            original_needed=parse_bool(row["original_needed"] or "false", path, line, "original_needed"),
+            note=row["note"],
+            accept=accept,
+            disease=disease,
+        )
+        out.append(MaterialRow(material, kinds))
+    return tuple(out)
+
+
+def _toml_str(table: dict, key: str, path, where: str, required=True) -> str:
+    value = table.get(key, "")
+    if not isinstance(value, str):
+        raise DataError(path, where, f"{key} 应为字符串")
+    value = value.strip()
+    if required and not value:
+        raise DataError(path, where, f"缺少 {key}")
+    return value
+
+
+def load_region(path: Path, divisions: tuple[Division, ...], institutions: tuple[Institution, ...]) -> RegionInfo:
+    data = read_toml(path)
+    code = _toml_str(data, "code", path, "region")
+    if not _DIVISION_CODE.match(code):
+        raise DataError(path, "code", f"地区编码 {code!r} 应为 6 位行政区划代码")
+    intake = _toml_str(data, "intake", path, "region")
+    if intake not in INTAKES:
+        raise DataError(path, "intake", f"intake 应为 {' 或 '.join(INTAKES)}")
+    return RegionInfo(
+        code=code,
+        name=_toml_str(data, "name", path, "region"),
+        short_name=_toml_str(data, "short_name", path, "region"),
+        divisions=divisions,
+        intake=intake,
+        timezone=_toml_str(data, "timezone", path, "region", required=False) or "Asia/Shanghai",
+        locale=_toml_str(data, "locale", path, "region", required=False) or "zh_CN",
+        contact=_toml_str(data, "contact", path, "region", required=False),
+        division_label=_toml_str(data, "division_label", path, "region", required=False) or "地区",
+        institutions=institutions,
+    )
+
+
+def load_channels(path: Path) -> tuple[Channel, ...]:
+    data = read_toml(path)
+    tables = data.get("channel")
+    if not isinstance(tables, list) or not tables:
+        raise DataError(path, None, "至少需要一个 [[channel]]")
+    out: list[Channel] = []
+    for i, t in enumerate(tables, 1):
+        where = f"第 {i} 个 [[channel]]"
+        code = _toml_str(t, "code", path, where)
+        if code not in CHANNEL_CODES:
+            raise DataError(path, where, f"code {code!r} 应为 {'、'.join(CHANNEL_CODES)} 之一")
+        if any(c.code == code for c in out):
+            raise DataError(path, where, f"渠道 {code} 重复")
+        online = t.get("online")
+        if not isinstance(online, bool):
+            raise DataError(path, where, "online 应为 true 或 false")
+        out.append(
+            Channel(
+                code=code,
+                name=_toml_str(t, "name", path, where),
+                online=online,
+                entry_points=_toml_str(t, "entry_points", path, where),
+                strengths=_toml_str(t, "strengths", path, where),
+                weaknesses=_toml_str(t, "weaknesses", path, where),
+                suits=_toml_str(t, "suits", path, where),
+            )
+        )
+    return tuple(out)
+
+
+def load_review_steps(path: Path) -> dict[bool, tuple[ReviewStep, ...]]:
+    """{False: normal steps, True: fast-track steps}; without [[fast_track]] both are the same."""
+    data = read_toml(path)
+    normal = _steps(data.get("normal"), path, "normal")
+    fast = _steps(data["fast_track"], path, "fast_track") if "fast_track" in data else normal
+    return {False: normal, True: fast}
+
+
+def _steps(tables, path, section: str) -> tuple[ReviewStep, ...]:
+    if not isinstance(tables, list) or not tables:
+        raise DataError(path, section, f"至少需要一个 [[{section}]] 步骤")
+    out: list[ReviewStep] = []
+    for i, t in enumerate(tables, 1):
+        where = f"[[{section}]] 第 {i} 步"
+        code = _toml_str(t, "code", path, where)
+        if any(s.code == code for s in out):
+            raise DataError(path, where, f"步骤编码 {code} 重复")
+        role = _toml_str(t, "role", path, where)
+        if role not in STEP_ROLES:
+            raise DataError(path, where, f"role {role!r} 应为 {'、'.join(STEP_ROLES)} 之一")
+        kind = _toml_str(t, "kind", path, where)
+        if kind not in STEP_KINDS:
+            raise DataError(path, where, f"kind {kind!r} 应为 {'、'.join(STEP_KINDS)} 之一")
+        sla = t.get("sla_working_days")
+        if sla is not None and (isinstance(sla, bool) or not isinstance(sla, int) or not 0 < sla <= 90):
+            raise DataError(path, where, "sla_working_days 应为 1 到 90 的整数,或省略(不限时)")
+        optional = t.get("optional", False)
+        if not isinstance(optional, bool):
+            raise DataError(path, where, "optional 应为 true 或 false")
+        min_title = t.get("min_title") or None
+        if min_title is not None and min_title not in PHYSICIAN_TITLES:
+            raise DataError(path, where, f"min_title {min_title!r} 应为 {'、'.join(PHYSICIAN_TITLES)} 之一")
+        out.append(ReviewStep(code, _toml_str(t, "name", path, where), role, kind, sla, optional, min_title))
+    if not any(s.kind == "review" for s in out):
+        raise DataError(path, section, "至少需要一个 kind = \"review\" 的步骤")
+    if out[-1].kind != "record" or out[-1].optional:
+        raise DataError(path, section, "最后一步应为必经的 kind = \"record\"(备案/结果通知)")
+    return tuple(out)
+
+
+# --- everything of one region ------------------------------------------------------------------
+class RegionData:
+    """All data files of one region, read and checked once. Attributes are tuples (read-only)."""
+
+    def __init__(self, data_dir: Path | str):
+        d = Path(data_dir)
+        region_code = _toml_str(read_toml(d / "region.toml"), "code", d / "region.toml", "region")
+        self.divisions = load_divisions(d / "divisions.csv", region_code)
+        self.institutions = load_institutions(d / "institutions.csv", self.divisions)
+        self.info = load_region(d / "region.toml", self.divisions, self.institutions)
+        self.code = self.info.code
+        self.catalogue_rows = load_diseases(d / "diseases.csv")
+        self.disease_codes = frozenset(r.disease.code for r in self.catalogue_rows)
+        self.first_year = min(r.valid_from for r in self.catalogue_rows)
+        self.material_rows = load_materials(d / "materials.csv", set(self.disease_codes))
+        self.channels = load_channels(d / "channels.toml")
+        self.steps = load_review_steps(d / "review_steps.toml")
+
+    def catalogue(self, year: int) -> list[Disease]:
+        """The diseases valid in ``year``, in file order ([] before the first year in the data)."""
+        return [r.disease for r in self.catalogue_rows if r.valid_in(year)]
+
+    def material_rules(self, disease: str, kind: str) -> list[Material] | None:
+        """Common items (disease "*") first, then the disease's own; None for an unknown disease."""
+        if kind not in MATERIAL_KINDS:
+            raise ValueError(f"材料类型 {kind!r} 应为 new 或 renewal")
+        if disease not in self.disease_codes:
+            return None
+        rows = [r.material for r in self.material_rows if kind in r.kinds]
+        return [m for m in rows if m.disease == "*"] + [m for m in rows if m.disease == disease]
