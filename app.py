@@ -12,6 +12,7 @@ from core.extensions import csrf, db, htmx, login_manager, migrate
 from core.config import default_config
 from core.plugins import make_plugin_manager
 from core.regions import Regions
+from core.services.calendar import local_today
 
 ROOT = Path(__file__).resolve().parent
 
@@ -35,6 +36,8 @@ def create_app(config: dict | None = None) -> Flask:
     pm = make_plugin_manager(app.config["MTKIT_REGIONS"], app.config.get("MTKIT_EXTRA_PLUGINS", ()))
     app.extensions["mtkit_pm"] = pm
     app.extensions["mtkit_regions"] = Regions(pm)
+    # Stop start-up on bad region data (duplicate codes, missing catalogue) rather than mid-request.
+    app.extensions["mtkit_regions"].check(local_today().year)
     # Region template folders (regions/<code>/templates/<code>/...) join the app's loader.
     _add_region_templates(app, pm)
 

@@ -97,6 +97,7 @@ class Regions:
                 ]
                 if len(answering) > 1:
                     raise PluginError(f"地区 {code} 的病种目录由多个插件提供: {', '.join(answering)}")
+            self.catalogue.cache_clear()  # re-read: the check must see what the plugins give now
             if not self.catalogue(code, year):
                 raise PluginError(f"地区 {code} 没有 {year} 年的病种目录。")
             if not self.steps(code, False):

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy.orm.exc import StaleDataError
+
 from core.extensions import db
 from core.models import Application, Decision, User
 from core.models.base import utcnow
 from core.regions import regions
-from core.services import Forbidden, Invalid, NotFound
+from core.services import Conflict, Forbidden, Invalid, NotFound
 from core.services import recognitions as recs
 from core.services.access import can_see
-from core.services.applications import check_version, flush_or_conflict, record_event, start_step_clock
+from core.services.applications import STALE_MESSAGE, check_version, flush_or_conflict, record_event, start_step_clock
 from core.services.audit import audit
 from core.services.clock import today
 from core.services.notices import notify
@@ -59,6 +61,8 @@ def act(app: Application, user: User, action: str, version, **fields) -> Applica
     """Apply ``action`` to ``app`` as ``user``. Raises a ServiceError with a Chinese message."""
     if not can_see(user, app):
         raise NotFound("记录不存在或您无权查看。")
+    # A stale page is reported as such first: the reviewer must see what changed, not a role error.
+    check_version(app, version)
     step = app.current_step
     if step is None:
         raise Invalid(f"申请当前状态为「{app.status_name}」,不在审核中。")
@@ -66,7 +70,6 @@ def act(app: Application, user: User, action: str, version, **fields) -> Applica
         raise Forbidden(f"当前环节「{step['name']}」不由您的角色办理。")
     if step.get("min_title") and title_rank(user.title) < title_rank(step["min_title"]):
         raise Forbidden(f"「{step['name']}」须由{step['min_title']}及以上职称的责任医师办理。")
-    check_version(app, version)
     if action not in allowed_actions(app, user):
         raise Invalid(f"当前环节不能进行「{ACTION_NAMES.get(action, action)}」操作。")
     handler = {
@@ -77,10 +80,14 @@ def act(app: Application, user: User, action: str, version, **fields) -> Applica
         "return": _return,
     }[action]
     from_status = app.status
-    note = handler(app, user, step, **fields)
-    record_event(app, user, action, from_status, note)
-    audit(f"application.{action}", app, user=user, detail=note)
-    flush_or_conflict()
+    try:
+        note = handler(app, user, step, **fields)
+        record_event(app, user, action, from_status, note)
+        audit(f"application.{action}", app, user=user, detail=note)
+        flush_or_conflict()
+    except StaleDataError:  # an autoflush inside the handler met a newer version
+        db.session.rollback()
+        raise Conflict(STALE_MESSAGE)
     return app
 
 

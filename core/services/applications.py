@@ -22,6 +22,7 @@ from core.services.storage import CONTENT_TYPES, read_upload, store
 from core.types import Material as MaterialRule
 
 STAFF_CHANNELS = ("window", "hospital")  # channels through which staff file on a person's behalf
+STALE_MESSAGE = "该申请刚刚被他人处理,您的操作未保存。请刷新页面查看最新状态。"
 PROXY_ROLES = ("agency_reviewer", "hospital_office")  # who may file for a person (代办)
 
 
@@ -305,7 +306,7 @@ def flush_or_conflict() -> None:
         db.session.flush()
     except StaleDataError:
         db.session.rollback()
-        raise Conflict("该申请刚刚被他人处理,您的操作未保存。请刷新页面查看最新状态。")
+        raise Conflict(STALE_MESSAGE)
 
 
 def _open_disease(person_id: int, region: str, code: str) -> bool:

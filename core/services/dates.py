@@ -2,8 +2,9 @@
 
 Conventions (documented because each is a choice):
 - A recognition is valid on every day from ``start`` to ``end`` inclusive.
-- Validity of N months: ``end = start + N months - 1 day`` (month ends clamp: 2024-01-31 + 1 month
-  = 2024-02-29), so 2026-03-01 + 24 months ends on 2028-02-29.
+- Validity of N months ends the day before the N-month anniversary of ``start``: 2026-03-01 + 24
+  months ends 2028-02-29. When the anniversary does not exist (start 2024-02-29 or 2026-01-31), the
+  period runs to the last day of that month: 2024-02-29 + 12 months ends 2025-02-28.
 - Renewal window of M months: it opens on ``(end + 1 day) - M months`` and closes on ``end``; i.e. the
   M months before the validity runs out. End 2026-12-31 -> opens 2026-10-01.
 - A renewal submitted on or before ``end`` is timely: benefits continue during review. Approved, the
@@ -22,7 +23,10 @@ ONE_DAY = timedelta(days=1)
 def validity_end(start: date, months: int) -> date:
     if months < 1:
         raise ValueError("validity must be at least one month")
-    return start + relativedelta(months=months) - ONE_DAY
+    anniversary = start + relativedelta(months=months)
+    if anniversary.day != start.day:
+        return anniversary  # relativedelta clamped to the month's last day: no anniversary that month
+    return anniversary - ONE_DAY
 
 
 def renewal_window(end: date, window_months: int) -> tuple[date, date]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, flash, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
 
 from core.extensions import db, login_manager
 from core.models import User
@@ -54,6 +55,11 @@ def register_blueprints(app: Flask) -> None:
         (500, "系统出现错误,您的数据未受影响,请稍后重试。"),
     ):
         app.register_error_handler(code, lambda e, m=message, c=code: error_page(m, c))
+
+    @app.errorhandler(StaleDataError)
+    def _stale(e):
+        db.session.rollback()
+        return error_page("该记录刚刚被他人修改,您的操作未保存。请刷新页面查看最新状态。", 409)
 
     @app.errorhandler(ServiceError)
     def _service_error(e):

@@ -1,0 +1,174 @@
+"""Recognition and renewal rules end to end through the services, moving 'today' across the edges."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from flask import current_app
+from sqlalchemy import select
+
+from core import workflow
+from core.extensions import db
+from core.models import Notice, Recognition
+from core.services import Invalid
+from core.services import applications as apps
+from core.services import recognitions as recs
+
+
+def on(day: date):
+    current_app.config["MTKIT_TODAY"] = day
+
+
+def finish_fcg(app, staff, result="approved", reason=None):
+    """Fangchenggang: 受理 -> 初审 decision -> 结果通知."""
+    for action, fields in (
+        ("accept", {}),
+        ("decide", {"results": {ad.disease_code: result for ad in app.diseases}, "reason_code": reason}),
+        ("record", {}),
+    ):
+        workflow.act(app, staff, action, app.version, **fields)
+    db.session.commit()
+
+
+@pytest.fixture
+def recognised(make, fcg_staff):
+    """高血压 (FCG001, 24 months) recognised on 2025-01-10: valid to 2027-01-09, renewal from 2026-10-10."""
+    on(date(2025, 1, 10))
+    person = make.person(region="450600", division="450602")
+    app = make.application(person, ["FCG001"])
+    finish_fcg(app, fcg_staff["reviewer"])
+    rec = db.session.scalars(select(Recognition)).one()
+    assert (rec.start_date, rec.end_date) == (date(2025, 1, 10), date(2027, 1, 9))
+    return person, rec, fcg_staff["reviewer"]
+
+
+def renew(person, rec, day):
+    on(day)
+    app = apps.start_renewal(rec, person, channel="online")
+    db.session.commit()
+    return app
+
+
+def submit(make, app, person):
+    make.upload_required(app, person)
+    apps.submit(app, person, app.version)
+    db.session.commit()
+
+
+def test_renewal_refused_before_the_window(recognised):
+    person, rec, _ = recognised
+    with pytest.raises(Invalid) as e:
+        renew(person, rec, date(2026, 10, 9))
+    assert "2026-10-10" in " ".join(e.value.problems)
+
+
+def test_renewal_is_prefilled_from_the_last_recognition(make, recognised):
+    person, rec, _ = recognised
+    app = renew(person, rec, date(2026, 10, 10))  # first day of the window
+    assert (app.kind, app.region_code, app.division_code, app.institution_code) == ("renewal", "450600", "450602", "O450600001")
+    assert [d.disease_code for d in app.diseases] == ["FCG001"] and app.renewal_of_id == rec.id
+    # The checklist is the renewal list from the seed, not the new-application one.
+    names = " ".join(i.rule.name for i in apps.checklist(app))
+    assert "续办申请表" in names and "原门特认定审批表" in names
+
+
+def test_timely_renewal_keeps_benefits_and_continues_without_gap(make, recognised):
+    person, rec, staff = recognised
+    app = renew(person, rec, date(2027, 1, 9))  # last day of validity
+    submit(make, app, person)
+    on(date(2027, 1, 20))  # decided after the original end date
+    assert recs.is_effective(rec, date(2027, 1, 20))
+    assert recs.state(rec, date(2027, 1, 20)).startswith("续办审核中")
+    finish_fcg(app, staff)
+    new = db.session.scalars(select(Recognition).where(Recognition.id != rec.id)).one()
+    assert (new.start_date, new.end_date, new.previous_id) == (date(2027, 1, 10), date(2029, 1, 9), rec.id)
+    assert rec.status == "renewed"
+
+
+def test_rejected_renewal_stops_benefits_the_day_after_the_original_end(make, recognised):
+    person, rec, staff = recognised
+    app = renew(person, rec, date(2026, 12, 1))
+    submit(make, app, person)
+    on(date(2027, 1, 20))
+    finish_fcg(app, staff, result="rejected", reason="R03")
+    assert rec.stop_date == date(2027, 1, 10) and rec.status == "ended"
+    assert recs.is_effective(rec, date(2027, 1, 9))
+    assert not recs.is_effective(rec, date(2027, 1, 10))
+    notice = db.session.scalars(select(Notice).where(Notice.kind == "decision", Notice.user_id == person.id)).all()[-1]
+    assert "2027-01-10" in notice.body and "停止" in notice.body
+
+
+def test_rejection_before_the_end_still_keeps_benefits_to_the_end(make, recognised):
+    person, rec, staff = recognised
+    app = renew(person, rec, date(2026, 11, 1))
+    submit(make, app, person)
+    finish_fcg(app, staff, result="rejected", reason="R03")
+    assert recs.is_effective(rec, date(2027, 1, 9)) and not recs.is_effective(rec, date(2027, 1, 10))
+
+
+def test_after_the_end_only_a_new_application(make, recognised):
+    person, rec, _ = recognised
+    with pytest.raises(Invalid) as e:
+        renew(person, rec, date(2027, 1, 10))
+    assert "重新申请" in " ".join(e.value.problems)
+    assert not recs.is_effective(rec, date(2027, 1, 10))
+    assert make.application(person, ["FCG001"]).kind == "new"
+
+
+def test_renewal_draft_submitted_after_the_end_is_refused(make, recognised):
+    person, rec, _ = recognised
+    app = renew(person, rec, date(2027, 1, 5))
+    make.upload_required(app, person)
+    on(date(2027, 1, 10))
+    with pytest.raises(Invalid) as e:
+        apps.submit(app, person, app.version)
+    assert "到期" in " ".join(e.value.problems)
+
+
+def test_new_application_refused_while_recognised(make, recognised):
+    person, rec, _ = recognised
+    on(date(2026, 6, 1))
+    with pytest.raises(Invalid) as e:
+        make.application(person, ["FCG001"])
+    assert "续办" in " ".join(e.value.problems)
+
+
+def test_only_one_open_renewal(make, recognised):
+    person, rec, _ = recognised
+    renew(person, rec, date(2026, 11, 1))
+    with pytest.raises(Invalid):
+        renew(person, rec, date(2026, 11, 2))
+
+
+def test_disease_must_be_in_that_years_catalogue(make, fcg_staff):
+    """FCG013 is retired after 2026: a renewal window falling in 2027 cannot renew it."""
+    on(date(2025, 3, 1))
+    person = make.person(region="450600", division="450602")
+    app = make.application(person, ["FCG013"])
+    finish_fcg(app, fcg_staff["reviewer"])
+    rec = db.session.scalars(select(Recognition)).one()
+    assert rec.end_date == date(2027, 2, 28)
+    on(date(2026, 12, 15))
+    assert recs.renewal_problem(rec, date(2026, 12, 15)) is None
+    with pytest.raises(Invalid) as e:
+        renew(person, rec, date(2027, 1, 15))
+    assert "2027 年度" in " ".join(e.value.problems)
+
+
+def test_duplicate_open_application_for_a_disease_is_refused(make):
+    person = make.person()
+    make.application(person, ["M03900"], submit=False)
+    with pytest.raises(Invalid) as e:
+        make.application(person, ["M03900", "M01600"])
+    assert "未办结" in " ".join(e.value.problems)
+
+
+def test_submission_refused_while_required_material_missing(make):
+    person = make.person()
+    app = make.application(person, ["M00503"], upload=False, submit=False)
+    with pytest.raises(Invalid) as e:
+        apps.submit(app, person, app.version)
+    listed = " ".join(e.value.problems)
+    assert "病情诊断书" in listed and "病理" in listed
+    db.session.rollback()
+    assert app.status == "draft"

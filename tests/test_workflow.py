@@ -1,0 +1,196 @@
+"""The review state machine in both regions: steps, roles, returns, expert review, locking."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from core import workflow
+from core.extensions import db
+from core.models import Application, AuditLog, Decision, Notice, Recognition
+from core.services import Conflict, Forbidden, Invalid, NotFound
+from core.services import applications as apps
+
+
+def act(app, user, action, **fields):
+    workflow.act(app, user, action, app.version, **fields)
+    db.session.commit()
+    return app
+
+
+def statuses(app):
+    return [e.action for e in app.events]
+
+
+def test_neimenggu_normal_track(make, nmg_staff):
+    person = make.person()
+    app = make.application(person, ["M03900", "M01600"])
+    assert (app.status, app.current_role, app.fast_track) == ("submitted", "hospital_office", False)
+    assert app.step_due == date(2026, 11, 25)  # 2 working days after Monday 2026-11-23
+    act(app, nmg_staff["office"], "accept")
+    assert (app.status, app.current_role) == ("in_review", "physician")
+    act(app, nmg_staff["doctor"], "decide", results={"M03900": "approved", "M01600": "rejected"}, reason_code="R01")
+    assert app.current_role == "hospital_office" and app.current_step["kind"] == "record"
+    assert db.session.scalar(select(func.count()).select_from(Recognition)) == 0  # nothing final before 备案
+    act(app, nmg_staff["office"], "record")
+    assert app.status == "partial" and app.current_role is None
+    rec = db.session.scalars(select(Recognition)).one()
+    assert (rec.disease_code, rec.start_date, rec.end_date) == ("M03900", date(2026, 11, 23), date(2028, 11, 22))
+    assert statuses(app) == ["create", "submit", "accept", "decide", "record"]
+    decision = db.session.scalars(select(Decision).where(Decision.disease_code == "M01600")).one()
+    assert (decision.result, decision.reason_code, decision.decided_by_id) == ("rejected", "R01", nmg_staff["doctor"].id)
+    notice = db.session.scalars(select(Notice).where(Notice.kind == "decision")).one()
+    assert notice.user_id == person.id and "高血压病:通过" in notice.body and "糖尿病:不通过" in notice.body
+    assert notice.channels == "inbox"
+    actions = set(db.session.scalars(select(AuditLog.action).where(AuditLog.object_id == str(app.id))))
+    assert {"application.create", "application.submit", "application.accept", "application.decide", "application.record"} <= actions
+
+
+def test_neimenggu_fast_track_is_physician_then_record(make, nmg_staff):
+    app = make.application(make.person(), ["M00503"])  # tumour radio/chemotherapy
+    assert app.fast_track and [s["role"] for s in app.steps] == ["physician", "hospital_office"]
+    assert app.current_role == "physician"
+    act(app, nmg_staff["doctor"], "decide", results={"M00503": "approved"})
+    act(app, nmg_staff["office"], "record")
+    rec = db.session.scalars(select(Recognition)).one()
+    assert rec.end_date == date(2027, 11, 22)  # 12-month validity from the catalogue
+
+
+def test_mixed_fast_and_normal_diseases_take_the_normal_track(make, nmg_staff):
+    app = make.application(make.person(), ["M00503", "M03900"])
+    assert not app.fast_track and app.current_role == "hospital_office"
+
+
+def test_physician_title_is_enforced(make, nmg_staff):
+    app = make.application(make.person(), ["M00503"])
+    with pytest.raises(Forbidden, match="副主任医师"):
+        workflow.act(app, nmg_staff["junior"], "decide", app.version, results={"M00503": "approved"})
+    assert app.current_role == "physician"
+    assert workflow.allowed_actions(app, nmg_staff["junior"]) == []
+    assert "decide" in workflow.allowed_actions(app, nmg_staff["doctor"])
+
+
+def test_wrong_role_and_wrong_scope_are_refused(make, nmg_staff):
+    app = make.application(make.person(), ["M03900"])
+    with pytest.raises(Forbidden):
+        workflow.act(app, nmg_staff["doctor"], "accept", app.version)  # 医保科's step
+    with pytest.raises(NotFound):
+        workflow.act(app, nmg_staff["other_office"], "accept", app.version)  # another hospital
+    assert app.status == "submitted"
+
+
+def test_decision_needs_every_disease_and_a_reason(make, nmg_staff):
+    app = make.application(make.person(), ["M00503", "M07803"])
+    with pytest.raises(Invalid) as e:
+        workflow.act(app, nmg_staff["doctor"], "decide", app.version, results={"M00503": "approved"})
+    assert any("慢性肾功能不全" in p for p in e.value.problems)
+    with pytest.raises(Invalid) as e:
+        workflow.act(app, nmg_staff["doctor"], "decide", app.version, results={"M00503": "approved", "M07803": "rejected"})
+    assert any("原因" in p for p in e.value.problems)
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Decision)) == 0
+
+
+def test_stale_version_gets_a_conflict_and_changes_nothing(make, nmg_staff):
+    app = make.application(make.person(), ["M03900"])
+    stale = app.version
+    act(app, nmg_staff["office"], "accept")
+    with pytest.raises(Conflict, match="刷新"):
+        workflow.act(app, nmg_staff["office"], "return", stale, to="applicant", note="x")
+    db.session.rollback()
+    db.session.refresh(app)
+    assert (app.status, app.current_role) == ("in_review", "physician")
+
+
+def test_concurrent_update_is_caught_by_the_version_column(app, make, nmg_staff):
+    """Two sessions load the same version; the second writer loses at the database."""
+    application = make.application(make.person(), ["M03900"])
+    app_id, version = application.id, application.version
+    # Another reviewer's request commits first, through its own connection.
+    with db.engine.begin() as conn:
+        conn.execute(Application.__table__.update().where(Application.id == app_id).values(version=version + 1))
+    with pytest.raises(Conflict):
+        workflow.act(application, nmg_staff["office"], "accept", version)
+
+
+def test_return_for_supplement_pauses_and_resumes(make, nmg_staff):
+    person = make.person()
+    app = make.application(person, ["M03900"])
+    act(app, nmg_staff["office"], "accept")
+    with pytest.raises(Invalid):
+        workflow.act(app, nmg_staff["doctor"], "return", app.version, to="applicant", note="  ")
+    db.session.rollback()
+    act(app, nmg_staff["doctor"], "return", to="applicant", note="诊断书缺少公章", reason_code="R02")
+    assert (app.status, app.return_deadline, app.step_due, app.current_role) == ("returned", date(2026, 12, 23), None, None)
+    notice = db.session.scalars(select(Notice).where(Notice.kind == "return")).one()
+    assert "诊断书缺少公章" in notice.body and "2026-12-23" in notice.body
+    with pytest.raises(Forbidden):
+        apps.submit(app, nmg_staff["office"], app.version)  # only the applicant (or the 代办 filer)
+    apps.submit(app, person, app.version)
+    db.session.commit()
+    assert (app.status, app.current_role, app.step_index) == ("in_review", "physician", 1)
+    assert statuses(app)[-2:] == ["return", "resubmit"]
+
+
+def test_return_to_hospital_sends_it_back_to_the_physician(make, nmg_staff):
+    app = make.application(make.person(), ["M00503"])
+    act(app, nmg_staff["doctor"], "decide", results={"M00503": "approved"})
+    act(app, nmg_staff["office"], "return", to="hospital", note="诊断与病理报告不一致,请复核")
+    assert (app.status, app.current_role) == ("in_review", "physician")
+    assert app.diseases[0].result == "pending"
+
+
+def test_fangchenggang_with_expert_review(make, fcg_staff):
+    person = make.person(region="450600", division="450681")
+    app = make.application(person, ["FCG001"], institution="O450681001")
+    assert [s["kind"] for s in app.steps] == ["accept", "review", "expert", "record"]
+    act(app, fcg_staff["dx_reviewer"], "accept")
+    assert app.step_due == date(2026, 11, 30)  # 初审: 5 working days from Monday 11-23
+    assert set(workflow.allowed_actions(app, fcg_staff["dx_reviewer"])) == {"decide", "refer_expert", "return"}
+    act(app, fcg_staff["dx_reviewer"], "refer_expert", note="病情需复评")
+    assert app.current_role == "expert"
+    act(app, fcg_staff["expert"], "decide", results={"FCG001": "approved"})
+    assert app.current_role == "agency_reviewer" and app.current_step["name"]
+    assert app.step_due == date(2026, 11, 26)  # 结果通知: 3 working days
+    act(app, fcg_staff["reviewer"], "record")  # the city-level reviewer may finish it too
+    assert app.status == "approved"
+
+
+def test_fangchenggang_without_expert_skips_the_optional_step(make, fcg_staff):
+    app = make.application(make.person(region="450600", division="450602"), ["FCG002"])
+    act(app, fcg_staff["reviewer"], "accept")
+    act(app, fcg_staff["reviewer"], "decide", results={"FCG002": "rejected"}, reason_code="R02")
+    assert app.current_step["kind"] == "record"
+    act(app, fcg_staff["reviewer"], "record")
+    assert app.status == "rejected"
+    assert db.session.scalar(select(func.count()).select_from(Recognition)) == 0
+
+
+def test_withdraw(make, nmg_staff):
+    person = make.person()
+    app = make.application(person, ["M03900"])
+    with pytest.raises(Forbidden):
+        apps.withdraw(app, nmg_staff["office"], app.version)
+    apps.withdraw(app, person, app.version, "不需要了")
+    db.session.commit()
+    assert app.status == "withdrawn" and not app.diseases[0].is_open
+    with pytest.raises(Invalid):
+        workflow.act(app, nmg_staff["office"], "accept", app.version)
+    # The disease is free again for a new application.
+    assert make.application(person, ["M03900"]).status == "submitted"
+
+
+def test_proxy_filing_by_window_staff(make, fcg_staff):
+    person = make.person(region="450600", division="450602")
+    app = make.application(person, ["FCG001"], channel="window", actor=fcg_staff["reviewer"])
+    assert app.proxy and app.filed_by_id == fcg_staff["reviewer"].id
+    assert app.events[0].note == "代办"
+    with pytest.raises(Invalid):
+        make.application(make.person(region="450600", division="450602"), ["FCG002"], channel="online", actor=fcg_staff["reviewer"])
+
+
+def test_district_staff_cannot_file_for_another_district(make, fcg_staff):
+    person = make.person(region="450600", division="450602")
+    with pytest.raises(Forbidden):
+        make.application(person, ["FCG001"], channel="window", actor=fcg_staff["dx_reviewer"])
