@@ -116,6 +116,13 @@ def seed() -> list[tuple[str, str, str]]:
     _decide(m, s["fcg_review"], "rejected", reason="R02")
     workflow.act(m, s["fcg_review"], "record", m.version)
 
+    n = _submitted(wei, "450600", "450602", "O450600001", ["FCG008", "FCG012"])
+    workflow.act(n, s["fcg_review"], "accept", n.version)
+    workflow.act(n, s["fcg_review"], "decide", n.version, results={"FCG008": "approved", "FCG012": "rejected"}, reason_code="R01")
+    workflow.act(n, s["fcg_review"], "record", n.version)  # partial
+    o = _submitted(huang, "450600", "450681", "O450681001", ["FCG005"])
+    apps.withdraw(o, huang, o.version, "已到外地就医")
+
     # Recognitions close to their end, so renewal can be tried today (window open).
     _old_recognition(wei, "450600", "450602", "O450600001", "FCG001", "高血压", "M03900", months_left=2)
     _old_recognition(zhang, "150000", "150100", "H150100001", "M03900", "高血压病", "M03900", months_left=1, kind_apps=True)

@@ -77,6 +77,13 @@ class Regions:
     def _steps(self, region: str, fast_track: bool) -> tuple[ReviewStep, ...]:
         return tuple(self.pm.hook.mtkit_review_steps(region=region, fast_track=fast_track) or [])
 
+    def extra_days(self, region: str, year: int) -> dict:
+        """Local holidays and make-up working days from every plugin: date -> is a working day."""
+        merged: dict = {}
+        for answer in self.pm.hook.mtkit_holidays(region=region, year=year):
+            merged.update(answer or {})
+        return merged
+
     def renewal_policy(self, region: str, disease: str) -> RenewalPolicy:
         return self.pm.hook.mtkit_renewal_policy(region=region, disease=disease)
 

@@ -37,6 +37,19 @@ def base_config(url: str, tmp_path) -> dict:
     }
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheaper_scrypt():
+    """Tests hash many passwords: keep scrypt but with a small work factor (production uses the default)."""
+    import werkzeug.security
+
+    from core.models import people
+
+    real = werkzeug.security.generate_password_hash
+    people.generate_password_hash = lambda password: real(password, method="scrypt:1024:8:1")
+    yield
+    people.generate_password_hash = real
+
+
 @pytest.fixture(scope="session")
 def migrated_url(tmp_path_factory):
     """Run the migrations once into a clean database and return its URL."""

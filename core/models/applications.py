@@ -52,7 +52,8 @@ class Application(db.Model):
     current_role: Mapped[str | None] = mapped_column(String(20))
     steps: Mapped[list] = mapped_column(JSON, default=list)  # snapshot of the region's steps
     fast_track: Mapped[bool] = mapped_column(Boolean, default=False)
-    renewal_of_id: Mapped[int | None] = mapped_column(ForeignKey("recognitions.id"))
+    # use_alter: applications and recognitions reference each other (see the initial migration).
+    renewal_of_id: Mapped[int | None] = mapped_column(ForeignKey("recognitions.id", use_alter=True))
     return_reason: Mapped[str | None] = mapped_column(Text)
     return_reason_code: Mapped[str | None] = mapped_column(String(10))
     return_to: Mapped[str | None] = mapped_column(String(12))  # applicant / hospital

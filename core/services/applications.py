@@ -287,7 +287,11 @@ def step_dict(step) -> dict:
 def start_step_clock(app: Application, on) -> None:
     step = app.current_step
     app.step_started_at = utcnow()
-    app.step_due = add_working_days(on, step["sla"]) if step and step.get("sla") else None
+    if step and step.get("sla"):
+        extra = {**regions().extra_days(app.region_code, on.year), **regions().extra_days(app.region_code, on.year + 1)}
+        app.step_due = add_working_days(on, step["sla"], extra)
+    else:
+        app.step_due = None
 
 
 def check_version(app: Application, version) -> None:

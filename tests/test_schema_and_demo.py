@@ -1,0 +1,65 @@
+"""The migrations match the models, the audit trail is append-only, and the demo covers every status."""
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select, text
+
+from core.extensions import db
+from core.models import STATUSES, Application, AuditLog, Recognition, User
+
+
+def test_migrations_match_the_models(app):
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    assert diff == [], f"models and migrations differ; add a migration: {diff}"
+
+
+def test_audit_rows_cannot_be_changed_even_with_raw_sql(app):
+    db.session.add(AuditLog(action="test"))
+    db.session.commit()
+    for statement in ("UPDATE audit_log SET action = 'forged'", "DELETE FROM audit_log"):
+        with pytest.raises(Exception, match="append-only"):
+            with db.engine.begin() as conn:
+                conn.execute(text(statement))
+    assert db.session.scalar(select(AuditLog.action)) == "test"
+
+
+def test_audit_rows_cannot_be_changed_through_the_orm(app):
+    row = AuditLog(action="test")
+    db.session.add(row)
+    db.session.commit()
+    row.action = "forged"
+    with pytest.raises(PermissionError):
+        db.session.commit()
+
+
+def test_demo_has_every_status_in_both_regions(app, runner):
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    for region in ("150000", "450600"):
+        present = set(db.session.scalars(select(Application.status).where(Application.region_code == region)))
+        assert present == set(STATUSES), (region, present)
+        assert db.session.scalar(select(func.count()).select_from(Recognition).where(Recognition.region_code == region))
+    roles = set(db.session.scalars(select(User.role)))
+    assert roles == {"insured", "physician", "hospital_office", "agency_reviewer", "expert", "admin"}
+    # Refuses to seed twice: demo data never overwrites real data.
+    again = runner.invoke(args=["demo"])
+    assert again.exit_code != 0 and "空数据库" in again.output
+
+
+def test_holiday_hook_moves_due_dates(app, make, nmg_staff):
+    """A region's extra non-working day (mtkit_holidays) pushes the SLA due date."""
+    from datetime import date
+
+    from core import hookimpl
+
+    class LocalHoliday:
+        @hookimpl
+        def mtkit_holidays(self, region, year):
+            return {date(2026, 11, 24): False} if region == "150000" else None
+
+    app.extensions["mtkit_pm"].register(LocalHoliday())
+    application = make.application(make.person(), ["M03900"])
+    assert application.step_due == date(2026, 11, 26)  # 2 working days, Tuesday 11-24 off
