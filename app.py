@@ -6,6 +6,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.routing import IntegerConverter
 
 from core import cli, filters
 from core.extensions import csrf, db, htmx, login_manager, migrate
@@ -15,6 +16,13 @@ from core.regions import Regions
 from core.services.calendar import local_today
 
 ROOT = Path(__file__).resolve().parent
+
+
+class IdConverter(IntegerConverter):
+    """Record ids in URLs: 1 .. 2**63-1, so an absurd number is a 404 rather than an overflow."""
+
+    def __init__(self, url_map):
+        super().__init__(url_map, min=1, max=2**63 - 1)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -30,6 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录。"
+    login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
 
     # Plugins are built per app, never at import time, so tests can build apps with other plugins.
@@ -41,6 +50,7 @@ def create_app(config: dict | None = None) -> Flask:
     # Region template folders (regions/<code>/templates/<code>/...) join the app's loader.
     _add_region_templates(app, pm)
 
+    app.url_map.converters["id"] = IdConverter
     from core.views import register_blueprints
 
     register_blueprints(app)

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_wtf.csrf import generate_csrf
 
-from core.models import RECOGNITION_STATUSES, ROLES
+from core.models import EVENT_NAMES, RECOGNITION_STATUSES, RESULTS, ROLES, STATUSES
 from core.services.identity import mask_id, mask_phone
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -45,8 +45,15 @@ def init_app(app):
             i = info.institution(code) if info else None
             return i.name if i else (code or "")
 
+        def channel_name(region, code):
+            return next((c.name for c in regions.channels(region) if c.code == code), code or "")
+
         return {
             "csrf_token_value": generate_csrf,
+            "channel_name": channel_name,
+            "STATUS_NAMES": STATUSES,
+            "RESULT_NAMES": RESULTS,
+            "EVENT_NAMES": EVENT_NAMES,
             "region_name": region_name,
             "division_name": division_name,
             "institution_name": institution_name,

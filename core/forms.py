@@ -1,6 +1,7 @@
 """WTForms for the simple pages. Rules are checked again by the services."""
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -15,12 +16,12 @@ class RegisterForm(FlaskForm):
     phone = StringField("手机号码", validators=[DataRequired("请填写手机号码。"), Length(max=11)])
     region = SelectField("参保地区", validate_choice=False)
     division = SelectField("所在盟市/区县", validate_choice=False)
-    insured_category = SelectField("人员类别", choices=[("employed", "在职"), ("retired", "退休")])
+    insured_category = SelectField("人员类别", choices=[SelectChoice("employed", "在职"), SelectChoice("retired", "退休")])
     password = PasswordField("密码(至少8位,含字母和数字)", validators=[DataRequired("请设置密码。")])
     password2 = PasswordField("再次输入密码", validators=[DataRequired("请再次输入密码。")])
 
 
 class ProfileForm(FlaskForm):
-    phone = StringField("手机号码", validators=[DataRequired("请填写手机号码。"), Length(max=11)])
+    phone = StringField("手机号码", validators=[Optional(), Length(max=11)])
     address = StringField("联系地址", validators=[Optional(), Length(max=200)])
     remote_address = StringField("异地居住地址(长期异地居住时填写)", validators=[Optional(), Length(max=200)])

@@ -1,5 +1,7 @@
 """All models, importable from one place."""
 from core.models.applications import (  # noqa: F401
+    EVENT_NAMES,
+    RESULTS,
     FINAL_STATUSES,
     KINDS,
     OPEN_STATUSES,

@@ -23,6 +23,18 @@ OPEN_STATUSES = ("draft", "submitted", "in_review", "returned")
 FINAL_STATUSES = ("approved", "partial", "rejected", "withdrawn")
 KINDS = {"new": "新申请", "renewal": "续办"}
 RESULTS = {"pending": "待审核", "approved": "通过", "rejected": "不通过"}
+# Timeline entries (ApplicationEvent.action).
+EVENT_NAMES = {
+    "create": "建立",
+    "submit": "提交",
+    "resubmit": "补正后提交",
+    "accept": "受理",
+    "decide": "审核决定",
+    "refer_expert": "提交专家评审",
+    "record": "办结",
+    "return": "退回",
+    "withdraw": "撤回",
+}
 
 
 class Application(db.Model):

@@ -24,7 +24,7 @@ def inbox():
     return render_template("account/inbox.html", notices=notices)
 
 
-@bp.post("/inbox/<int:notice_id>/read")
+@bp.post("/inbox/<id:notice_id>/read")
 @login_required
 def mark_read(notice_id):
     notice = db.session.get(Notice, notice_id)
@@ -39,14 +39,18 @@ def mark_read(notice_id):
 def profile():
     form = ProfileForm(obj=current_user)
     if request.method == "POST":
-        problem = phone_problem(form.phone.data)
+        # The page never shows the full phone number, so a blank phone field means "unchanged".
+        new_phone = (form.phone.data or "").strip() or current_user.phone
+        problem = phone_problem(new_phone)
         if not form.validate_on_submit() or problem:
             if problem:
                 flash(problem, "error")
             return render_template("account/profile.html", form=form, full=None), 400
         user = current_user._get_current_object()
-        changed = [f for f in ("phone", "address", "remote_address") if getattr(user, f) != (getattr(form, f).data or None)]
-        user.phone = form.phone.data.strip()
+        changed = [f for f in ("address", "remote_address") if getattr(user, f) != (getattr(form, f).data or None)]
+        if new_phone != user.phone:
+            changed.append("phone")
+        user.phone = new_phone
         user.address = (form.address.data or "").strip() or None
         user.remote_address = (form.remote_address.data or "").strip() or None
         audit("user.update_contact", user, detail=",".join(changed))

@@ -15,7 +15,7 @@ from core.services.access import can_see, get_visible
 from core.services.audit import audit
 from core.services.clock import today
 from core.services.storage import path_for
-from core.views import form_version
+from core.views import arg_id, form_version
 
 bp = Blueprint("applications", __name__)
 
@@ -41,7 +41,7 @@ def new():
         abort(404)
     form = request.form if request.method == "POST" else request.args
     context = _new_context(person, info, form)
-    if request.method == "POST":
+    if request.method == "POST" and not form.get("refresh"):  # "refresh": no-JS institution list reload
         try:
             app = svc.start(
                 person,
@@ -75,14 +75,14 @@ def institution_options():
     )
 
 
-@bp.get("/applications/<int:app_id>")
+@bp.get("/applications/<id:app_id>")
 @login_required
 def detail(app_id):
     app = get_visible(current_user, Application, app_id)
     return _render_detail(app)
 
 
-@bp.post("/applications/<int:app_id>/materials")
+@bp.post("/applications/<id:app_id>/materials")
 @login_required
 def upload(app_id):
     app = get_visible(current_user, Application, app_id)
@@ -102,7 +102,7 @@ def upload(app_id):
     return _after_change(app)
 
 
-@bp.post("/applications/<int:app_id>/materials/<int:material_id>/remove")
+@bp.post("/applications/<id:app_id>/materials/<id:material_id>/remove")
 @login_required
 def remove_material(app_id, material_id):
     app = get_visible(current_user, Application, app_id)
@@ -119,7 +119,7 @@ def remove_material(app_id, material_id):
     return _after_change(app)
 
 
-@bp.get("/materials/<int:material_id>")
+@bp.get("/materials/<id:material_id>")
 @login_required
 def download(material_id):
     material = db.session.get(Material, material_id)
@@ -128,15 +128,19 @@ def download(material_id):
     audit("material.download", material.application, detail=f"material={material.id}")
     db.session.commit()
     ext = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(material.content_type, "bin")
-    return send_file(
+    response = send_file(
         path_for(material.sha256),
         mimetype=material.content_type,
         as_attachment=True,
         download_name=f"material-{material.id}.{ext}",
+        conditional=False,
+        etag=False,
     )
+    response.headers["Cache-Control"] = "no-store"  # medical documents: never kept in a shared cache
+    return response
 
 
-@bp.post("/applications/<int:app_id>/submit")
+@bp.post("/applications/<id:app_id>/submit")
 @login_required
 def submit(app_id):
     app = get_visible(current_user, Application, app_id)
@@ -151,7 +155,7 @@ def submit(app_id):
     return redirect(url_for("applications.detail", app_id=app.id))
 
 
-@bp.post("/applications/<int:app_id>/withdraw")
+@bp.post("/applications/<id:app_id>/withdraw")
 @login_required
 def withdraw(app_id):
     app = get_visible(current_user, Application, app_id)
@@ -197,7 +201,9 @@ def _after_change(app):
 def _person_for_new() -> User:
     if current_user.role == "insured":
         return current_user
-    person_id = request.values.get("person_id", type=int)
+    if current_user.role not in svc.PROXY_ROLES:
+        abort(403)
+    person_id = arg_id("person_id")
     person = db.session.get(User, person_id) if person_id else None
     if person is None or person.role != "insured" or person.region_code != current_user.region_code:
         abort(404)
@@ -214,12 +220,16 @@ def _new_context(person, info, form):
         institutions=_institutions(info, division),
         institution=form.get("institution", ""),
         channels=regions().channels(info.code),
-        channel=form.get("channel", "online" if current_user.role == "insured" else "window"),
+        channel=form.get("channel", _default_channel()),
         catalogue=regions().catalogue(info.code, on.year),
         chosen=set(form.getlist("diseases")) if hasattr(form, "getlist") else set(),
         year=on.year,
         proxy=current_user.id != person.id,
     )
+
+
+def _default_channel() -> str:
+    return {"insured": "online", "hospital_office": "hospital"}.get(current_user.role, "window")
 
 
 def _institutions(info, division):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from wtforms.fields.choices import SelectChoice
 
 from core.extensions import db
 from core.forms import LoginForm, RegisterForm
@@ -74,9 +75,9 @@ def register():
 
 
 def _region_choices(form):
-    form.region.choices = [(r.code, r.name) for r in regions().all()]
+    form.region.choices = [SelectChoice(r.code, r.name) for r in regions().all()]
     form.division.choices = [
-        (d.code, f"{r.short_name} · {d.name}") for r in regions().all() for d in r.divisions
+        SelectChoice(d.code, d.name, optgroup=r.short_name) for r in regions().all() for d in r.divisions
     ]
 
 

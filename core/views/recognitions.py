@@ -35,7 +35,7 @@ def mine():
     return render_template("recognitions/mine.html", items=items, today=on)
 
 
-@bp.route("/recognitions/<int:rec_id>/renew", methods=["GET", "POST"])
+@bp.route("/recognitions/<id:rec_id>/renew", methods=["GET", "POST"])
 @login_required
 def renew(rec_id):
     rec = get_visible(current_user, Recognition, rec_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import and_, func, select
+from sqlalchemy.orm import selectinload
 
 from core import workflow
 from core.extensions import db
@@ -13,7 +14,7 @@ from core.services import ServiceError
 from core.services.access import application_scope, get_visible
 from core.services.audit import audit
 from core.services.identity import normalise_id
-from core.views import form_version
+from core.views import arg_id, form_version
 from core.views.applications import _render_detail
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -38,7 +39,7 @@ def queue():
     status = request.args.get("status", "")
     disease = request.args.get("disease", "").strip()
     division = request.args.get("division", "").strip()
-    before = request.args.get("before", type=int)
+    before = arg_id("before")
     page_size = 20
     conds = [application_scope(current_user)]
     if view == "mine":
@@ -54,7 +55,11 @@ def queue():
     if before:
         conds.append(Application.id < before)
     rows = db.session.scalars(
-        select(Application).where(and_(*conds)).order_by(Application.id.desc()).limit(page_size + 1)
+        select(Application)
+        .where(and_(*conds))
+        .order_by(Application.id.desc())
+        .limit(page_size + 1)
+        .options(selectinload(Application.person), selectinload(Application.diseases))
     ).all()
     next_before = rows[page_size - 1].id if len(rows) > page_size else None
     info = regions().get(current_user.region_code)
@@ -71,7 +76,7 @@ def queue():
     )
 
 
-@bp.post("/applications/<int:app_id>/act")
+@bp.post("/applications/<id:app_id>/act")
 def act(app_id):
     app = get_visible(current_user, Application, app_id)
     action = request.form.get("action", "")
@@ -98,7 +103,7 @@ def act(app_id):
     return redirect(url_for("applications.detail", app_id=app.id))
 
 
-@bp.post("/applications/<int:app_id>/reveal")
+@bp.post("/applications/<id:app_id>/reveal")
 def reveal(app_id):
     """Full ID and phone number of the applicant, for staff handling the record. Audited."""
     app = get_visible(current_user, Application, app_id)
