@@ -19,10 +19,12 @@ ROOT = Path(__file__).resolve().parent
 
 
 class IdConverter(IntegerConverter):
-    """Record ids in URLs: 1 .. 2**63-1, so an absurd number is a 404 rather than an overflow."""
+    """Record ids in URLs: 1 .. MAX_ID, so an absurd number is a 404 rather than a database error."""
 
     def __init__(self, url_map):
-        super().__init__(url_map, min=1, max=2**63 - 1)
+        from core.views import MAX_ID
+
+        super().__init__(url_map, min=1, max=MAX_ID)
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -78,10 +78,14 @@ def service_error(e: ServiceError, template: str, **context):
     return render_template(template, problems=e.problems, **context), e.status
 
 
+# Ids are 32-bit INTEGER columns on PostgreSQL: anything larger cannot exist.
+MAX_ID = 2**31 - 1
+
+
 def arg_id(name: str) -> int | None:
     """A record id from the query string or form; anything not a plausible id is None."""
     value = request.values.get(name, type=int)
-    return value if value is not None and 0 < value < 2**63 else None
+    return value if value is not None and 0 < value <= MAX_ID else None
 
 
 def form_version() -> str | None:
