@@ -79,7 +79,7 @@ def seed() -> list[tuple[str, str, str]]:
 
     # ---- Inner Mongolia: normal track at 内蒙古医科大学附属医院 ----
     _draft(zhang, "150000", "150100", "H150100001", ["M03900"], upload=False)  # draft, nothing uploaded
-    a = _submitted(liu, "150000", "150100", "H150100001", ["M01600"])  # waits for 医保科 受理
+    _submitted(liu, "150000", "150100", "H150100001", ["M01600"])  # waits for 医保科 受理
     b = _submitted(ma, "150000", "150200", "H150200001", ["M04600", "M03900"])
     workflow.act(b, s["bt_yibao"], "accept", b.version)  # in review: physician's turn
     c = _submitted(zhang, "150000", "150100", "H150100001", ["M05300"])
@@ -100,7 +100,7 @@ def seed() -> list[tuple[str, str, str]]:
 
     # ---- Fangchenggang: agency window ----
     _draft(wei, "450600", "450602", "O450600001", ["FCG004"], upload=False)
-    h = _submitted(wei, "450600", "450602", "O450600001", ["FCG002"])  # waits for 受理
+    _submitted(wei, "450600", "450602", "O450600001", ["FCG002"])  # waits for 受理
     i = _submitted(huang, "450600", "450681", "O450681001", ["FCG009"])
     workflow.act(i, s["dx_review"], "accept", i.version)
     workflow.act(i, s["dx_review"], "refer_expert", i.version, note="病情需专家复评")  # expert's turn

@@ -11,6 +11,7 @@ import shutil
 from datetime import date
 
 import pytest
+from flask import g, request_started
 from sqlalchemy import create_engine, text
 from werkzeug.datastructures import FileStorage
 
@@ -92,10 +93,20 @@ def db_url(migrated_url, tmp_path):
 @pytest.fixture
 def app(db_url, tmp_path):
     app = create_app(base_config(db_url, tmp_path))
+
+    # The test holds one app context and requests reuse it; start each request with an empty
+    # flask.g (where Flask-Login caches current_user and Flask-WTF the CSRF token), as in
+    # production, so every client is its own user.
+    def fresh_g(sender, **extra):
+        for name in list(g):
+            g.pop(name)
+
+    request_started.connect(fresh_g, app)
     with app.app_context():
         yield app
         db.session.remove()
         db.engine.dispose()
+    request_started.disconnect(fresh_g, app)
 
 
 @pytest.fixture

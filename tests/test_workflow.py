@@ -194,3 +194,19 @@ def test_district_staff_cannot_file_for_another_district(make, fcg_staff):
     person = make.person(region="450600", division="450602")
     with pytest.raises(Forbidden):
         make.application(person, ["FCG001"], channel="window", actor=fcg_staff["dx_reviewer"])
+
+
+def test_only_intake_staff_handle_materials_and_submission_for_a_person(make, fcg_staff):
+    from tests.conftest import pdf_file
+
+    person = make.person(region="450600", division="450602")
+    app = make.application(person, ["FCG001"], channel="window", actor=fcg_staff["reviewer"], upload=False, submit=False)
+    item = next(i for i in apps.checklist(app) if i.rule.required)
+    with pytest.raises(Forbidden):  # an expert reviews; it does not scan paper for the applicant
+        apps.add_material(app, fcg_staff["expert"], disease_code=item.disease_code, material_code=item.rule.code,
+                          file_storage=pdf_file())
+    with pytest.raises(Forbidden):
+        apps.submit(app, fcg_staff["expert"], app.version)
+    make.upload_required(app, fcg_staff["reviewer"])  # the window scans the paper materials
+    apps.submit(app, fcg_staff["reviewer"], app.version)
+    assert app.status == "submitted"

@@ -53,8 +53,3 @@ def get_visible(user: User, model, record_id) -> Application | Recognition:
 def require_role(user: User, *roles: str) -> None:
     if user.role not in roles:
         raise Forbidden("您的角色无权进行此操作。")
-
-
-def may_view_full_identity(user: User, person: User) -> bool:
-    """Full ID and phone numbers: the person, and staff handling the person's records (audited)."""
-    return user.id == person.id or user.is_staff

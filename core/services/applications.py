@@ -179,7 +179,12 @@ def missing(app: Application) -> list[str]:
 def can_edit_materials(app: Application, actor: User) -> bool:
     if app.status not in ("draft", "returned"):
         return False
-    return actor.id == app.person_id or (actor.is_staff and can_see(actor, app)) or actor.id == app.filed_by_id
+    return actor.id == app.person_id or _intake_staff(actor, app)
+
+
+def _intake_staff(actor: User, app: Application) -> bool:
+    """Window or hospital 医保科 staff handling the record (scans paper materials, files 代办)."""
+    return actor.role in PROXY_ROLES and can_see(actor, app)
 
 
 def add_material(app: Application, actor: User, *, disease_code: str, material_code: str, file_storage) -> Material:
@@ -218,9 +223,7 @@ def remove_material(app: Application, actor: User, material: Material) -> None:
 
 def submit(app: Application, actor: User, version: int) -> Application:
     """Submit a draft, or resubmit after a return for supplement."""
-    if actor.id != app.person_id and not (actor.is_staff and actor.id == app.filed_by_id) and not (
-        actor.is_staff and app.filed_by_id and can_see(actor, app)
-    ):
+    if actor.id != app.person_id and not (app.filed_by_id and _intake_staff(actor, app)):
         raise Forbidden("只有申请人或代办人员可以提交。")
     check_version(app, version)
     if app.status not in ("draft", "returned"):

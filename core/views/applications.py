@@ -1,7 +1,7 @@
 """Application pages shared by applicants and staff: list, new, detail, materials, submit, withdraw."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, session, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -204,7 +204,9 @@ def _person_for_new() -> User:
     if current_user.role not in svc.PROXY_ROLES:
         abort(403)
     person_id = arg_id("person_id")
-    person = db.session.get(User, person_id) if person_id else None
+    if person_id not in session.get("proxy_people", []):
+        abort(404)  # look the person up by ID number first (staff.file_for_person)
+    person = db.session.get(User, person_id)
     if person is None or person.role != "insured" or person.region_code != current_user.region_code:
         abort(404)
     return person

@@ -1,7 +1,7 @@
 """Staff pages: queues, review actions, filing on a person's behalf (代办), full identity views."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import selectinload
@@ -12,6 +12,7 @@ from core.models import STATUSES, STAFF_ROLES, Application, ApplicationDisease, 
 from core.regions import regions
 from core.services import ServiceError
 from core.services.access import application_scope, get_visible
+from core.services.accounts import register_insured
 from core.services.audit import audit
 from core.services.identity import normalise_id
 from core.views import arg_id, form_version
@@ -128,8 +129,41 @@ def file_for_person():
         if person is None:
             flash("未找到该身份证号码的本地区参保人,请先为其办理注册。", "error")
             return render_template("staff/file.html", person=None), 404
+        # The form only opens for people looked up by full ID number in this session, so ids
+        # in URLs cannot be stepped through to list a region's insured people.
+        looked_up = session.get("proxy_people", [])[-19:]
+        session["proxy_people"] = looked_up + [person.id]
         return redirect(url_for("applications.new", person_id=person.id))
     return render_template("staff/file.html", person=None)
+
+
+@bp.post("/register-person")
+def register_person():
+    """Window registration for a person without an account; the person types their own password."""
+    if current_user.role not in PROXY_ROLES:
+        abort(403)
+    form = request.form
+    division = form.get("division", "")
+    if current_user.division_code and division != current_user.division_code:
+        flash("只能为本辖区的参保人办理注册。", "error")
+        return render_template("staff/file.html", person=None, problems=[]), 403
+    if form.get("password") != form.get("password2"):
+        flash("两次输入的密码不一致。", "error")
+        return render_template("staff/file.html", person=None, problems=[]), 422
+    try:
+        person = register_insured(
+            name=form.get("name"), id_number=form.get("id_number"), phone=form.get("phone"),
+            password=form.get("password"), region=current_user.region_code, division=division,
+            insured_category=form.get("insured_category", ""), created_by=current_user._get_current_object(),
+        )
+    except ServiceError as e:
+        db.session.rollback()
+        flash(e.message, "error")
+        return render_template("staff/file.html", person=None, problems=e.problems), e.status
+    db.session.commit()
+    session["proxy_people"] = session.get("proxy_people", [])[-19:] + [person.id]
+    flash(f"已为{person.name}办理注册,请继续为其建立申请。", "success")
+    return redirect(url_for("applications.new", person_id=person.id))
 
 
 @bp.get("/overview")
