@@ -80,6 +80,8 @@ def seed() -> list[tuple[str, str, str]]:
     # ---- Inner Mongolia: normal track at 内蒙古医科大学附属医院 ----
     _draft(zhang, "150000", "150100", "H150100001", ["M03900"], upload=False)  # draft, nothing uploaded
     _submitted(liu, "150000", "150100", "H150100001", ["M01600"])  # waits for 医保科 受理
+    w = _submitted(liu, "150000", "150100", "H150100001", ["M04600"])
+    workflow.act(w, s["nmg_yibao"], "accept", w.version)  # waits for nmg_doctor's decision
     b = _submitted(ma, "150000", "150200", "H150200001", ["M04600", "M03900"])
     workflow.act(b, s["bt_yibao"], "accept", b.version)  # in review: physician's turn
     c = _submitted(zhang, "150000", "150100", "H150100001", ["M05300"])
