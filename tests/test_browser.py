@@ -1,0 +1,405 @@
+"""End-to-end browser tests: a real Chromium drives the app served from this process.
+
+An insured person applies and a reviewer approves, in both regions (内蒙古: 医保科受理 → 责任医师审核 →
+医保科办结; 防城港: 经办机构受理 → 提交专家评审 → 专家通过 → 办结), through the pages only: log-in form,
+new-application form (htmx institution list), htmx uploads, review buttons. CSRF protection is ON here
+(conftest switches it off for the other tests), so every form post and htmx request carries the real
+token. Also: a 主治医师 gets no decision form, phone-width pages do not scroll sideways, nothing is loaded
+from other hosts, and a return for supplement reaches the applicant.
+
+Uses the Debian Chromium at /usr/bin/chromium (never ``playwright install``).
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import re
+import threading
+from datetime import date
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"browser tests need Chromium at {CHROMIUM} (not installed here)", allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright
+from werkzeug.serving import make_server
+
+from core import workflow
+from core.extensions import db
+from tests.conftest import PASSWORD, PDF, TODAY
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Required materials of a new application, as the regions' materials.csv list them.
+NMG_REQUIRED = ["本人身份证复印件", "医保卡(社会保障卡或医保电子凭证)", "病情诊断书", "门诊病历"]
+FCG_REQUIRED = ["本人社会保障卡或身份证原件及复印件", "《门特待遇认定申请表》", "疾病诊断证明书", "门诊或住院病历及检查检验报告"]
+
+expect.set_options(timeout=10_000)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live(app):
+    """Serve the test's app (its per-test database) on a free local port, with CSRF protection on."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    # A fresh contextvars context: request threads must never see the test's own app context (and its g).
+    thread = threading.Thread(target=contextvars.Context().run, args=(server.serve_forever,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(10)
+    server.server_close()
+    app.config["WTF_CSRF_ENABLED"] = False
+
+
+class Traffic:
+    """Every request the browser makes, and any script error or CSP violation it reports."""
+
+    def __init__(self, context, page):
+        self.requests = []
+        self.problems = []
+        context.on("request", lambda r: self.requests.append(r))
+        page.on("pageerror", lambda err: self.problems.append(f"pageerror: {err}"))
+        page.on("console", self._console)
+
+    def _console(self, msg):
+        if msg.type == "error" and ("Content Security Policy" in msg.text or "Refused to" in msg.text):
+            self.problems.append(f"console: {msg.text}")
+
+
+@pytest.fixture
+def page(browser, live, request, tmp_path):
+    context = browser.new_context(base_url=live, locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.traffic = Traffic(context, page)
+    failed_before = request.session.testsfailed
+    yield page
+    if request.session.testsfailed > failed_before:  # the call phase failed: keep a picture of the page
+        with contextlib.suppress(Exception):  # best effort only
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            print(f"screenshot: {tmp_path / 'failure.png'}")
+    context.close()
+
+
+@pytest.fixture
+def pdf_path(tmp_path):
+    path = tmp_path / "材料扫描件.pdf"
+    path.write_bytes(PDF)
+    return path
+
+
+# --------------------------------------------------------------------------- page steps
+
+
+def login(page, username, password=PASSWORD):
+    page.goto("/login")
+    page.get_by_label("用户名或身份证号").fill(username)
+    page.get_by_label("密码", exact=True).fill(password)
+    page.get_by_role("button", name="登录", exact=True).click()
+    expect(page.get_by_role("button", name="退出登录")).to_be_visible()
+
+
+def logout(page):
+    page.get_by_role("button", name="退出登录").click()
+    expect(page.get_by_text("您已安全退出。")).to_be_visible()
+
+
+def new_application(page, *, division, institution, channel, disease) -> int:
+    """Fill 新申请 as the logged-in insured person; returns the new application's id."""
+    page.get_by_role("link", name="我的申请").click()
+    page.get_by_role("link", name="新申请").click()
+    expect(page.get_by_role("heading", name="新申请", level=1)).to_be_visible()
+    # Choosing the division reloads the institution list over htmx: wait until the <select> is replaced.
+    page.locator("#institution").evaluate("el => el.dataset.stale = '1'")
+    page.locator("#division").select_option(division)
+    expect(page.locator("#institution:not([data-stale])")).to_be_attached()
+    page.locator("#institution").select_option(institution)
+    page.get_by_role("radio", name=channel).check()
+    page.get_by_role("checkbox", name=disease).check()
+    page.get_by_role("button", name="建立申请").click()
+    expect(page.get_by_text("申请草稿已建立,请按清单上传材料后提交。")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/applications/\d+$"))
+    expect(page.locator(".page-head .badge")).to_have_text("草稿")
+    return int(re.search(r"/applications/(\d+)$", page.url).group(1))
+
+
+def upload_required(page, names, pdf_path):
+    """Upload one PDF per required material through the htmx upload forms."""
+    materials = page.locator("#materials")
+    for name in names:
+        item = materials.locator("li.material").filter(has=page.get_by_text(name, exact=True))
+        expect(item.get_by_text("✗ 缺少")).to_be_visible()
+        form = item.locator("form.upload")
+        form.get_by_label(f"选择文件:{name}", exact=True).set_input_files(pdf_path)
+        with page.expect_response(lambda r: r.url.endswith("/materials") and r.request.method == "POST") as resp:
+            form.get_by_role("button", name="上传").click()
+        assert resp.value.status == 200, resp.value.text()
+        expect(item.get_by_text("✓ 已上传")).to_be_visible()
+        expect(item.get_by_role("link", name=pdf_path.name)).to_be_visible()
+    expect(materials.locator("li.material.missing")).to_have_count(0)
+    expect(materials.get_by_text("必交材料已齐全,可以提交。")).to_be_visible()
+
+
+def submit(page):
+    page.get_by_role("button", name="提交申请").click()
+    expect(page.get_by_text("申请已提交,请留意消息通知。")).to_be_visible()
+    expect(page.locator(".page-head .badge")).to_have_text("已提交")
+
+
+def open_from_queue(page, app_id):
+    page.get_by_role("link", name="待办").click()
+    expect(page.get_by_role("heading", name="待我办理")).to_be_visible()
+    page.get_by_role("link", name=f"第 {app_id} 号", exact=True).click()
+    expect(page).to_have_url(re.compile(rf"/applications/{app_id}$"))
+
+
+def expect_step(page, name):
+    """The 当前环节 card names the step the application waits at."""
+    card = page.locator("section.card").filter(has=page.get_by_role("heading", name="当前环节", exact=True))
+    expect(card.locator("strong")).to_have_text(name)
+
+
+def act(page, button, done):
+    page.get_by_role("button", name=button, exact=True).click()
+    expect(page.get_by_text(done, exact=True)).to_be_visible()
+
+
+def decide_approve(page, disease):
+    page.get_by_role("group", name=disease).get_by_label("通过", exact=True).check()
+    act(page, "提交审核决定", "已审核决定。")
+
+
+def check_approved(page, app_id, disease, end_date):
+    """The applicant's view after the decision: list, detail, recognitions, inbox."""
+    page.get_by_role("link", name="我的申请").click()
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=f"第 {app_id} 号 · 查看"))
+    expect(row).to_contain_text("已通过")
+    row.get_by_role("link").click()
+    expect(page.locator(".page-head .badge")).to_have_text("已通过")
+    expect(page.get_by_role("row").filter(has_text=disease).first).to_contain_text("通过")
+
+    page.get_by_role("link", name="我的认定").click()
+    card = page.locator("section.rec").filter(has=page.get_by_role("heading", name=disease, exact=True))
+    expect(card).to_have_count(1)
+    expect(card).to_contain_text(f"{TODAY.isoformat()} 至 {end_date.isoformat()}")
+    expect(card.locator(".badge")).to_have_text("有效")
+
+    page.get_by_role("link", name="消息").click()
+    notice = page.locator("li.notice").filter(has_text="审核结果")
+    expect(notice).to_have_count(1)
+    expect(notice).to_contain_text("已通过")
+    expect(notice).to_contain_text(f"{disease}:通过,有效期 {TODAY.isoformat()} 至 {end_date.isoformat()}")
+
+
+def check_traffic(page, live):
+    traffic = page.traffic
+    urls = [r.url for r in traffic.requests]
+    assert urls, "no requests recorded"
+    foreign = [u for u in urls if not u.startswith(live + "/")]
+    assert not foreign, f"requests to other hosts: {foreign}"
+    assert not traffic.problems, traffic.problems
+    # The uploads went through htmx (XHR, with the token from <body hx-headers>), not the no-JS fallback.
+    uploads = [r for r in traffic.requests if r.method == "POST" and r.url.endswith("/materials")]
+    assert uploads
+    for r in uploads:
+        assert r.resource_type in ("xhr", "fetch"), r.resource_type
+        headers = r.headers
+        assert headers.get("hx-request") == "true"
+        assert headers.get("x-csrftoken"), "htmx request without the CSRF header"
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_inner_mongolia_apply_and_approve(make, nmg_staff, page, live, pdf_path):
+    person = make.person(region="150000", division="150100", name="张三")
+    id_number = person.id_number
+    db.session.commit()  # no open transaction in the test thread while the server works
+
+    login(page, id_number)
+    app_id = new_application(page, division="150100", institution="H150100001", channel="线上办理", disease="高血压病")
+    expect(page.get_by_text("内蒙古医科大学附属医院")).to_be_visible()
+    upload_required(page, NMG_REQUIRED, pdf_path)
+    submit(page)
+    logout(page)
+
+    login(page, "yibao")  # 医保科: 材料受理
+    open_from_queue(page, app_id)
+    expect_step(page, "材料受理")
+    act(page, "受理", "已受理。")
+    logout(page)
+
+    login(page, "doctor")  # 副主任医师: 责任医师审核认定
+    open_from_queue(page, app_id)
+    expect_step(page, "责任医师审核认定")
+    decide_approve(page, "高血压病")
+    logout(page)
+
+    login(page, "yibao")  # 医保科: 审核备案
+    open_from_queue(page, app_id)
+    expect_step(page, "医保科审核备案")
+    act(page, "确认办结", "已确认办结。")
+    expect(page.locator(".page-head .badge")).to_have_text("已通过")
+    logout(page)
+
+    login(page, id_number)
+    # 24-month validity from TODAY (2026-11-23): the day before 2028-11-23.
+    check_approved(page, app_id, "高血压病", date(2028, 11, 22))
+    check_traffic(page, live)
+
+
+def test_fangchenggang_apply_expert_and_approve(make, fcg_staff, page, live, pdf_path):
+    person = make.person(region="450600", division="450681", name="李四")
+    id_number = person.id_number
+    db.session.commit()  # no open transaction in the test thread while the server works
+
+    login(page, id_number)
+    app_id = new_application(page, division="450681", institution="O450681001", channel="线上「不见面」办理", disease="高血压")
+    expect(page.get_by_text("东兴市医疗保障服务中心")).to_be_visible()
+    upload_required(page, FCG_REQUIRED, pdf_path)
+    submit(page)
+    logout(page)
+
+    login(page, "dx_review")  # 东兴市医保中心: 受理, then 初审 refers to the experts
+    open_from_queue(page, app_id)
+    act(page, "受理", "已受理。")
+    expect_step(page, "初审(材料完整性、病情持续性审核)")
+    act(page, "提交专家评审", "已提交专家评审。")
+    logout(page)
+
+    login(page, "fcg_expert")
+    open_from_queue(page, app_id)
+    expect_step(page, "专家评审")
+    decide_approve(page, "高血压")
+    logout(page)
+
+    login(page, "dx_review")  # 结果通知
+    open_from_queue(page, app_id)
+    act(page, "确认办结", "已确认办结。")
+    expect(page.locator(".page-head .badge")).to_have_text("已通过")
+    logout(page)
+
+    login(page, id_number)
+    check_approved(page, app_id, "高血压", date(2028, 11, 22))
+    check_traffic(page, live)
+
+
+def test_csrf_is_enforced_for_the_served_app(page):
+    """The served app really checks the token, so the flows above exercise the real token flow."""
+    page.goto("/login")
+    page.get_by_label("用户名或身份证号").fill("nobody")
+    page.get_by_label("密码", exact=True).fill(PASSWORD)
+    page.locator('input[name="csrf_token"]').evaluate("el => el.value = 'forged'")
+    with page.expect_response(lambda r: r.url.endswith("/login") and r.request.method == "POST") as resp:
+        page.get_by_role("button", name="登录", exact=True).click()
+    assert resp.value.status == 400
+    expect(page.get_by_text("页面已过期或请求来源无效,请刷新页面后重试。")).to_be_visible()
+
+
+def test_attending_physician_gets_no_decision_form(make, nmg_staff, page):
+    person = make.person()
+    app = make.application(person, ["M03900"])
+    workflow.act(app, nmg_staff["office"], "accept", app.version)
+    app_id = app.id
+    db.session.commit()  # also ends the test thread's transaction before the server takes over
+
+    login(page, "junior")  # 主治医师: below the step's 副主任医师
+    page.goto(f"/applications/{app_id}")
+    expect_step(page, "责任医师审核认定")
+    expect(page.get_by_role("heading", name="申请病种")).to_be_visible()
+    expect(page.get_by_role("button", name="提交审核决定")).to_have_count(0)
+    expect(page.get_by_role("radio", name="通过", exact=True)).to_have_count(0)
+    expect(page.locator("#act-title")).to_have_count(0)
+    logout(page)
+
+    login(page, "doctor")  # the 副主任医师 does get it, on the same page
+    page.goto(f"/applications/{app_id}")
+    expect(page.get_by_role("button", name="提交审核决定")).to_be_visible()
+
+
+def test_phone_width_pages(make, browser, live):
+    person = make.person()
+    draft = make.application(person, ["M03900"], upload=False, submit=False)
+    id_number, draft_id = person.id_number, draft.id
+    db.session.commit()
+    context = browser.new_context(
+        base_url=live, locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+        device_scale_factor=2,
+    )
+    page = context.new_page()
+    try:
+        def check(path):
+            page.goto(path)
+            expect(page.locator("h1")).to_be_visible()
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390 + 1, f"{path}: page is {width}px wide at a 390px viewport"
+            size = float(page.evaluate("getComputedStyle(document.body).fontSize").removesuffix("px"))
+            assert size >= 18, f"{path}: base font size {size}px"
+
+        check("/login")
+        login(page, id_number)
+        check("/applications/new")
+        check(f"/applications/{draft_id}")  # the materials checklist with its file inputs
+    finally:
+        context.close()
+
+
+def test_return_for_supplement(make, nmg_staff, page, pdf_path):
+    person = make.person()
+    app = make.application(person, ["M03900"])
+    app_id, id_number = app.id, person.id_number
+    db.session.commit()
+    reason = "诊断书未加盖医院公章,请补充盖章后的原件扫描件"
+
+    login(page, "yibao")
+    open_from_queue(page, app_id)
+    page.get_by_label("退回给").select_option("applicant")
+    page.get_by_label("需要补充或更正的内容(必填,申请人会看到)").fill(reason)
+    act(page, "退回", "已退回补正。")
+    expect(page.locator(".page-head .badge")).to_have_text("退回补正")
+    logout(page)
+
+    login(page, id_number)
+    page.get_by_role("link", name="我的申请").click()
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=f"第 {app_id} 号 · 查看"))
+    expect(row).to_contain_text("退回补正")
+    row.get_by_role("link").click()
+    expect(page.locator(".page-head .badge")).to_have_text("退回补正")
+    alert = page.get_by_role("status").filter(has_text="申请被退回,请补正")
+    expect(alert).to_contain_text(f"退回原因:{reason}")
+    expect(alert).to_contain_text("前补充材料后重新提交")
+
+    # Supplement the diagnosis and resubmit: back in review at the step that returned it.
+    item = page.locator("#materials li.material").filter(has=page.get_by_text("病情诊断书", exact=True))
+    item.get_by_text("再上传一份").click()
+    item.get_by_label("选择文件:病情诊断书", exact=True).set_input_files(pdf_path)
+    item.get_by_role("button", name="上传").click()
+    expect(item.get_by_role("link", name=pdf_path.name)).to_be_visible()
+    page.get_by_role("button", name="补正后重新提交").click()
+    expect(page.get_by_text("申请已提交,请留意消息通知。")).to_be_visible()
+    expect(page.locator(".page-head .badge")).to_have_text("审核中")
+    expect_step(page, "材料受理")
+
+    page.get_by_role("link", name="消息").click()
+    expect(page.locator("li.notice").filter(has_text="申请被退回,请补正材料")).to_contain_text(reason)
