@@ -436,3 +436,15 @@ def test_act_with_bad_fields_is_refused(app, client, case):
     db.session.expire_all()
     after = db.session.get(Application, a.id)
     assert (after.status, after.version, after.step_index) == ("submitted", version, 0)
+
+
+def test_audit_log_page_for_the_instance_administrator_only(app, client, make):
+    make.staff("root", "admin", region=None)
+    make.staff("nmg_admin", "admin", region="150000")
+    login(client, "root", "wrong-password")
+    login(client, "root")
+    page = client.get("/staff/audit", query_string={"username": "root"}).get_data(as_text=True)
+    assert "login" in page and "fail" in page and "ok" in page
+    client.post("/logout")
+    login(client, "nmg_admin")
+    assert client.get("/staff/audit").status_code == 403

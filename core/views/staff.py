@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, true
 from sqlalchemy.orm import selectinload
 
 from core import workflow
 from core.extensions import db
-from core.models import STATUSES, STAFF_ROLES, Application, ApplicationDisease, User
+from core.models import STATUSES, STAFF_ROLES, Application, ApplicationDisease, AuditLog, User
 from core.regions import regions
 from core.services import ServiceError
 from core.services.access import application_scope, get_visible
@@ -173,3 +173,32 @@ def overview():
         select(Application.status, func.count()).where(application_scope(current_user)).group_by(Application.status)
     ).all()
     return render_template("staff/overview.html", counts=dict(rows), statuses=STATUSES)
+
+
+@bp.get("/audit")
+def audit_log():
+    """The audit trail, newest first, for the instance administrator (rows are never edited)."""
+    if current_user.role != "admin" or current_user.region_code:
+        abort(403)
+    action = request.args.get("action", "").strip()[:40]
+    username = request.args.get("username", "").strip()[:64]
+    object_id = request.args.get("object_id", "").strip()[:40]
+    before = arg_id("before")
+    conds = []
+    if action:
+        conds.append(AuditLog.action == action)
+    if username:
+        conds.append(AuditLog.username == username)
+    if object_id:
+        conds.append(AuditLog.object_id == object_id)
+    if before:
+        conds.append(AuditLog.id < before)
+    page_size = 50
+    rows = db.session.scalars(
+        select(AuditLog).where(and_(true(), *conds)).order_by(AuditLog.id.desc()).limit(page_size + 1)
+    ).all()
+    next_before = rows[page_size - 1].id if len(rows) > page_size else None
+    return render_template(
+        "staff/audit.html", rows=rows[:page_size], next_before=next_before,
+        action=action, username=username, object_id=object_id,
+    )
