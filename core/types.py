@@ -37,7 +37,7 @@ class Institution:
 
     code: str
     name: str
-    division_code: str
+    division_code: str  # the region's own code for a city-level institution serving every division
     kind: str  # "hospital" or "office"
     qualified: bool = True  # hospital qualified to review 门特 (Neimenggu)
     address: str = ""
@@ -64,6 +64,10 @@ class RegionInfo:
 
     def institution(self, code: str | None) -> Institution | None:
         return next((i for i in self.institutions if i.code == code), None)
+
+    def serves(self, institution: Institution, division: str | None) -> bool:
+        """Whether ``institution`` takes applications from ``division`` (its own, or all if city-level)."""
+        return institution.division_code in (division, self.code)
 
 
 @dataclass(frozen=True)

@@ -195,8 +195,9 @@ def load_divisions(path: Path, region_code: str) -> tuple[Division, ...]:
 INSTITUTION_COLUMNS = ("code", "name", "division_code", "kind", "qualified", "address", "phone", "sample")
 
 
-def load_institutions(path: Path, divisions: tuple[Division, ...]) -> tuple[Institution, ...]:
-    division_codes = {d.code for d in divisions}
+def load_institutions(path: Path, divisions: tuple[Division, ...], region_code: str) -> tuple[Institution, ...]:
+    # The region's own code marks a city-level institution (市本级) that serves every division.
+    division_codes = {d.code for d in divisions} | {region_code}
     out: list[Institution] = []
     seen: set[str] = set()
     for row in read_csv(path, INSTITUTION_COLUMNS):
@@ -207,7 +208,7 @@ def load_institutions(path: Path, divisions: tuple[Division, ...]) -> tuple[Inst
         seen.add(code)
         division = _need(row, "division_code", path)
         if division not in division_codes:
-            raise DataError(path, line, f"区划编码 {division} 不在 divisions.csv 中")
+            raise DataError(path, line, f"区划编码 {division} 不在 divisions.csv 中(市本级机构填本地区编码 {region_code})")
         kind = _need(row, "kind", path)
         if kind not in INSTITUTION_KINDS:
             raise DataError(path, line, f"列 kind 的值 {kind!r} 应为 {' 或 '.join(INSTITUTION_KINDS)}")
@@ -446,7 +447,7 @@ class RegionData:
         d = Path(data_dir)
         region_code = _toml_str(read_toml(d / "region.toml"), "code", d / "region.toml", "region")
         self.divisions = load_divisions(d / "divisions.csv", region_code)
-        self.institutions = load_institutions(d / "institutions.csv", self.divisions)
+        self.institutions = load_institutions(d / "institutions.csv", self.divisions, region_code)
         self.info = load_region(d / "region.toml", self.divisions, self.institutions)
         self.code = self.info.code
         self.catalogue_rows = load_diseases(d / "diseases.csv")

@@ -403,3 +403,36 @@ def test_return_for_supplement(make, nmg_staff, page, pdf_path):
 
     page.get_by_role("link", name="消息").click()
     expect(page.locator("li.notice").filter(has_text="申请被退回,请补正材料")).to_contain_text(reason)
+
+
+def test_whole_application_works_without_javascript(make, nmg_staff, browser, live, pdf_path):
+    """Older phones and locked-down intranet browsers: every step is a plain form post."""
+    person = make.person(region="150000", division="150200", name="王五")
+    db.session.commit()
+    context = browser.new_context(base_url=live, locale="zh-CN", java_script_enabled=False)
+    page = context.new_page()
+    try:
+        login(page, person.id_number)
+        page.goto("/applications/new")
+        # Without htmx the division change needs the fallback button, which keeps the other choices.
+        page.locator("#division").select_option("150100")
+        page.get_by_role("checkbox", name="高血压病").check()
+        page.get_by_role("button", name="更新机构列表").click()
+        expect(page.get_by_role("checkbox", name="高血压病")).to_be_checked()
+        page.locator("#institution").select_option("H150100001")
+        page.get_by_role("radio", name="线上办理").check()
+        page.get_by_role("button", name="建立申请").click()
+        expect(page.get_by_text("申请草稿已建立,请按清单上传材料后提交。")).to_be_visible()
+        for name in NMG_REQUIRED:
+            item = page.locator("#materials li.material").filter(has=page.get_by_text(name, exact=True))
+            item.get_by_label(f"选择文件:{name}", exact=True).set_input_files(pdf_path)
+            item.get_by_role("button", name="上传").click()
+            expect(page.get_by_text("材料已上传。")).to_be_visible()
+        page.get_by_role("button", name="提交申请").click()
+        expect(page.get_by_text("申请已提交,请留意消息通知。")).to_be_visible()
+        logout(page)
+        login(page, "yibao")
+        open_from_queue(page, 1)
+        act(page, "受理", "已受理。")
+    finally:
+        context.close()

@@ -210,3 +210,17 @@ def test_only_intake_staff_handle_materials_and_submission_for_a_person(make, fc
     make.upload_required(app, fcg_staff["reviewer"])  # the window scans the paper materials
     apps.submit(app, fcg_staff["reviewer"], app.version)
     assert app.status == "submitted"
+
+
+def test_city_level_office_takes_applications_from_every_district(app, client, make, fcg_staff):
+    """防城港: people may apply at 市本级 or their own district's 医保中心, not another district's."""
+    from tests.conftest import login
+
+    person = make.person(region="450600", division="450681")  # 东兴市
+    assert make.application(person, ["FCG001"], institution="O450600001").status == "submitted"
+    with pytest.raises(Invalid, match="申请信息有误") as e:
+        make.application(person, ["FCG002"], institution="O450602001")  # 港口区's own centre
+    assert any("不在所选区县" in p for p in e.value.problems)
+    login(client, person.username)
+    html = client.get("/applications/institutions", query_string={"division": "450681"}).get_data(as_text=True)
+    assert "O450600001" in html and "O450681001" in html and "O450602001" not in html

@@ -86,7 +86,7 @@ def start(
         problems.append(f"请选择受理的{wanted}。")
     elif not inst.qualified:
         problems.append(f"{inst.name}不具备门特审核资格,请选择其他{wanted}。")
-    elif inst.division_code != division:
+    elif not info.serves(inst, division):
         problems.append(f"{inst.name}不在所选{info.division_label},请重新选择。")
     channel_codes = {c.code for c in regions().channels(region)}
     if channel not in channel_codes:

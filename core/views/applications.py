@@ -235,4 +235,4 @@ def _default_channel() -> str:
 
 
 def _institutions(info, division):
-    return [i for i in info.institutions if i.kind == info.intake and i.qualified and i.division_code == division]
+    return [i for i in info.institutions if i.kind == info.intake and i.qualified and info.serves(i, division)]
