@@ -22,6 +22,8 @@ def init_app(app):
     app.jinja_env.filters.update(
         mask_id=mask_id,
         mask_phone=mask_phone,
+        # Insured people log in with their ID number: mask user names that are ID numbers.
+        mask_username=lambda u: mask_id(u) if u and len(u) == 18 and u[:17].isdigit() else (u or ""),
         local_time=local_time,
         role_name=lambda r: ROLES.get(r, r),
         rec_status=lambda s: RECOGNITION_STATUSES.get(s, s),

@@ -160,15 +160,24 @@ def parse_int(value: Any, path, line, column: str, lo: int, hi: int, allow_empty
     return number
 
 
-def _need(row: dict, column: str, path) -> str:
+# Longest values the database keeps (core/models): checked here so an over-long edit stops
+# start-up with a clear message on every database, not a failed write on PostgreSQL later.
+MAX_CODE = 30
+MAX_DISEASE_NAME = 100
+MAX_STEP_NAME = 50
+
+
+def _need(row: dict, column: str, path, max_len: int | None = None) -> str:
     value = row.get(column, "")
     if value == "":
         raise DataError(path, row[LINE], f"列 {column} 不能为空")
+    if max_len is not None and len(value) > max_len:
+        raise DataError(path, row[LINE], f"列 {column} 最多 {max_len} 个字符(现为 {len(value)} 个)")
     return value
 
 
 def _code(row: dict, column: str, path) -> str:
-    value = _need(row, column, path)
+    value = _need(row, column, path, MAX_CODE)
     if not _CODE.match(value):
         raise DataError(path, row[LINE], f"列 {column} 的编码 {value!r} 只能含字母、数字、下划线和连字符")
     return value
@@ -263,7 +272,7 @@ def load_diseases(path: Path) -> tuple[CatalogueRow, ...]:
         disease = Disease(
             code=code,
             national_code=national,
-            name=_need(row, "name", path),
+            name=_need(row, "name", path, MAX_DISEASE_NAME),
             category=row["category"],
             annual_limit=parse_money(_need(row, "annual_limit", path), path, line, "annual_limit"),
             ratio_employed=parse_ratio(_need(row, "ratio_employed", path), path, line, "ratio_employed"),
@@ -337,13 +346,15 @@ def load_materials(path: Path, disease_codes: set[str]) -> tuple[MaterialRow, ..
     return tuple(out)
 
 
-def _toml_str(table: dict, key: str, path, where: str, required=True) -> str:
+def _toml_str(table: dict, key: str, path, where: str, required=True, max_len: int | None = None) -> str:
     value = table.get(key, "")
     if not isinstance(value, str):
         raise DataError(path, where, f"{key} 应为字符串")
     value = value.strip()
     if required and not value:
         raise DataError(path, where, f"缺少 {key}")
+    if max_len is not None and len(value) > max_len:
+        raise DataError(path, where, f"{key} 最多 {max_len} 个字符(现为 {len(value)} 个)")
     return value
 
 
@@ -431,7 +442,8 @@ def _steps(tables, path, section: str) -> tuple[ReviewStep, ...]:
         min_title = t.get("min_title") or None
         if min_title is not None and min_title not in PHYSICIAN_TITLES:
             raise DataError(path, where, f"min_title {min_title!r} 应为 {'、'.join(PHYSICIAN_TITLES)} 之一")
-        out.append(ReviewStep(code, _toml_str(t, "name", path, where), role, kind, sla, optional, min_title))
+        name = _toml_str(t, "name", path, where, max_len=MAX_STEP_NAME)
+        out.append(ReviewStep(code, name, role, kind, sla, optional, min_title))
     if not any(s.kind == "review" for s in out):
         raise DataError(path, section, "至少需要一个 kind = \"review\" 的步骤")
     if out[-1].kind != "record" or out[-1].optional:

@@ -436,3 +436,19 @@ def test_whole_application_works_without_javascript(make, nmg_staff, browser, li
         act(page, "受理", "已受理。")
     finally:
         context.close()
+
+
+def test_withdraw_after_htmx_uploads(make, nmg_staff, page, live, pdf_path):
+    """Uploads change the application's version; the withdraw form outside the fragment keeps up."""
+    person = make.person(region="150000", division="150100", name="赵六")
+    db.session.commit()
+    login(page, person.id_number)
+    new_application(page, division="150100", institution="H150100001", channel="线上办理", disease="高血压病")
+    item = page.locator("#materials li.material").filter(has=page.get_by_text(NMG_REQUIRED[0], exact=True))
+    item.get_by_label(f"选择文件:{NMG_REQUIRED[0]}", exact=True).set_input_files(pdf_path)
+    item.get_by_role("button", name="上传").click()
+    expect(item.get_by_text("✓ 已上传")).to_be_visible()
+    page.get_by_text("撤回申请").click()
+    page.get_by_role("button", name="确认撤回").click()
+    expect(page.get_by_text("申请已撤回。")).to_be_visible()
+    expect(page.locator(".page-head .badge")).to_have_text("已撤回")

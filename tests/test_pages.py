@@ -448,3 +448,28 @@ def test_audit_log_page_for_the_instance_administrator_only(app, client, make):
     client.post("/logout")
     login(client, "nmg_admin")
     assert client.get("/staff/audit").status_code == 403
+
+
+@pytest.mark.parametrize("method, url, data", [
+    ("post", "/login", {"username": "abc\x00", "password": "x"}),
+    ("get", "/staff/queue?division=%00", None),
+    ("post", "/register", {"name": "张\x00三", "id_number": "11010519491231002X"}),
+])
+def test_nul_bytes_are_refused_before_reaching_the_database(app, client, make, method, url, data):
+    make.staff("yibao", "hospital_office", hospital="H150100001", division="150100")
+    login(client, "yibao")
+    before = db.session.scalar(select(func.count()).select_from(AuditLog))
+    r = getattr(client, method)(url, data=data)
+    assert r.status_code == 400 and "无效字符" in r.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(AuditLog)) == before
+
+
+def test_audit_trail_keeps_typed_id_numbers_masked(app, client, make):
+    make.staff("root", "admin", region=None)
+    person = make.person()
+    login(client, "11010519491231002X", "whatever1")  # unknown user: someone's ID number typed
+    login(client, person.username, "wrong-password1")
+    login(client, "root")
+    page = client.get("/staff/audit").get_data(as_text=True)
+    assert "11010519491231002X" not in page and person.id_number not in page
+    assert mask_id(person.id_number) in page and "110105********002X" in page

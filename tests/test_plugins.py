@@ -205,3 +205,23 @@ def test_plugin_manager_is_built_per_app():
     b = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", "MTKIT_REGIONS": ["150000"]})
     assert a.extensions["mtkit_pm"] is not b.extensions["mtkit_pm"]
     assert set(a.extensions["mtkit_regions"].codes()) > set(b.extensions["mtkit_regions"].codes())
+
+
+def test_region_data_errors_name_the_file_and_line(tmp_path):
+    """A bureau's bad edit stops loading with the file, the line and what is wrong."""
+    import shutil
+
+    from regions._loader import RegionData
+
+    data = tmp_path / "data"
+    shutil.copytree("regions/fangchenggang/data", data)
+    rows = (data / "diseases.csv").read_text(encoding="utf-8").splitlines()
+    header = rows[0].split(",")
+    first = next(i for i, r in enumerate(rows) if r.startswith("FCG001"))
+    cells = rows[first].split(",")
+    cells[header.index("name")] = "很" * 101
+    rows[first] = ",".join(cells)
+    (data / "diseases.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError) as e:
+        RegionData(data)
+    assert "diseases.csv" in str(e.value) and f"第 {first + 1} 行" in str(e.value) and "最多 100" in str(e.value)

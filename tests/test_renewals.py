@@ -140,19 +140,61 @@ def test_only_one_open_renewal(make, recognised):
         renew(person, rec, date(2026, 11, 2))
 
 
-def test_disease_must_be_in_that_years_catalogue(make, fcg_staff):
-    """FCG013 is retired after 2026: a renewal window falling in 2027 cannot renew it."""
+def test_disease_must_be_in_the_catalogue_of_the_renewal_years(make, fcg_staff):
+    """FCG013 is retired after 2026: it cannot be renewed into 2027, even from a window in 2026."""
     on(date(2025, 3, 1))
     person = make.person(region="450600", division="450602")
     app = make.application(person, ["FCG013"])
     finish_fcg(app, fcg_staff["reviewer"])
     rec = db.session.scalars(select(Recognition)).one()
     assert rec.end_date == date(2027, 2, 28)
-    on(date(2026, 12, 15))
-    assert recs.renewal_problem(rec, date(2026, 12, 15)) is None
+    assert "2027 年度" in recs.renewal_problem(rec, date(2026, 12, 15))
     with pytest.raises(Invalid) as e:
         renew(person, rec, date(2027, 1, 15))
     assert "2027 年度" in " ".join(e.value.problems)
+
+
+def test_renewal_into_a_year_that_keeps_the_disease_is_allowed(make, recognised):
+    person, rec, _ = recognised  # FCG001 ends 2027-01-09 and is in both years' catalogues
+    assert recs.renewal_problem(rec, date(2026, 12, 15)) is None
+
+
+def test_early_renewal_still_blocks_a_new_application(make, recognised):
+    """Renewed before the end: the old recognition runs on and the new one starts later. No third."""
+    person, rec, staff = recognised
+    app = renew(person, rec, date(2026, 11, 1))
+    submit(make, app, person)
+    finish_fcg(app, staff)
+    assert rec.status == "renewed"
+    with pytest.raises(Invalid) as e:
+        make.application(person, ["FCG001"])
+    assert "有效认定" in " ".join(e.value.problems)
+    on(date(2029, 1, 10))  # after the successor ends, a new application is possible again
+    assert make.application(person, ["FCG001"]).status == "submitted"
+
+
+def test_returned_timely_renewal_keeps_benefits_only_until_the_supplement_deadline(make, recognised):
+    person, rec, staff = recognised
+    app = renew(person, rec, date(2026, 12, 20))
+    submit(make, app, person)
+    workflow.act(app, staff, "return", app.version, to="applicant", note="请补充近半年用药记录")
+    db.session.commit()
+    assert app.return_deadline == date(2027, 1, 19)
+    assert recs.is_effective(rec, date(2027, 1, 19))
+    assert not recs.is_effective(rec, date(2027, 1, 20))
+    on(date(2027, 1, 20))
+    with pytest.raises(Invalid) as e:
+        apps.submit(app, person, app.version)
+    assert "补正期限" in " ".join(e.value.problems)
+
+
+def test_an_expired_renewal_draft_says_how_to_start_again(make, recognised):
+    person, rec, _ = recognised
+    renew(person, rec, date(2027, 1, 5))
+    on(date(2027, 1, 12))
+    with pytest.raises(Invalid) as e:
+        make.application(person, ["FCG001"])
+    assert "撤回" in " ".join(e.value.problems)
 
 
 def test_duplicate_open_application_for_a_disease_is_refused(make):

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from core import workflow
 from core.extensions import db
-from core.models import Application, AuditLog, Decision, Notice, Recognition
+from core.models import Application, AuditLog, Decision, Material, Notice, Recognition
 from core.services import Conflict, Forbidden, Invalid, NotFound
 from core.services import applications as apps
 
@@ -224,3 +224,33 @@ def test_city_level_office_takes_applications_from_every_district(app, client, m
     login(client, person.username)
     html = client.get("/applications/institutions", query_string={"division": "450681"}).get_data(as_text=True)
     assert "O450600001" in html and "O450681001" in html and "O450602001" not in html
+
+
+def test_staff_do_not_edit_a_persons_own_online_application(make, nmg_staff):
+    from tests.conftest import pdf_file
+
+    person = make.person()
+    app = make.application(person, ["M03900"], upload=False, submit=False)
+    item = next(i for i in apps.checklist(app) if i.rule.required)
+    with pytest.raises(Forbidden):
+        apps.add_material(app, nmg_staff["office"], disease_code=item.disease_code, material_code=item.rule.code,
+                          file_storage=pdf_file())
+
+
+def test_a_material_change_conflicts_with_a_submit_made_meanwhile(app, make):
+    """Upload on a page loaded before another tab submitted: refused, the submitted record is untouched."""
+    from tests.conftest import pdf_file
+
+    person = make.person()
+    application = make.application(person, ["M03900"], submit=False)
+    version = application.version
+    with db.engine.begin() as conn:  # the other tab's submit commits first
+        conn.execute(Application.__table__.update().where(Application.id == application.id)
+                     .values(version=version + 1, status="submitted"))
+    item = next(i for i in apps.checklist(application) if i.rule.required)
+    with pytest.raises(Conflict):
+        apps.add_material(application, person, disease_code=item.disease_code, material_code=item.rule.code,
+                          file_storage=pdf_file())
+    assert db.session.scalar(select(func.count()).select_from(Material).where(Material.replaced_by_id.is_(None))) == len(
+        [i for i in apps.checklist(application) if i.rule.required]
+    )

@@ -70,6 +70,7 @@ class Application(db.Model):
     return_reason_code: Mapped[str | None] = mapped_column(String(10))
     return_to: Mapped[str | None] = mapped_column(String(12))  # applicant / hospital
     return_deadline: Mapped[date | None] = mapped_column(Date)
+    materials_changed_at = mapped_column(UTCDateTime, nullable=True)
     step_started_at = mapped_column(UTCDateTime, nullable=True)
     step_due: Mapped[date | None] = mapped_column(Date)
     created_at = mapped_column(UTCDateTime, default=utcnow)

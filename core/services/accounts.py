@@ -1,10 +1,13 @@
 """Accounts: registration of insured persons, staff creation, log-in with lockout."""
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
+from functools import lru_cache
 
 from flask import current_app
 from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from core.extensions import db
 from core.models import ROLES, User
@@ -12,10 +15,28 @@ from core.models.base import utcnow
 from core.regions import regions
 from core.services import Invalid
 from core.services.audit import audit
-from core.services.identity import id_number_problem, normalise_id, phone_problem
+from core.services.identity import (
+    id_number_problem,
+    mask_id,
+    normalise_id,
+    phone_problem,
+)
 from core.types import INSURED_CATEGORIES, PHYSICIAN_TITLES
 
 MIN_PASSWORD = 8
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return generate_password_hash(secrets.token_hex(16))
+
+
+def mask_login_name(name: str | None) -> str:
+    """What the audit trail keeps of a typed user name: ID numbers masked, other text shortened."""
+    name = (name or "")[:64]
+    if len(name) == 18 and name[:17].isdigit():
+        return mask_id(name)
+    return name if len(name) <= 3 else name[:3] + "***"
 
 
 def password_problem(password: str | None) -> str | None:
@@ -110,7 +131,9 @@ def authenticate(username: str, password: str) -> tuple[User | None, str | None]
     user = db.session.scalar(select(User).where(User.username == username))
     generic = "用户名或密码错误。"
     if user is None:
-        audit("login", ("users", None), result="fail", detail=f"unknown user {username[:64]}", user=None)
+        # Spend the same time as a real check, so response times do not reveal who is registered.
+        check_password_hash(_dummy_hash(), password or "")
+        audit("login", ("users", None), result="fail", detail=f"unknown user {mask_login_name(username)}", user=None)
         return None, generic
     now = utcnow()
     if user.locked_until and user.locked_until > now:

@@ -115,8 +115,9 @@ def start(
             held = recs.holding(person.id, region, code, on)
             if held is not None:
                 problems.append(f"您已有{d.name}的有效认定(至 {held.end_date.isoformat()}),请在续办期内办理续办,无需重新申请。")
-        if _open_disease(person.id, region, code):
-            problems.append(f"您已有{d.name}的未办结申请,请勿重复申请。")
+        open_app = _open_application_for(person.id, region, code)
+        if open_app is not None:
+            problems.append(f"您已有{d.name}的未办结申请(编号 {open_app.id},{open_app.status_name}),请勿重复申请;如需重新申请,请先撤回该申请。")
     if kind == "renewal":
         if renewal_of is None or renewal_of.person_id != person.id:
             raise Invalid("请选择要续办的认定。")
@@ -183,8 +184,11 @@ def can_edit_materials(app: Application, actor: User) -> bool:
 
 
 def _intake_staff(actor: User, app: Application) -> bool:
-    """Window or hospital 医保科 staff handling the record (scans paper materials, files 代办)."""
-    return actor.role in PROXY_ROLES and can_see(actor, app)
+    """Window or hospital 医保科 staff on a 代办 application (they scan the paper materials).
+
+    A person's own online application is theirs alone: staff review it, they do not edit it.
+    """
+    return app.filed_by_id is not None and actor.role in PROXY_ROLES and can_see(actor, app)
 
 
 def add_material(app: Application, actor: User, *, disease_code: str, material_code: str, file_storage) -> Material:
@@ -208,7 +212,8 @@ def add_material(app: Application, actor: User, *, disease_code: str, material_c
         uploaded_by_id=actor.id,
     )
     app.materials.append(material)
-    db.session.flush()
+    app.materials_changed_at = utcnow()  # bumps the version: a concurrent submit/review conflicts
+    flush_or_conflict()
     audit("material.upload", app, user=actor, detail=f"{disease_code}/{material_code} sha256={digest}")
     return material
 
@@ -218,12 +223,14 @@ def remove_material(app: Application, actor: User, material: Material) -> None:
     if not can_edit_materials(app, actor) or material.application_id != app.id:
         raise Forbidden("当前状态下不能修改材料。")
     material.replaced_by_id = material.id
+    app.materials_changed_at = utcnow()
+    flush_or_conflict()
     audit("material.remove", app, user=actor, detail=f"material={material.id}")
 
 
 def submit(app: Application, actor: User, version: int) -> Application:
     """Submit a draft, or resubmit after a return for supplement."""
-    if actor.id != app.person_id and not (app.filed_by_id and _intake_staff(actor, app)):
+    if actor.id != app.person_id and not _intake_staff(actor, app):
         raise Forbidden("只有申请人或代办人员可以提交。")
     check_version(app, version)
     if app.status not in ("draft", "returned"):
@@ -235,7 +242,11 @@ def submit(app: Application, actor: User, version: int) -> Application:
     if app.kind == "renewal" and app.status == "draft":
         prev = app.renewal_of
         if prev is not None and on > prev.end_date:
-            problems.append(f"原认定已于 {prev.end_date.isoformat()} 到期,续办申请须在到期前提交,请重新申请认定。")
+            problems.append(
+                f"原认定已于 {prev.end_date.isoformat()} 到期,续办申请须在到期前提交。请撤回本续办草稿,再重新申请认定。"
+            )
+    if app.status == "returned" and app.return_deadline and on > app.return_deadline:
+        problems.append(f"补正期限({app.return_deadline.isoformat()})已过,本申请不能再提交,请撤回后重新申请。")
     if problems:
         raise Invalid("申请还不能提交,请先处理以下问题:", problems)
     from_status = app.status
@@ -316,17 +327,16 @@ def flush_or_conflict() -> None:
         raise Conflict(STALE_MESSAGE)
 
 
-def _open_disease(person_id: int, region: str, code: str) -> bool:
-    return (
-        db.session.scalar(
-            select(ApplicationDisease.id).where(
-                ApplicationDisease.person_id == person_id,
-                ApplicationDisease.region_code == region,
-                ApplicationDisease.disease_code == code,
-                ApplicationDisease.is_open.is_(True),
-            )
+def _open_application_for(person_id: int, region: str, code: str) -> Application | None:
+    return db.session.scalar(
+        select(Application)
+        .join(ApplicationDisease)
+        .where(
+            ApplicationDisease.person_id == person_id,
+            ApplicationDisease.region_code == region,
+            ApplicationDisease.disease_code == code,
+            ApplicationDisease.is_open.is_(True),
         )
-        is not None
     )
 
 

@@ -12,16 +12,23 @@ from core.services import Invalid
 from core.services import dates
 
 
-def timely_renewal_pending(rec: Recognition) -> bool:
-    """A renewal of ``rec`` was submitted on or before its end date and is not decided yet."""
+def timely_renewal_pending(rec: Recognition, on: date) -> bool:
+    """A renewal of ``rec`` submitted on or before its end date is still under review on ``on``.
+
+    A renewal returned for supplement counts only until its supplement deadline: a person who never
+    answers a return must not keep benefits indefinitely.
+    """
     app = _open_renewal(rec)
-    return bool(app and app.submitted_at and _local_date(app.submitted_at) <= rec.end_date)
+    if not (app and app.submitted_at and _local_date(app.submitted_at) <= rec.end_date):
+        return False
+    return not (app.status == "returned" and app.return_deadline and on > app.return_deadline)
 
 
 def is_effective(rec: Recognition, on: date) -> bool:
     if rec.status == "ended" and rec.stop_date is None:
         return False
-    return dates.is_effective(rec.start_date, rec.end_date, on, rec.stop_date, timely_renewal_pending(rec))
+    pending = on > rec.end_date and timely_renewal_pending(rec, on)
+    return dates.is_effective(rec.start_date, rec.end_date, on, rec.stop_date, pending)
 
 
 def state(rec: Recognition, on: date) -> str:
@@ -34,22 +41,31 @@ def state(rec: Recognition, on: date) -> str:
         return "未开始"
     if on <= rec.end_date:
         return "有效"
-    if timely_renewal_pending(rec):
+    if timely_renewal_pending(rec, on):
         return "续办审核中(待遇继续)"
     return "已到期"
 
 
 def holding(person_id: int, region: str, disease_code: str, on: date) -> Recognition | None:
-    """The recognition that blocks a new application: effective now, or still renewable."""
+    """The recognition that blocks a new application for the disease: one that has not ended.
+
+    That includes one already renewed but still running, its successor that starts later, and one
+    past its end whose timely renewal is under review.
+    """
     rows = db.session.scalars(
         select(Recognition).where(
             Recognition.person_id == person_id,
             Recognition.region_code == region,
             Recognition.disease_code == disease_code,
-            Recognition.status == "active",
+            Recognition.status.in_(("active", "renewed")),
         )
     )
-    return next((r for r in rows if is_effective(r, on)), None)
+    for r in rows:
+        if r.stop_date is not None and on >= r.stop_date:
+            continue
+        if on <= r.end_date or timely_renewal_pending(r, on):
+            return r
+    return None
 
 
 def renewal_problem(rec: Recognition, on: date) -> str | None:
@@ -63,9 +79,10 @@ def renewal_problem(rec: Recognition, on: date) -> str | None:
         return f"续办须在有效期届满前{policy.window_months}个月内申请,本认定可于 {opens.isoformat()} 起办理续办。"
     if st == "expired":
         return f"该认定已于 {closes.isoformat()} 到期,不能续办,请重新申请认定。"
+    for year in sorted({on.year, dates.renewal_start(rec.end_date).year}):
+        if regions().disease(rec.region_code, rec.disease_code, year) is None:
+            return f"{rec.disease_name} 不在 {year} 年度门特病种目录内,不能续办。"
     disease = regions().disease(rec.region_code, rec.disease_code, on.year)
-    if disease is None:
-        return f"{rec.disease_name} 不在 {on.year} 年度门特病种目录内,不能续办。"
     if not disease.renewal_allowed:
         return f"{rec.disease_name} 不允许续办,请重新申请认定。"
     if _open_renewal(rec) is not None:
@@ -80,10 +97,11 @@ def create_from_application(app: Application, decided_on: date) -> list[Recognit
     for ad in app.diseases:
         if ad.result != "approved":
             continue
-        disease = regions().disease(app.region_code, ad.disease_code, decided_on.year)
-        if disease is None:
-            raise Invalid(f"{ad.disease_name} 不在 {decided_on.year} 年度病种目录内,无法生成认定。")
         start = dates.renewal_start(previous.end_date) if previous else decided_on
+        # The catalogue of the year the recognition starts decides (a renewal may start next year).
+        disease = regions().disease(app.region_code, ad.disease_code, start.year)
+        if disease is None:
+            raise Invalid(f"{ad.disease_name} 不在 {start.year} 年度病种目录内,只能作不通过决定。")
         rec = Recognition(
             person_id=app.person_id,
             region_code=app.region_code,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, flash, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.extensions import db, login_manager
@@ -21,6 +22,13 @@ def register_blueprints(app: Flask) -> None:
     def load_user(user_id):
         user = db.session.get(User, int(user_id)) if str(user_id).isdigit() else None
         return user if user is not None and user.is_active else None
+
+    @app.before_request
+    def _reject_nul_bytes():
+        # PostgreSQL text cannot hold NUL; refuse it up front for every input, on every database.
+        names = [f.filename or "" for f in request.files.values()]
+        if any("\x00" in v for _, values in request.values.lists() for v in values) or any("\x00" in n for n in names):
+            return error_page("输入中含有无效字符,请检查后重试。", 400)
 
     @app.before_request
     def _session_timeout():
@@ -55,6 +63,12 @@ def register_blueprints(app: Flask) -> None:
         (500, "系统出现错误,您的数据未受影响,请稍后重试。"),
     ):
         app.register_error_handler(code, lambda e, m=message, c=code: error_page(m, c))
+
+    @app.errorhandler(DataError)
+    def _data_error(e):
+        # A value the database refuses (too long, out of range): the request was bad, nothing saved.
+        db.session.rollback()
+        return error_page("输入的内容不符合要求(过长或格式不对),请检查后重试。", 400)
 
     @app.errorhandler(StaleDataError)
     def _stale(e):
