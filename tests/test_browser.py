@@ -452,3 +452,35 @@ def test_withdraw_after_htmx_uploads(make, nmg_staff, page, live, pdf_path):
     page.get_by_role("button", name="确认撤回").click()
     expect(page.get_by_text("申请已撤回。")).to_be_visible()
     expect(page.locator(".page-head .badge")).to_have_text("已撤回")
+
+
+FCG_RENEWAL_REQUIRED = ["本人社会保障卡或身份证原件及复印件", "《门特待遇续办申请表》", "近半年门诊病历、检查检验报告、用药记录",
+                        "原门特认定审批表或相关凭证"]
+
+
+def test_person_renews_in_the_window(app, make, fcg_staff, page, live, pdf_path):
+    """Recognised on 2025-01-10 for 24 months (to 2027-01-09); on 2026-12-01 the renewal window is open."""
+    from core.services import applications as apps
+
+    app.config["MTKIT_TODAY"] = date(2025, 1, 10)
+    person = make.person(region="450600", division="450602", name="钱七")
+    first = make.application(person, ["FCG001"])
+    for action, fields in (("accept", {}), ("decide", {"results": {"FCG001": "approved"}}), ("record", {})):
+        workflow.act(first, fcg_staff["reviewer"], action, first.version, **fields)
+    db.session.commit()
+    app.config["MTKIT_TODAY"] = date(2026, 12, 1)
+
+    login(page, person.id_number)
+    page.get_by_role("navigation", name="主菜单").get_by_role("link", name="我的认定").click()
+    card = page.locator("section.rec").filter(has=page.get_by_role("heading", name="高血压", exact=True))
+    expect(card).to_contain_text("2025-01-10 至 2027-01-09")
+    expect(card).to_contain_text("2026-10-10 至 2027-01-09")  # the renewal window
+    card.get_by_role("link", name="办理续办").click()
+    page.get_by_role("button", name="建立续办申请").click()
+    expect(page.get_by_text("续办申请已建立")).to_be_visible()
+    upload_required(page, FCG_RENEWAL_REQUIRED, pdf_path)
+    submit(page)
+    renewal = db.session.get(type(first), int(re.search(r"/applications/(\d+)$", page.url).group(1)))
+    assert (renewal.kind, renewal.renewal_of_id) == ("renewal", 1)
+    assert [d.disease_code for d in renewal.diseases] == ["FCG001"]
+    assert apps.missing(renewal) == []

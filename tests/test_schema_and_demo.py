@@ -63,3 +63,12 @@ def test_holiday_hook_moves_due_dates(app, make, nmg_staff):
     app.extensions["mtkit_pm"].register(LocalHoliday())
     application = make.application(make.person(), ["M03900"])
     assert application.step_due == date(2026, 11, 26)  # 2 working days, Tuesday 11-24 off
+
+
+def test_sqlite_runs_with_wal_busy_timeout_and_foreign_keys(app):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite settings; this pass runs on PostgreSQL")
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
