@@ -9,46 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core import hookimpl
-from regions._loader import RegionData
+from regions._plugin import DataRegion
 
-DATA = RegionData(Path(__file__).parent / "data")
-CODE = DATA.code  # "450600"
-INFO = DATA.info
-CATALOGUE_ROWS = DATA.catalogue_rows
-MATERIAL_ROWS = DATA.material_rows
-CHANNELS = DATA.channels
-STEPS = DATA.steps
-
-
-@hookimpl
-def mtkit_region():
-    return INFO
-
-
-@hookimpl
-def mtkit_disease_catalog(region, year):
-    if region != CODE:
-        return None
-    return DATA.catalogue(year)
-
-
-@hookimpl
-def mtkit_material_rules(region, disease, kind):
-    if region != CODE:
-        return None
-    return DATA.material_rules(disease, kind)
-
-
-@hookimpl
-def mtkit_channels(region):
-    if region != CODE:
-        return None
-    return list(CHANNELS)
-
-
-@hookimpl
-def mtkit_review_steps(region, fast_track):
-    if region != CODE:
-        return None
-    return list(STEPS[bool(fast_track)])
+REGION = DataRegion(Path(__file__).parent / "data")
+# The hooks this region answers, all from data/.
+mtkit_region = REGION.mtkit_region
+mtkit_disease_catalog = REGION.mtkit_disease_catalog
+mtkit_material_rules = REGION.mtkit_material_rules
+mtkit_channels = REGION.mtkit_channels
+mtkit_review_steps = REGION.mtkit_review_steps
