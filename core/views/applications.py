@@ -143,31 +143,33 @@ def download(material_id):
 @bp.post("/applications/<id:app_id>/submit")
 @login_required
 def submit(app_id):
-    app = get_visible(current_user, Application, app_id)
-    try:
-        svc.submit(app, current_user, form_version())
-    except ServiceError as e:
-        db.session.rollback()
-        app = db.session.get(Application, app_id)
-        return _render_detail(app, error=e.message, problems=e.problems, status=e.status)
-    db.session.commit()
-    flash("申请已提交,请留意消息通知。", "success")
-    return redirect(url_for("applications.detail", app_id=app.id))
+    return change_application(
+        app_id, lambda app: svc.submit(app, current_user, form_version()), "申请已提交,请留意消息通知。"
+    )
 
 
 @bp.post("/applications/<id:app_id>/withdraw")
 @login_required
 def withdraw(app_id):
+    reason = request.form.get("reason", "")
+    return change_application(
+        app_id, lambda app: svc.withdraw(app, current_user, form_version(), reason), "申请已撤回。", "info"
+    )
+
+
+def change_application(app_id, change, done: str, category: str = "success"):
+    """Apply ``change`` to an application the user may see: commit and show ``done``, or show the
+    refusal on the detail page with nothing saved."""
     app = get_visible(current_user, Application, app_id)
     try:
-        svc.withdraw(app, current_user, form_version(), request.form.get("reason", ""))
+        change(app)
     except ServiceError as e:
         db.session.rollback()
         app = db.session.get(Application, app_id)
         return _render_detail(app, error=e.message, problems=e.problems, status=e.status)
     db.session.commit()
-    flash("申请已撤回。", "info")
-    return redirect(url_for("applications.detail", app_id=app.id))
+    flash(done, category)
+    return redirect(url_for("applications.detail", app_id=app_id))
 
 
 def _render_detail(app, error=None, problems=None, status=200, fragment=False):

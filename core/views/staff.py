@@ -16,7 +16,7 @@ from core.services.accounts import register_insured
 from core.services.audit import audit
 from core.services.identity import normalise_id
 from core.views import arg_id, form_version
-from core.views.applications import _render_detail
+from core.views.applications import change_application
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PROXY_ROLES = ("agency_reviewer", "hospital_office")
@@ -79,12 +79,10 @@ def queue():
 
 @bp.post("/applications/<id:app_id>/act")
 def act(app_id):
-    app = get_visible(current_user, Application, app_id)
     action = request.form.get("action", "")
-    results = {
-        ad.disease_code: request.form.get(f"result_{ad.disease_code}", "") for ad in app.diseases
-    }
-    try:
+
+    def review(app):
+        results = {ad.disease_code: request.form.get(f"result_{ad.disease_code}", "") for ad in app.diseases}
         workflow.act(
             app,
             current_user,
@@ -95,13 +93,8 @@ def act(app_id):
             note=request.form.get("note", ""),
             to=request.form.get("to", "applicant"),
         )
-    except ServiceError as e:
-        db.session.rollback()
-        app = db.session.get(Application, app_id)
-        return _render_detail(app, error=e.message, problems=e.problems, status=e.status)
-    db.session.commit()
-    flash(f"已{workflow.ACTION_NAMES.get(action, action)}。", "success")
-    return redirect(url_for("applications.detail", app_id=app.id))
+
+    return change_application(app_id, review, f"已{workflow.ACTION_NAMES.get(action, action)}。")
 
 
 @bp.post("/applications/<id:app_id>/reveal")
