@@ -473,3 +473,32 @@ def test_audit_trail_keeps_typed_id_numbers_masked(app, client, make):
     page = client.get("/staff/audit").get_data(as_text=True)
     assert "11010519491231002X" not in page and person.id_number not in page
     assert mask_id(person.id_number) in page and "110105********002X" in page
+
+
+def test_password_change(app, client, make):
+    person = make.person()
+    login(client, person.username)
+    r = client.post("/profile/password", data={"current": "wrong", "new": "Newpass123", "repeat": "Newpass123"})
+    assert r.status_code == 422 and "当前密码不正确" in r.get_data(as_text=True)
+    r = client.post("/profile/password", data={"current": PASSWORD, "new": "short", "repeat": "short"})
+    assert r.status_code == 422
+    r = client.post("/profile/password", data={"current": PASSWORD, "new": "Newpass123", "repeat": "Newpass123"})
+    assert r.status_code == 302
+    results = db.session.scalars(select(AuditLog.result).where(AuditLog.action == "user.change_password")).all()
+    assert results == ["fail", "fail", "ok"]
+    client.post("/logout")
+    assert login(client, person.username).status_code == 401
+    assert login(client, person.username, "Newpass123").status_code == 302
+
+
+def test_sessions_end_after_30_idle_minutes(app, client, make):
+    from datetime import datetime, timedelta, timezone
+    from email.utils import parsedate_to_datetime
+
+    make.person()
+    r = login(client, db.session.scalars(select(User.username)).first())
+    cookie = next(c for c in r.headers.getlist("Set-Cookie") if c.startswith("session="))
+    expires = parsedate_to_datetime(re.search(r"Expires=([^;]+)", cookie).group(1))
+    left = expires - datetime.now(timezone.utc)
+    assert timedelta(minutes=29) < left <= timedelta(minutes=30)
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie

@@ -158,3 +158,20 @@ def authenticate(username: str, password: str) -> tuple[User | None, str | None]
     user.last_login_at = now
     audit("login", user, user=user)
     return user, None
+
+
+def change_password(user: User, current: str, new: str, repeat: str) -> None:
+    """Change a password after checking the current one (a refusal raises; the caller audits it)."""
+    problems = []
+    if not user.check_password(current or ""):
+        problems.append("当前密码不正确。")
+    if new != repeat:
+        problems.append("两次输入的新密码不一致。")
+    if password_problem(new):
+        problems.append(password_problem(new))
+    if not problems and current == new:
+        problems.append("新密码不能与当前密码相同。")
+    if problems:
+        raise Invalid("密码未修改:", problems)
+    user.set_password(new)
+    audit("user.change_password", user, user=user)

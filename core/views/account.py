@@ -10,6 +10,8 @@ from core.forms import ProfileForm
 from core.models import Notice
 from core.models.base import utcnow
 from core.services.audit import audit
+from core.services import ServiceError
+from core.services.accounts import change_password
 from core.services.identity import phone_problem
 
 bp = Blueprint("account", __name__)
@@ -69,3 +71,20 @@ def reveal():
     db.session.commit()
     form = ProfileForm(obj=user)
     return render_template("account/profile.html", form=form, full=user)
+
+
+@bp.post("/profile/password")
+@login_required
+def password():
+    user = current_user._get_current_object()
+    try:
+        change_password(user, request.form.get("current", ""), request.form.get("new", ""), request.form.get("repeat", ""))
+    except ServiceError as e:
+        db.session.rollback()
+        audit("user.change_password", user, result="fail", user=user)  # a guessed password is worth knowing
+        db.session.commit()
+        flash(e.message, "error")
+        return render_template("account/profile.html", form=ProfileForm(obj=user), full=None, problems=e.problems), e.status
+    db.session.commit()
+    flash("密码已修改,下次登录请使用新密码。", "success")
+    return redirect(url_for("account.profile"))

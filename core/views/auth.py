@@ -24,7 +24,7 @@ def login():
         if user is None:
             flash(message, "error")
             return render_template("login.html", form=form), 401
-        session.clear()
+        _fresh_session()
         login_user(user)
         return redirect(_safe_next() or url_for("public.home"))
     status = 400 if request.method == "POST" else 200
@@ -67,7 +67,7 @@ def register():
             flash(e.message, "error")
             return render_template("register.html", form=form, problems=e.problems), e.status
         db.session.commit()
-        session.clear()
+        _fresh_session()
         login_user(user)
         flash("注册成功,欢迎使用。", "success")
         return redirect(url_for("applications.mine"))
@@ -79,6 +79,12 @@ def _region_choices(form):
     form.division.choices = [
         SelectChoice(d.code, d.name, optgroup=r.short_name) for r in regions().all() for d in r.divisions
     ]
+
+
+def _fresh_session():
+    """A new session at log-in (no fixation), permanent so the idle timeout is refreshed per request."""
+    session.clear()
+    session.permanent = True
 
 
 def _safe_next():
