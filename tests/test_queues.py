@@ -50,18 +50,10 @@ def test_queue_query_walks_the_index(app, make, nmg_staff):
     """The hospital queue reads ix_applications_queue_inst in id order (no full scan, no sort)."""
     if db.engine.dialect.name != "sqlite":
         pytest.skip("the plan check is written for SQLite's EXPLAIN QUERY PLAN; PostgreSQL plans depend on statistics")
-    from sqlalchemy import and_, select
-
     from core.models import Application
-    from core.services.access import application_scope
+    from core.services.queues import QueueFilter, statement
 
-    user = nmg_staff["office"]
-    stmt = (
-        select(Application.id)
-        .where(and_(application_scope(user), Application.current_role == user.role, Application.id < 1000))
-        .order_by(Application.id.desc())
-        .limit(21)
-    )
+    stmt = statement(nmg_staff["office"], QueueFilter(view="mine"), before=1000).with_only_columns(Application.id)
     compiled = stmt.compile(db.engine, compile_kwargs={"literal_binds": True})
     plan = " ".join(str(r[-1]) for r in db.session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
     assert "ix_applications_queue_inst" in plan and "TEMP B-TREE" not in plan, plan

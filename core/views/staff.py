@@ -4,13 +4,12 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import and_, func, select, true
-from sqlalchemy.orm import selectinload
 
 from core import workflow
 from core.extensions import db
-from core.models import STATUSES, STAFF_ROLES, Application, ApplicationDisease, AuditLog, User
+from core.models import STATUSES, STAFF_ROLES, Application, AuditLog, User
 from core.regions import regions
-from core.services import ServiceError
+from core.services import ServiceError, queues
 from core.services.access import application_scope, get_visible
 from core.services.accounts import register_insured
 from core.services.audit import audit
@@ -31,48 +30,23 @@ def _staff_only():
 
 @bp.get("/queue")
 def queue():
-    """Applications in the user's scope. Default view: those waiting for the user's role.
-
-    Keyset pagination on id (newest first): ``?before=<id>`` reads the next page from the index
-    without OFFSET, so the page stays fast however deep the queue is.
-    """
-    view = request.args.get("view", "mine")
-    status = request.args.get("status", "")
-    disease = request.args.get("disease", "").strip()
-    division = request.args.get("division", "").strip()
-    before = arg_id("before")
-    page_size = 20
-    conds = [application_scope(current_user)]
-    if view == "mine":
-        conds.append(Application.current_role == current_user.role)
-    if status in STATUSES:
-        conds.append(Application.status == status)
-    if division:
-        conds.append(Application.division_code == division)
-    if disease:
-        conds.append(
-            Application.id.in_(select(ApplicationDisease.application_id).where(ApplicationDisease.disease_code == disease))
-        )
-    if before:
-        conds.append(Application.id < before)
-    rows = db.session.scalars(
-        select(Application)
-        .where(and_(*conds))
-        .order_by(Application.id.desc())
-        .limit(page_size + 1)
-        .options(selectinload(Application.person), selectinload(Application.diseases))
-    ).all()
-    next_before = rows[page_size - 1].id if len(rows) > page_size else None
-    info = regions().get(current_user.region_code)
+    """Applications in the user's scope; by default those waiting for the user's role."""
+    f = queues.QueueFilter(
+        view=request.args.get("view", "mine"),
+        status=request.args.get("status", ""),
+        disease=request.args.get("disease", "").strip()[:30],
+        division=request.args.get("division", "").strip()[:6],
+    )
+    rows, next_before = queues.page(current_user, f, arg_id("before"))
     return render_template(
         "staff/queue.html",
-        apps=rows[:page_size],
+        apps=rows,
         next_before=next_before,
-        view=view,
-        status=status,
-        disease=disease,
-        division=division,
-        info=info,
+        view=f.view,
+        status=f.status,
+        disease=f.disease,
+        division=f.division,
+        info=regions().get(current_user.region_code),
         statuses=STATUSES,
     )
 
