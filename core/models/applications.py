@@ -45,6 +45,10 @@ class Application(db.Model):
         # keyset pagination walks these indexes, so a queue stays fast at a million rows.
         Index("ix_applications_queue_inst", "region_code", "institution_code", "current_role", "id"),
         Index("ix_applications_queue_div", "region_code", "division_code", "current_role", "id"),
+        Index("ix_applications_queue_region", "region_code", "current_role", "id"),
+        # "全部" views: everything of a hospital/office, a division or a status, newest first.
+        Index("ix_applications_all_inst", "region_code", "institution_code", "id"),
+        Index("ix_applications_all_div", "region_code", "division_code", "id"),
         Index("ix_applications_status", "region_code", "status", "id"),
         Index("ix_applications_person", "person_id", "id"),
     )

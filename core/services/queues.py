@@ -2,7 +2,8 @@
 
 Keyset pagination on id (``before`` = the last id of the previous page) walks an index instead of
 counting past OFFSET rows, so page 500 costs what page 1 costs. The indexes behind it are on
-Application (see ``ix_applications_queue_*``) and ApplicationDisease (``ix_application_diseases_disease``).
+Application (``ix_applications_queue_*`` for "waiting for my role", ``ix_applications_all_*`` for
+"everything in my scope").
 """
 from __future__ import annotations
 
@@ -35,8 +36,12 @@ def statement(user: User, f: QueueFilter, before: int | None = None, size: int =
     if f.division:
         conds.append(Application.division_code == f.division)
     if f.disease:
+        # EXISTS, checked row by row while walking the index in id order: a page needs only a few
+        # matches, where IN would first collect every application with the disease.
         conds.append(
-            Application.id.in_(select(ApplicationDisease.application_id).where(ApplicationDisease.disease_code == f.disease))
+            select(ApplicationDisease.id)
+            .where(ApplicationDisease.application_id == Application.id, ApplicationDisease.disease_code == f.disease)
+            .exists()
         )
     if before:
         conds.append(Application.id < before)
