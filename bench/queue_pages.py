@@ -1,8 +1,8 @@
 """Queue speed at scale: seeds N applications and times the staff queue pages.
 
-    .venv/bin/python bench/queue.py                    # 1,000,000 rows, SQLite in a temp file
-    .venv/bin/python bench/queue.py --rows 200000
-    .venv/bin/python bench/queue.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/queue_pages.py                    # 1,000,000 rows, SQLite in a temp file
+    .venv/bin/python bench/queue_pages.py --rows 200000
+    .venv/bin/python bench/queue_pages.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 On PostgreSQL it works in a schema of its own (mtkit_bench), dropped afterwards. It times the exact
 query the queue page runs (core.services.queues), cold page 1 and deep keyset pages, and prints
