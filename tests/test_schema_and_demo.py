@@ -72,3 +72,36 @@ def test_sqlite_runs_with_wal_busy_timeout_and_foreign_keys(app):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_migrations_downgrade_and_upgrade_again(tmp_path):
+    """Every migration can be undone and redone: a bureau can roll back a bad upgrade."""
+    import flask_migrate
+
+    from app import create_app
+    from tests.conftest import base_config
+
+    app = create_app(base_config(f"sqlite:///{tmp_path / 'roundtrip.sqlite3'}", tmp_path))
+    with app.app_context():
+        flask_migrate.upgrade()
+        flask_migrate.downgrade(revision="base")
+        with db.engine.connect() as conn:
+            tables = set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'").scalars())
+        assert tables <= {"alembic_version"}
+        flask_migrate.upgrade()
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        assert diff == []
+        db.engine.dispose()
+
+
+def test_unexpected_errors_show_a_plain_chinese_page(app, client):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    r = client.get("/boom")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 500 and "系统出现错误" in page and "secret internals" not in page
