@@ -33,7 +33,14 @@ ACTION_NAMES = {
     "record": "确认办结",
     "return": "退回补正",
 }
-RETURN_TARGETS = {"applicant": "退回申请人补正材料", "hospital": "退回医院重新审核"}
+RETURN_TARGETS = {"applicant": "退回申请人补正材料", "hospital": "退回上一审核环节重新审核"}
+
+
+def return_targets(app: Application) -> dict[str, str]:
+    """Where ``app`` can be returned from its current step (back to review only if there was one)."""
+    if _previous_review(app) is None:
+        return {"applicant": RETURN_TARGETS["applicant"]}
+    return dict(RETURN_TARGETS)
 
 
 def allowed_actions(app: Application, user: User) -> list[str]:
@@ -177,12 +184,12 @@ def _return(app, user, step, to="applicant", reason_code=None, note=None, **_):
     app.return_reason_code = reason_code
     app.return_to = to
     if to == "hospital":
-        # Back to the physician's review; the applicant has nothing to do.
+        # Back to the earlier review step (the physician, or 初审); the applicant has nothing to do.
         for ad in app.diseases:
             ad.result = "pending"
             ad.reason_code = None
         _advance(app, _previous_review(app))
-        return f"退回医院重新审核:{note}"
+        return f"退回「{app.current_step['name']}」重新审核:{note}"
     policy = regions().renewal_policy(app.region_code, app.diseases[0].disease_code)
     on = today(regions().get(app.region_code).timezone)
     app.status = "returned"

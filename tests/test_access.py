@@ -167,15 +167,19 @@ def test_insured_gets_403_on_staff_pages(app, client, make):
 @pytest.fixture
 def world(make):
     """Applications in both regions: hospitals of Inner Mongolia, districts of Fangchenggang."""
+    # An application's division is its applicant's: one person per division.
     nmg = make.person(name="内蒙参保人", phone="13800000011")
+    bt = make.person(division="150200", name="包头参保人", phone="13800000012")
     fcg = make.person(region="450600", division="450602", name="防城参保人", phone="13800000022")
+    dx = make.person(region="450600", division="450681", name="东兴参保人", phone="13800000023")
+    fc = make.person(region="450600", division="450603", name="防城区参保人", phone="13800000024")
     apps = {
         "X": make.application(nmg, ["M03900"], institution="H150100001"),  # 呼和浩特, hospital X
         "Y_same": make.application(nmg, ["M01600"], institution="H150100002"),  # same prefecture, hospital Y
-        "Y_other": make.application(nmg, ["M04600"], institution="H150200001", division="150200"),  # 包头
-        "F_city": make.application(fcg, ["FCG001"], institution="O450600001", division="450602"),
-        "F_dx": make.application(fcg, ["FCG002"], institution="O450681001", division="450681"),  # 东兴
-        "F_fc": make.application(fcg, ["FCG009"], institution="O450603001", division="450603"),  # 防城区
+        "Y_other": make.application(bt, ["M04600"], institution="H150200001"),  # 包头
+        "F_city": make.application(fcg, ["FCG001"], institution="O450600001"),
+        "F_dx": make.application(dx, ["FCG002"], institution="O450681001"),  # 东兴
+        "F_fc": make.application(fc, ["FCG009"], institution="O450603001"),  # 防城区
     }
     return {k: a.id for k, a in apps.items()}
 
@@ -506,3 +510,30 @@ def test_window_registers_a_person_and_files_for_them(app, client, make, fcg_sta
     assert (person.created_by_id, person.region_code, person.insured_category) == (fcg_staff["dx_reviewer"].id, "450600", "retired")
     assert client.get(r.headers["Location"]).status_code == 200  # the proxy form opens for them
     assert client.post("/staff/register-person", data=data).status_code == 422  # registered once only
+
+
+def test_staff_renew_for_a_person_only_after_looking_them_up(app, client, make, fcg_staff):
+    person = make.person(region="450600", division="450602", name="续办参保人")
+    old = Application(person_id=person.id, region_code="450600", division_code="450602", institution_code="O450600001",
+                      channel="window", kind="new", status="approved", steps=[], step_index=0)
+    db.session.add(old)
+    db.session.flush()
+    rec = Recognition(person_id=person.id, region_code="450600", division_code="450602", institution_code="O450600001",
+                      disease_code="FCG001", national_code="M03900", disease_name="高血压", application_id=old.id,
+                      start_date=TODAY - relativedelta(months=22), end_date=TODAY + relativedelta(months=2))
+    db.session.add(rec)
+    db.session.commit()
+    login(client, "fcg_review")
+    assert client.get(f"/recognitions/{rec.id}/renew").status_code == 404
+    client.post("/staff/file", data={"id_number": person.id_number})
+    assert client.get(f"/recognitions/{rec.id}/renew").status_code == 200
+
+
+def test_staff_do_not_see_a_persons_unsubmitted_draft(app, client, make, nmg_staff):
+    person = make.person()
+    draft = make.application(person, ["M03900"], submit=False)
+    login(client, "yibao")
+    assert client.get(f"/applications/{draft.id}").status_code == 404
+    material = draft.current_materials()[0]
+    assert client.get(f"/materials/{material.id}").status_code == 404
+    assert draft.id not in queue_ids(app, client, view="all")[0]

@@ -502,3 +502,47 @@ def test_sessions_end_after_30_idle_minutes(app, client, make):
     left = expires - datetime.now(timezone.utc)
     assert timedelta(minutes=29) < left <= timedelta(minutes=30)
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+@pytest.mark.parametrize("target", ["/%09/evil.com", "//evil.com", "/%0d%0aX:y", "https://evil.com", "/\\evil.com"])
+def test_log_in_never_redirects_off_site(app, client, make, target):
+    person = make.person()
+    r = client.post(f"/login?next={target}", data={"username": person.username, "password": PASSWORD})
+    assert r.status_code == 302 and r.headers["Location"] in ("/", "/applications")
+
+
+def test_log_in_follows_a_local_next(app, client, make):
+    person = make.person()
+    r = client.post("/login?next=/recognitions", data={"username": person.username, "password": PASSWORD})
+    assert r.headers["Location"] == "/recognitions"
+
+
+def test_failed_password_change_does_not_show_the_full_phone(app, client, make):
+    person = make.person(phone="13912345678")
+    login(client, person.username)
+    r = client.post("/profile/password", data={"current": "wrong", "new": "Newpass123", "repeat": "Newpass123"})
+    assert r.status_code == 422 and "13912345678" not in r.get_data(as_text=True)
+
+
+def test_password_change_ends_other_sessions(app, make):
+    person = make.person()
+    phone, laptop = app.test_client(), app.test_client()
+    login(phone, person.username)
+    login(laptop, person.username)
+    assert laptop.get("/applications").status_code == 200
+    r = phone.post("/profile/password", data={"current": PASSWORD, "new": "Newpass123", "repeat": "Newpass123"})
+    assert r.status_code == 302
+    assert phone.get("/applications").status_code == 200  # the session that changed it goes on
+    assert laptop.get("/applications").status_code == 302  # the other one is logged out
+
+
+def test_guessing_the_current_password_locks_the_account(app, client, make):
+    person = make.person()
+    login(client, person.username)
+    for _ in range(4):
+        assert client.post("/profile/password", data={"current": "guess", "new": "Newpass123", "repeat": "Newpass123"}).status_code == 422
+    r = client.post("/profile/password", data={"current": "guess", "new": "Newpass123", "repeat": "Newpass123"})
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    assert client.get("/applications").status_code == 302
+    r = login(client, person.username)
+    assert r.status_code == 401 and "锁定" in r.get_data(as_text=True)

@@ -22,7 +22,7 @@ def page_ids(client, **params):
 
 def test_keyset_pages_cover_every_row_once_newest_first(app, client, make, fcg_staff):
     people = [make.person(region="450600", division="450602", phone=f"138000010{i:02d}") for i in range(45)]
-    created = [make.application(p, ["FCG001"], upload=False, submit=False).id for p in people]
+    created = [make.application(p, ["FCG001"]).id for p in people]
     login(client, "fcg_review")
     seen, before, pages = [], None, 0
     while True:

@@ -214,3 +214,28 @@ def test_submission_refused_while_required_material_missing(make):
     assert "病情诊断书" in listed and "病理" in listed
     db.session.rollback()
     assert app.status == "draft"
+
+
+def test_rejected_renewal_still_blocks_a_new_application_until_the_end(make, recognised):
+    person, rec, staff = recognised
+    app = renew(person, rec, date(2026, 11, 1))
+    submit(make, app, person)
+    finish_fcg(app, staff, result="rejected", reason="R03")
+    assert recs.state(rec, date(2026, 11, 2)) == "有效"
+    assert "续办未通过" in recs.renewal_problem(rec, date(2026, 11, 2))
+    with pytest.raises(Invalid):
+        make.application(person, ["FCG001"])  # would overlap the validity that runs to 2027-01-09
+    on(date(2027, 1, 10))
+    assert make.application(person, ["FCG001"]).status == "submitted"
+
+
+def test_withdrawing_a_timely_renewal_after_the_end_stops_benefits_like_a_rejection(make, recognised):
+    person, rec, _ = recognised
+    app = renew(person, rec, date(2027, 1, 5))
+    submit(make, app, person)
+    on(date(2027, 1, 20))
+    assert recs.is_effective(rec, date(2027, 1, 20))
+    apps.withdraw(app, person, app.version)
+    db.session.commit()
+    assert (rec.status, rec.stop_date) == ("ended", date(2027, 1, 10))
+    assert not recs.is_effective(rec, date(2027, 1, 20))

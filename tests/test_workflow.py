@@ -254,3 +254,21 @@ def test_a_material_change_conflicts_with_a_submit_made_meanwhile(app, make):
     assert db.session.scalar(select(func.count()).select_from(Material).where(Material.replaced_by_id.is_(None))) == len(
         [i for i in apps.checklist(application) if i.rule.required]
     )
+
+
+def test_return_to_an_earlier_review_is_offered_only_where_one_exists(make, fcg_staff):
+    app = make.application(make.person(region="450600", division="450602"), ["FCG001"])
+    assert set(workflow.return_targets(app)) == {"applicant"}  # at 受理 there is nothing earlier
+    act(app, fcg_staff["reviewer"], "accept")
+    act(app, fcg_staff["reviewer"], "refer_expert")
+    assert set(workflow.return_targets(app)) == {"applicant", "hospital"}
+    act(app, fcg_staff["expert"], "return", to="hospital", note="请补充复评意见")
+    assert app.current_step["kind"] == "review" and app.current_step["name"].startswith("初审")
+    assert f"「{app.current_step['name']}」" in app.events[-1].note
+
+
+def test_an_application_belongs_to_the_applicants_own_division(make):
+    person = make.person(division="150100")
+    with pytest.raises(Invalid) as e:
+        make.application(person, ["M03900"], institution="H150200001", division="150200")
+    assert any("呼和浩特市" in p for p in e.value.problems)

@@ -1,6 +1,10 @@
 """People: insured persons and staff share one account table; the role says which."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -54,6 +58,15 @@ class User(UserMixin, db.Model):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    def get_id(self) -> str:
+        """Flask-Login's session id: the user id plus a stamp of the password hash, so changing the
+        password ends every other session of the account."""
+        return f"{self.id}:{self.session_stamp()}"
+
+    def session_stamp(self) -> str:
+        key = current_app.config["SECRET_KEY"].encode()
+        return hmac.new(key, self.password_hash.encode(), hashlib.sha256).hexdigest()[:20]
 
     @property
     def is_active(self) -> bool:  # Flask-Login: disabled accounts cannot log in

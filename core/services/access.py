@@ -1,7 +1,7 @@
 """Who may see what: one place for record-level scope, used by every page and query."""
 from __future__ import annotations
 
-from sqlalchemy import and_, false, true
+from sqlalchemy import and_, false, or_, true
 
 from core.extensions import db
 
@@ -10,7 +10,18 @@ from core.services import Forbidden, NotFound
 
 
 def application_scope(user: User, model=Application):
-    """A SQL condition selecting the applications (or recognitions) ``user`` may see."""
+    """A SQL condition selecting the applications (or recognitions) ``user`` may see.
+
+    Staff do not see a person's own unsubmitted draft: it is not before them yet. Drafts filed for a
+    person at a window or hospital (代办) are visible to the staff in scope.
+    """
+    cond = _scope(user, model)
+    if user.role != "insured" and model is Application:
+        cond = and_(cond, or_(Application.status != "draft", Application.filed_by_id.isnot(None)))
+    return cond
+
+
+def _scope(user: User, model):
     if user.role == "insured":
         return model.person_id == user.id
     if user.role in HOSPITAL_ROLES:
@@ -29,6 +40,12 @@ def application_scope(user: User, model=Application):
 
 def can_see(user: User, record) -> bool:
     """Python twin of ``application_scope`` for one loaded Application or Recognition."""
+    if user.role != "insured" and isinstance(record, Application) and record.status == "draft" and record.filed_by_id is None:
+        return False
+    return _can_see(user, record)
+
+
+def _can_see(user: User, record) -> bool:
     if user.role == "insured":
         return record.person_id == user.id
     if user.role in HOSPITAL_ROLES:

@@ -125,6 +125,18 @@ def create_staff(*, username, password, role, name, region=None, division=None, 
     return user
 
 
+def register_failure(user: User) -> str | None:
+    """Count a wrong password; at the limit lock the account and return the message saying so."""
+    user.failed_logins = (user.failed_logins or 0) + 1
+    limit = current_app.config["MTKIT_LOCKOUT_ATTEMPTS"]
+    if user.failed_logins < limit:
+        return None
+    minutes = current_app.config["MTKIT_LOCKOUT_MINUTES"]
+    user.locked_until = utcnow() + timedelta(minutes=minutes)
+    user.failed_logins = 0
+    return f"密码连续错误 {limit} 次,账号已锁定 {minutes} 分钟。"
+
+
 def authenticate(username: str, password: str) -> tuple[User | None, str | None]:
     """Check a log-in. Returns (user, None) or (None, Chinese message). Writes audit rows."""
     username = normalise_id(username) if (username or "").strip()[:17].isdigit() else (username or "").strip()
@@ -141,15 +153,9 @@ def authenticate(username: str, password: str) -> tuple[User | None, str | None]
         minutes = int((user.locked_until - now).total_seconds() // 60) + 1
         return None, f"登录失败次数过多,账号已锁定,请 {minutes} 分钟后再试。"
     if not user.check_password(password or ""):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        limit = current_app.config["MTKIT_LOCKOUT_ATTEMPTS"]
-        if user.failed_logins >= limit:
-            user.locked_until = now + timedelta(minutes=current_app.config["MTKIT_LOCKOUT_MINUTES"])
-            user.failed_logins = 0
-            audit("login", user, result="fail", detail="locked", user=user)
-            return None, f"密码连续错误 {limit} 次,账号已锁定 {current_app.config['MTKIT_LOCKOUT_MINUTES']} 分钟。"
-        audit("login", user, result="fail", user=user)
-        return None, generic
+        locked = register_failure(user)
+        audit("login", user, result="fail", detail="locked" if locked else None, user=user)
+        return None, locked or generic
     if not user.is_enabled:
         audit("login", user, result="disabled", user=user)
         return None, "该账号已停用,请联系管理员。"
@@ -165,6 +171,9 @@ def change_password(user: User, current: str, new: str, repeat: str) -> None:
     problems = []
     if not user.check_password(current or ""):
         problems.append("当前密码不正确。")
+        locked = register_failure(user)  # guessing here counts like guessing at log-in
+        if locked:
+            raise Invalid(locked, status=403)
     if new != repeat:
         problems.append("两次输入的新密码不一致。")
     if password_problem(new):
@@ -174,4 +183,5 @@ def change_password(user: User, current: str, new: str, repeat: str) -> None:
     if problems:
         raise Invalid("密码未修改:", problems)
     user.set_password(new)
+    user.failed_logins = 0
     audit("user.change_password", user, user=user)

@@ -12,6 +12,7 @@ from core.models import Application, ApplicationDisease, ApplicationEvent, Mater
 from core.models.base import utcnow
 from core.regions import regions
 from core.services import Conflict, Forbidden, Invalid
+from core.services import dates
 from core.services import recognitions as recs
 from core.services.access import can_see
 from core.services.audit import audit
@@ -80,6 +81,10 @@ def start(
         problems.append(f"您的参保地是{_region_name(person.region_code)},只能在参保地申请。")
     if info.division(division) is None:
         problems.append(f"请选择{info.division_label}。")
+    elif division != person.division_code:
+        # The division decides which agency's scope the record falls in: it is the person's own.
+        own = info.division(person.division_code)
+        problems.append(f"您的参保{info.division_label}是{own.name if own else person.division_code},请选择该{info.division_label}。")
     inst = info.institution(institution)
     wanted = "定点医疗机构" if info.intake == "hospital" else "医保经办机构"
     if inst is None or inst.kind != info.intake:
@@ -279,6 +284,13 @@ def withdraw(app: Application, actor: User, version: int, reason: str = "") -> A
     app.status = "withdrawn"
     for ad in app.diseases:
         ad.is_open = False
+    prev = app.renewal_of if app.kind == "renewal" else None
+    on = today(regions().get(app.region_code).timezone)
+    if prev is not None and on > prev.end_date and prev.stop_date is None:
+        # A timely renewal withdrawn after the end date ends like a rejected one: the benefits
+        # that continued during review stop, counted from the day after the original end.
+        prev.stop_date = dates.stop_date_after_rejected_renewal(prev.end_date)
+        prev.status = "ended"
     record_event(app, actor, "withdraw", from_status, reason[:200] or None)
     audit("application.withdraw", app, user=actor)
     notify(app.person_id, "withdraw", "申请已撤回", f"您的门特申请(编号 {app.id})已撤回。", app.id)

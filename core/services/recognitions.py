@@ -49,15 +49,15 @@ def state(rec: Recognition, on: date) -> str:
 def holding(person_id: int, region: str, disease_code: str, on: date) -> Recognition | None:
     """The recognition that blocks a new application for the disease: one that has not ended.
 
-    That includes one already renewed but still running, its successor that starts later, and one
-    past its end whose timely renewal is under review.
+    That includes one already renewed but still running, its successor that starts later, one whose
+    renewal was rejected but whose validity runs on to its end, and one past its end whose timely
+    renewal is under review.
     """
     rows = db.session.scalars(
         select(Recognition).where(
             Recognition.person_id == person_id,
             Recognition.region_code == region,
             Recognition.disease_code == disease_code,
-            Recognition.status.in_(("active", "renewed")),
         )
     )
     for r in rows:
@@ -70,8 +70,10 @@ def holding(person_id: int, region: str, disease_code: str, on: date) -> Recogni
 
 def renewal_problem(rec: Recognition, on: date) -> str | None:
     """Why ``rec`` cannot be renewed on ``on``, or None when it can."""
+    if rec.status == "renewed":
+        return "该认定已续办,请在新认定的续办期内办理下一次续办。"
     if rec.status != "active" or rec.stop_date is not None:
-        return "该认定已续办或已终止,不能再续办。"
+        return f"该认定的续办未通过,有效期至 {rec.end_date.isoformat()};到期后如需待遇,请重新申请认定。"
     policy = regions().renewal_policy(rec.region_code, rec.disease_code)
     opens, closes = dates.renewal_window(rec.end_date, policy.window_months)
     st = dates.renewal_state(rec.end_date, policy.window_months, on)

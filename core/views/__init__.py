@@ -1,7 +1,9 @@
 """Blueprints and the helpers every view shares. Views stay thin: parse, call a service, render."""
 from __future__ import annotations
 
-from flask import Flask, flash, render_template, request
+import hmac
+
+from flask import Flask, flash, render_template, request, session
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError
@@ -19,9 +21,12 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
 
     @login_manager.user_loader
-    def load_user(user_id):
-        user = db.session.get(User, int(user_id)) if str(user_id).isdigit() else None
-        return user if user is not None and user.is_active else None
+    def load_user(session_id):
+        user_id, _, stamp = str(session_id).partition(":")
+        user = db.session.get(User, int(user_id)) if user_id.isdigit() and int(user_id) <= MAX_ID else None
+        if user is None or not user.is_active or not hmac.compare_digest(stamp, user.session_stamp()):
+            return None  # unknown, disabled, or the password changed since this session began
+        return user
 
     @app.before_request
     def _reject_nul_bytes():
@@ -100,6 +105,16 @@ def arg_id(name: str) -> int | None:
     """A record id from the query string or form; anything not a plausible id is None."""
     value = request.values.get(name, type=int)
     return value if value is not None and 0 < value <= MAX_ID else None
+
+
+def remember_looked_up(person_id: int) -> None:
+    """Staff may file for a person only after looking them up by full ID number in this session,
+    so ids in URLs cannot be stepped through to reach a region's insured people."""
+    session["proxy_people"] = session.get("proxy_people", [])[-19:] + [person_id]
+
+
+def was_looked_up(person_id: int | None) -> bool:
+    return person_id is not None and person_id in session.get("proxy_people", [])
 
 
 def form_version() -> str | None:

@@ -1,8 +1,8 @@
 """The signed-in person's inbox and profile."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
 from core.extensions import db
@@ -80,11 +80,25 @@ def password():
     try:
         change_password(user, request.form.get("current", ""), request.form.get("new", ""), request.form.get("repeat", ""))
     except ServiceError as e:
+        failures, locked_until = user.failed_logins, user.locked_until  # kept across the rollback
         db.session.rollback()
+        user.failed_logins, user.locked_until = failures, locked_until
         audit("user.change_password", user, result="fail", user=user)  # a guessed password is worth knowing
         db.session.commit()
         flash(e.message, "error")
-        return render_template("account/profile.html", form=ProfileForm(obj=user), full=None, problems=e.problems), e.status
+        if user.locked_until:
+            logout_user()
+            session.clear()
+            return redirect(url_for("auth.login"))
+        return render_template("account/profile.html", form=_blank_phone_form(user), full=None, problems=e.problems), e.status
     db.session.commit()
-    flash("密码已修改,下次登录请使用新密码。", "success")
+    login_user(user)  # this session continues under the new password; every other one has ended
+    flash("密码已修改,其他设备上的登录已失效。", "success")
     return redirect(url_for("account.profile"))
+
+
+def _blank_phone_form(user):
+    """The profile form never carries the full phone number (it is shown masked unless revealed)."""
+    form = ProfileForm(formdata=None, obj=user)
+    form.phone.data = ""
+    return form

@@ -1,7 +1,7 @@
 """Application pages shared by applicants and staff: list, new, detail, materials, submit, withdraw."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -15,7 +15,7 @@ from core.services.access import can_see, get_visible
 from core.services.audit import audit
 from core.services.clock import today
 from core.services.storage import path_for
-from core.views import arg_id, form_version
+from core.views import arg_id, form_version, was_looked_up
 
 bp = Blueprint("applications", __name__)
 
@@ -184,7 +184,7 @@ def _render_detail(app, error=None, problems=None, status=200, fragment=False):
         can_edit=svc.can_edit_materials(app, current_user),
         actions=workflow.allowed_actions(app, current_user),
         reason_codes=regions().reason_codes(app.region_code),
-        return_targets=workflow.RETURN_TARGETS,
+        return_targets=workflow.return_targets(app),
         problems=problems or [],
         today=today(info.timezone),
     )
@@ -206,7 +206,7 @@ def _person_for_new() -> User:
     if current_user.role not in svc.PROXY_ROLES:
         abort(403)
     person_id = arg_id("person_id")
-    if person_id not in session.get("proxy_people", []):
+    if not was_looked_up(person_id):
         abort(404)  # look the person up by ID number first (staff.file_for_person)
     person = db.session.get(User, person_id)
     if person is None or person.role != "insured" or person.region_code != current_user.region_code:

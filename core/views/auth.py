@@ -1,6 +1,8 @@
 """Log-in, log-out and self-registration."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from wtforms.fields.choices import SelectChoice
@@ -88,8 +90,11 @@ def _fresh_session():
 
 
 def _safe_next():
+    """Only a plain local path: never send a user to another site (or a broken URL) after log-in."""
     target = request.args.get("next", "")
-    # Only local paths: never redirect a user to another site after log-in.
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    if not target.startswith("/") or any(c.isspace() or ord(c) < 32 or c == "\\" for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return None
+    return target

@@ -1,7 +1,7 @@
 """A person's recognitions and renewal."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -14,6 +14,7 @@ from core.services import dates
 from core.services import recognitions as recs
 from core.services.access import get_visible
 from core.services.clock import today
+from core.views import was_looked_up
 
 bp = Blueprint("recognitions", __name__)
 
@@ -39,6 +40,8 @@ def mine():
 @login_required
 def renew(rec_id):
     rec = get_visible(current_user, Recognition, rec_id)
+    if current_user.is_staff and not (current_user.role in svc.PROXY_ROLES and was_looked_up(rec.person_id)):
+        abort(404)  # staff renew for a person only after looking them up by ID number (代办)
     info = regions().get(rec.region_code)
     on = today(info.timezone)
     problem = recs.renewal_problem(rec, on)

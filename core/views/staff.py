@@ -1,7 +1,7 @@
 """Staff pages: queues, review actions, filing on a person's behalf (代办), full identity views."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import and_, func, select, true
 
@@ -14,7 +14,7 @@ from core.services.access import application_scope, get_visible
 from core.services.accounts import register_insured
 from core.services.audit import audit
 from core.services.identity import normalise_id
-from core.views import arg_id, form_version
+from core.views import arg_id, form_version, remember_looked_up
 from core.views.applications import change_application
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -96,10 +96,7 @@ def file_for_person():
         if person is None:
             flash("未找到该身份证号码的本地区参保人,请先为其办理注册。", "error")
             return render_template("staff/file.html", person=None), 404
-        # The form only opens for people looked up by full ID number in this session, so ids
-        # in URLs cannot be stepped through to list a region's insured people.
-        looked_up = session.get("proxy_people", [])[-19:]
-        session["proxy_people"] = looked_up + [person.id]
+        remember_looked_up(person.id)
         return redirect(url_for("applications.new", person_id=person.id))
     return render_template("staff/file.html", person=None)
 
@@ -128,7 +125,7 @@ def register_person():
         flash(e.message, "error")
         return render_template("staff/file.html", person=None, problems=e.problems), e.status
     db.session.commit()
-    session["proxy_people"] = session.get("proxy_people", [])[-19:] + [person.id]
+    remember_looked_up(person.id)
     flash(f"已为{person.name}办理注册,请继续为其建立申请。", "success")
     return redirect(url_for("applications.new", person_id=person.id))
 
