@@ -415,11 +415,11 @@ def test_whole_application_works_without_javascript(make, nmg_staff, browser, li
         login(page, person.id_number)
         page.goto("/applications/new")
         # Without htmx the division change needs the fallback button, which keeps the other choices.
-        page.locator("#division").select_option("150100")
+        page.locator("#division").select_option("150200")
         page.get_by_role("checkbox", name="高血压病").check()
         page.get_by_role("button", name="更新机构列表").click()
         expect(page.get_by_role("checkbox", name="高血压病")).to_be_checked()
-        page.locator("#institution").select_option("H150100001")
+        page.locator("#institution").select_option("H150200001")
         page.get_by_role("radio", name="线上办理").check()
         page.get_by_role("button", name="建立申请").click()
         expect(page.get_by_text("申请草稿已建立,请按清单上传材料后提交。")).to_be_visible()
@@ -431,7 +431,7 @@ def test_whole_application_works_without_javascript(make, nmg_staff, browser, li
         page.get_by_role("button", name="提交申请").click()
         expect(page.get_by_text("申请已提交,请留意消息通知。")).to_be_visible()
         logout(page)
-        login(page, "yibao")
+        login(page, "bt_yibao")
         open_from_queue(page, 1)
         act(page, "受理", "已受理。")
     finally:
