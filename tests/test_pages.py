@@ -546,3 +546,25 @@ def test_guessing_the_current_password_locks_the_account(app, client, make):
     assert client.get("/applications").status_code == 302
     r = login(client, person.username)
     assert r.status_code == 401 and "锁定" in r.get_data(as_text=True)
+
+
+def test_applicant_does_not_read_internal_notes_or_unconfirmed_results(app, client, make):
+    from core import workflow
+
+    reviewer = make.staff("fcg_review", "agency_reviewer", region="450600", office="O450600001", name="黄海燕")
+    expert = make.staff("fcg_expert", "expert", region="450600", name="梁教授")
+    person = make.person(region="450600", division="450602")
+    a = make.application(person, ["FCG001"])
+    workflow.act(a, reviewer, "accept", a.version)
+    workflow.act(a, reviewer, "refer_expert", a.version, note="疑似材料造假,请专家复核")
+    workflow.act(a, expert, "decide", a.version, results={"FCG001": "rejected"}, reason_code="R01", note="病历不可信")
+    db.session.commit()
+    login(client, person.username)
+    page = client.get(f"/applications/{a.id}").get_data(as_text=True)
+    for secret in ("疑似材料造假", "病历不可信", "梁教授", "黄海燕", "r-rejected"):
+        assert secret not in page, secret
+    assert "评审专家" in page  # staff appear by role
+    client.post("/logout")
+    login(client, "fcg_review")
+    staff_page = client.get(f"/applications/{a.id}").get_data(as_text=True)
+    assert "疑似材料造假" in staff_page and "病历不可信" in staff_page and "梁教授" in staff_page

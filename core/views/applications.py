@@ -9,7 +9,7 @@ from core import workflow
 from core.extensions import db
 from core.models import Application, Material, User
 from core.regions import regions
-from core.services import ServiceError
+from core.services import ServiceError, disclosure
 from core.services import applications as svc
 from core.services.access import can_see, get_visible
 from core.services.audit import audit
@@ -185,6 +185,8 @@ def _render_detail(app, error=None, problems=None, status=200, fragment=False):
         actions=workflow.allowed_actions(app, current_user),
         reason_codes=regions().reason_codes(app.region_code),
         return_targets=workflow.return_targets(app),
+        timeline=disclosure.timeline(app, current_user),
+        show_results=disclosure.results_visible(app, current_user),
         problems=problems or [],
         today=today(info.timezone),
     )
