@@ -50,7 +50,21 @@ def init_app(app):
         def channel_name(region, code):
             return next((c.name for c in regions.channels(region) if c.code == code), code or "")
 
+        def unread_count():
+            from flask_login import current_user
+            from sqlalchemy import func, select
+
+            from core.extensions import db
+            from core.models import Notice
+
+            if not current_user.is_authenticated:
+                return 0
+            return db.session.scalar(
+                select(func.count()).select_from(Notice).where(Notice.user_id == current_user.id, Notice.read_at.is_(None))
+            )
+
         return {
+            "unread_count": unread_count,
             "csrf_token_value": generate_csrf,
             "channel_name": channel_name,
             "STATUS_NAMES": STATUSES,

@@ -568,3 +568,30 @@ def test_applicant_does_not_read_internal_notes_or_unconfirmed_results(app, clie
     login(client, "fcg_review")
     staff_page = client.get(f"/applications/{a.id}").get_data(as_text=True)
     assert "疑似材料造假" in staff_page and "病历不可信" in staff_page and "梁教授" in staff_page
+
+
+def test_new_application_form_marks_diseases_that_cannot_be_chosen(app, client, make):
+    person = make.person()
+    pending = make.application(person, ["M01600"])
+    login(client, person.username)
+    page = client.get("/applications/new").get_data(as_text=True)
+    checkbox = re.search(r'<input type="checkbox" name="diseases" value="M01600"[^>]*>', page).group(0)
+    assert "disabled" in checkbox and f"已在申请中(第 {pending.id} 号)" in page
+    other = re.search(r'<input type="checkbox" name="diseases" value="M03900"[^>]*>', page).group(0)
+    assert "disabled" not in other
+
+
+def test_unread_count_and_mark_all_read(app, client, make):
+    person = make.person()
+    make.application(person, ["M03900"])  # the submission writes a notice
+    login(client, person.username)
+    assert "消息(1条未读)" in client.get("/applications").get_data(as_text=True)
+    assert client.post("/inbox/read-all").status_code == 302
+    assert "条未读" not in client.get("/applications").get_data(as_text=True)
+
+
+def test_window_look_up_explains_a_malformed_id_number(app, client, make):
+    make.staff("fcg_review", "agency_reviewer", region="450600", office="O450600001")
+    login(client, "fcg_review")
+    r = client.post("/staff/file", data={"id_number": "110105194912310021"})
+    assert r.status_code == 422 and "校验位" in r.get_data(as_text=True)

@@ -239,3 +239,11 @@ def test_withdrawing_a_timely_renewal_after_the_end_stops_benefits_like_a_reject
     db.session.commit()
     assert (rec.status, rec.stop_date) == ("ended", date(2027, 1, 10))
     assert not recs.is_effective(rec, date(2027, 1, 20))
+
+
+def test_renewal_explains_what_is_already_open(make, recognised):
+    person, rec, _ = recognised
+    draft = renew(person, rec, date(2026, 11, 1))
+    assert f"续办草稿(第 {draft.id} 号)" in recs.renewal_problem(rec, date(2026, 11, 2))
+    submit(make, draft, person)
+    assert f"续办申请(第 {draft.id} 号)正在办理中" in recs.renewal_problem(rec, date(2026, 11, 2))

@@ -168,6 +168,22 @@ def start(
     return app
 
 
+def unavailable_diseases(person: User, region: str, on) -> dict[str, str]:
+    """Disease code -> why the person cannot start a new application for it now (shown on the form)."""
+    why = {}
+    for code, rec in recs.held(person.id, region, on).items():
+        why[code] = f"已认定,有效期至 {rec.end_date.isoformat()};到期前 3 个月内可在「我的认定」办理续办"
+    for ad in db.session.scalars(
+        select(ApplicationDisease).where(
+            ApplicationDisease.person_id == person.id,
+            ApplicationDisease.region_code == region,
+            ApplicationDisease.is_open.is_(True),
+        )
+    ):
+        why[ad.disease_code] = f"已在申请中(第 {ad.application_id} 号)"
+    return why
+
+
 def checklist(app: Application) -> list[ChecklistItem]:
     names = {ad.disease_code: ad.disease_name for ad in app.diseases}
     current = app.current_materials()
@@ -269,7 +285,8 @@ def submit(app: Application, actor: User, version: int) -> Application:
     start_step_clock(app, on)
     record_event(app, actor, action, from_status)
     audit(f"application.{action}", app, user=actor)
-    notify(app.person_id, action, title, f"您的门特{app.kind_name}申请(编号 {app.id})已提交,请留意审核进度。", app.id)
+    kind = "续办申请" if app.kind == "renewal" else "申请"
+    notify(app.person_id, action, title, f"您的门特{kind}(编号 {app.id})已提交,请留意审核进度。", app.id)
     flush_or_conflict()
     return app
 

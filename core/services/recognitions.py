@@ -53,19 +53,21 @@ def holding(person_id: int, region: str, disease_code: str, on: date) -> Recogni
     renewal was rejected but whose validity runs on to its end, and one past its end whose timely
     renewal is under review.
     """
-    rows = db.session.scalars(
-        select(Recognition).where(
-            Recognition.person_id == person_id,
-            Recognition.region_code == region,
-            Recognition.disease_code == disease_code,
-        )
-    )
-    for r in rows:
+    return held(person_id, region, on, disease_code).get(disease_code)
+
+
+def held(person_id: int, region: str, on: date, disease_code: str | None = None) -> dict[str, Recognition]:
+    """Disease code -> the recognition that blocks a new application for it (see ``holding``)."""
+    query = select(Recognition).where(Recognition.person_id == person_id, Recognition.region_code == region)
+    if disease_code is not None:
+        query = query.where(Recognition.disease_code == disease_code)
+    found: dict[str, Recognition] = {}
+    for r in db.session.scalars(query.order_by(Recognition.end_date)):
         if r.stop_date is not None and on >= r.stop_date:
             continue
         if on <= r.end_date or timely_renewal_pending(r, on):
-            return r
-    return None
+            found[r.disease_code] = r  # the latest-ending one wins
+    return found
 
 
 def renewal_problem(rec: Recognition, on: date) -> str | None:
@@ -87,8 +89,13 @@ def renewal_problem(rec: Recognition, on: date) -> str | None:
     disease = regions().disease(rec.region_code, rec.disease_code, on.year)
     if not disease.renewal_allowed:
         return f"{rec.disease_name} 不允许续办,请重新申请认定。"
-    if _open_renewal(rec) is not None:
-        return "该认定已有办理中的续办申请。"
+    pending = _open_application(rec.person_id, rec.region_code, rec.disease_code)
+    if pending is not None:
+        if pending.renewal_of_id == rec.id and pending.status == "draft":
+            return f"您已建立续办草稿(第 {pending.id} 号),请上传材料后提交。"
+        if pending.renewal_of_id == rec.id:
+            return f"续办申请(第 {pending.id} 号)正在办理中。"
+        return f"该病种已有办理中的申请(第 {pending.id} 号),请等其办结或撤回后再办理续办。"
     return None
 
 
@@ -127,6 +134,19 @@ def create_from_application(app: Application, decided_on: date) -> list[Recognit
             previous.stop_date = dates.stop_date_after_rejected_renewal(previous.end_date)
             previous.status = "ended"
     return created
+
+
+def _open_application(person_id: int, region: str, disease_code: str) -> Application | None:
+    return db.session.scalars(
+        select(Application)
+        .join(ApplicationDisease)
+        .where(
+            ApplicationDisease.person_id == person_id,
+            ApplicationDisease.region_code == region,
+            ApplicationDisease.disease_code == disease_code,
+            ApplicationDisease.is_open.is_(True),
+        )
+    ).first()
 
 
 def _open_renewal(rec: Recognition) -> Application | None:

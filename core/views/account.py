@@ -36,6 +36,18 @@ def mark_read(notice_id):
     return redirect(url_for("account.inbox"))
 
 
+@bp.post("/inbox/read-all")
+@login_required
+def mark_all_read():
+    now = utcnow()
+    for notice in db.session.scalars(
+        select(Notice).where(Notice.user_id == current_user.id, Notice.read_at.is_(None))
+    ):
+        notice.read_at = now
+    db.session.commit()
+    return redirect(url_for("account.inbox"))
+
+
 @bp.route("/profile", methods=["GET", "POST"])
 @login_required
 def profile():

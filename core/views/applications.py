@@ -143,9 +143,8 @@ def download(material_id):
 @bp.post("/applications/<id:app_id>/submit")
 @login_required
 def submit(app_id):
-    return change_application(
-        app_id, lambda app: svc.submit(app, current_user, form_version()), "申请已提交,请留意消息通知。"
-    )
+    done = "申请已提交,审核结果会通知参保人本人。" if current_user.is_staff else "申请已提交,请留意消息通知。"
+    return change_application(app_id, lambda app: svc.submit(app, current_user, form_version()), done)
 
 
 @bp.post("/applications/<id:app_id>/withdraw")
@@ -228,6 +227,7 @@ def _new_context(person, info, form):
         channels=regions().channels(info.code),
         channel=form.get("channel", _default_channel()),
         catalogue=regions().catalogue(info.code, on.year),
+        unavailable=svc.unavailable_diseases(person, info.code, on),
         chosen=set(form.getlist("diseases")) if hasattr(form, "getlist") else set(),
         year=on.year,
         proxy=current_user.id != person.id,

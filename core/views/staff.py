@@ -13,7 +13,8 @@ from core.services import ServiceError, queues
 from core.services.access import application_scope, get_visible
 from core.services.accounts import register_insured
 from core.services.audit import audit
-from core.services.identity import normalise_id
+from core.services.clock import today
+from core.services.identity import id_number_problem, normalise_id
 from core.views import arg_id, form_version, remember_looked_up
 from core.views.applications import change_application
 
@@ -48,6 +49,7 @@ def queue():
         division=f.division,
         info=regions().get(current_user.region_code),
         statuses=STATUSES,
+        catalogue=regions().catalogue(current_user.region_code, today().year) if current_user.region_code else (),
     )
 
 
@@ -88,6 +90,10 @@ def file_for_person():
     person = None
     if request.method == "POST":
         idn = normalise_id(request.form.get("id_number"))
+        problem = id_number_problem(idn)
+        if problem:
+            flash(problem, "error")
+            return render_template("staff/file.html", person=None), 422
         person = db.session.scalar(
             select(User).where(User.id_number == idn, User.role == "insured", User.region_code == current_user.region_code)
         )
