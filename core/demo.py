@@ -78,7 +78,7 @@ def seed() -> list[tuple[str, str, str]]:
     s = staff
 
     # ---- Inner Mongolia: normal track at 内蒙古医科大学附属医院 ----
-    _draft(zhang, "150000", "150100", "H150100001", ["M03900"], upload=False)  # draft, nothing uploaded
+    _draft(zhang, "150000", "150100", "H150100001", ["M05400"], upload=False)  # draft, nothing uploaded
     _submitted(liu, "150000", "150100", "H150100001", ["M01600"])  # waits for 医保科 受理
     w = _submitted(liu, "150000", "150100", "H150100001", ["M04600"])
     workflow.act(w, s["nmg_yibao"], "accept", w.version)  # waits for nmg_doctor's decision

@@ -105,3 +105,16 @@ def test_unexpected_errors_show_a_plain_chinese_page(app, client):
     r = client.get("/boom")
     page = r.get_data(as_text=True)
     assert r.status_code == 500 and "系统出现错误" in page and "secret internals" not in page
+
+
+def test_demo_people_can_renew_today(app, runner):
+    from core.services import recognitions as recs
+    from core.services.clock import today
+
+    runner.invoke(args=["demo"])
+    for username, disease in (("150102195503120244", "M03900"), ("450602195807040268", "FCG001")):  # 张桂英, 韦小红
+        person = db.session.scalars(select(User).where(User.username == username)).one()
+        rec = db.session.scalars(
+            select(Recognition).where(Recognition.person_id == person.id, Recognition.disease_code == disease)
+        ).one()
+        assert recs.renewal_problem(rec, today()) is None, username
