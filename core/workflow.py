@@ -103,36 +103,42 @@ def _accept(app, user, step, **_):
     return None
 
 
-def _decide(app, user, step, results=None, reason_code=None, note=None, **_):
-    results = results or {}
-    pending = [ad for ad in app.diseases]
-    problems = []
-    for ad in pending:
-        value = results.get(ad.disease_code)
-        if value not in ("approved", "rejected"):
-            problems.append(f"请为「{ad.disease_name}」选择通过或不通过。")
+def _decide(app, user, step, results=None, reason_code=None, note=None, reasons=None, explanations=None, **_):
+    """Decide every disease. Per disease: a result, for a rejection a coded reason (``reasons`` or the
+    shared ``reason_code``) and an explanation the applicant will read (``explanations``); ``note``
+    is the reviewer's internal comment, kept in the timeline for staff."""
+    results, reasons, explanations = results or {}, reasons or {}, explanations or {}
     codes = {r.code for r in regions().reason_codes(app.region_code)}
-    if any(results.get(ad.disease_code) == "rejected" for ad in pending) and reason_code not in codes:
-        problems.append("不通过时须选择不通过原因。")
-    if reason_code == "R09" and not (note or "").strip():
-        problems.append("选择「其他原因」时须填写说明。")
+    problems, decided = [], []
+    for ad in app.diseases:
+        result = results.get(ad.disease_code)
+        reason = (reasons.get(ad.disease_code) or reason_code) if result == "rejected" else None
+        explanation = (explanations.get(ad.disease_code) or "").strip()[:1000] or None
+        if result not in ("approved", "rejected"):
+            problems.append(f"请为「{ad.disease_name}」选择通过或不通过。")
+        elif result == "rejected" and reason not in codes:
+            problems.append(f"「{ad.disease_name}」不通过时须选择不通过原因。")
+        elif reason == "R09" and not explanation:
+            problems.append(f"「{ad.disease_name}」选择「其他原因」时须填写给申请人的说明。")
+        decided.append((ad, result, reason, explanation))
     if problems:
         raise Invalid("审核决定不完整:", problems)
-    for ad in pending:
-        ad.result = results[ad.disease_code]
-        ad.reason_code = reason_code if ad.result == "rejected" else None
+    for ad, result, reason, explanation in decided:
+        ad.result, ad.reason_code = result, reason
         app.decisions.append(
             Decision(
                 disease_code=ad.disease_code,
                 step_code=step["code"],
-                result=ad.result,
-                reason_code=ad.reason_code,
-                note=(note or "").strip()[:1000] or None,
+                result=result,
+                reason_code=reason,
+                note=explanation,
                 decided_by_id=user.id,
             )
         )
     _advance(app, _next_required(app, app.step_index + 1))
-    return "; ".join(f"{ad.disease_name}:{ad.result_name}" for ad in pending)
+    summary = "; ".join(f"{ad.disease_name}:{ad.result_name}" for ad in app.diseases)
+    comment = (note or "").strip()[:1000]
+    return f"{summary}。审核意见:{comment}" if comment else summary
 
 
 def _refer_expert(app, user, step, note=None, **_):
@@ -160,11 +166,18 @@ def _record(app, user, step, **_):
             rec = next(r for r in created if r.disease_code == ad.disease_code)
             lines.append(f"{ad.disease_name}:通过,有效期 {rec.start_date.isoformat()} 至 {rec.end_date.isoformat()}")
         else:
-            lines.append(f"{ad.disease_name}:不通过,原因:{regions().reason_text(app.region_code, ad.reason_code)}")
+            line = f"{ad.disease_name}:不通过,原因:{regions().reason_text(app.region_code, ad.reason_code)}"
+            explanation = latest_explanation(app, ad.disease_code)
+            lines.append(f"{line}。说明:{explanation}" if explanation else line)
     if app.kind == "renewal" and not created and app.renewal_of is not None:
         lines.append(f"原认定待遇自 {app.renewal_of.stop_date.isoformat()} 起停止。")
     notify(app.person_id, "decision", f"门特{app.kind_name}审核结果:{app.status_name}", "\n".join(lines), app.id)
     return "; ".join(lines)
+
+
+def latest_explanation(app: Application, disease_code: str) -> str | None:
+    """The explanation of the decision that stands for a disease (the last one made)."""
+    return next((d.note for d in reversed(app.decisions) if d.disease_code == disease_code), None)
 
 
 def _return(app, user, step, to="applicant", reason_code=None, note=None, **_):

@@ -595,3 +595,19 @@ def test_window_look_up_explains_a_malformed_id_number(app, client, make):
     login(client, "fcg_review")
     r = client.post("/staff/file", data={"id_number": "110105194912310021"})
     assert r.status_code == 422 and "校验位" in r.get_data(as_text=True)
+
+
+def test_applicant_reads_the_explanation_of_a_final_rejection(app, client, make):
+    from core import workflow
+
+    reviewer = make.staff("fcg_review", "agency_reviewer", region="450600", office="O450600001")
+    person = make.person(region="450600", division="450602")
+    a = make.application(person, ["FCG001"])
+    workflow.act(a, reviewer, "accept", a.version)
+    workflow.act(a, reviewer, "decide", a.version, results={"FCG001": "rejected"}, reasons={"FCG001": "R03"},
+                 explanations={"FCG001": "近半年血压控制平稳,暂不需长期门诊用药"}, note="内部备注")
+    workflow.act(a, reviewer, "record", a.version)
+    db.session.commit()
+    login(client, person.username)
+    page = client.get(f"/applications/{a.id}").get_data(as_text=True)
+    assert "近半年血压控制平稳" in page and "r-rejected" in page and "内部备注" not in page

@@ -272,3 +272,19 @@ def test_an_application_belongs_to_the_applicants_own_division(make):
     with pytest.raises(Invalid) as e:
         make.application(person, ["M03900"], institution="H150200001", division="150200")
     assert any("呼和浩特市" in p for p in e.value.problems)
+
+
+def test_each_disease_has_its_own_reason_and_explanation(make, nmg_staff):
+    person = make.person()
+    app = make.application(person, ["M00503", "M07803"])
+    with pytest.raises(Invalid) as e:
+        workflow.act(app, nmg_staff["doctor"], "decide", app.version,
+                     results={"M00503": "rejected", "M07803": "rejected"}, reasons={"M00503": "R01", "M07803": "R09"})
+    assert any("慢性肾功能不全" in p and "说明" in p for p in e.value.problems)
+    db.session.rollback()
+    act(app, nmg_staff["doctor"], "decide", results={"M00503": "rejected", "M07803": "rejected"},
+        reasons={"M00503": "R01", "M07803": "R09"}, explanations={"M07803": "透析记录不足三个月"}, note="内部:建议复查")
+    act(app, nmg_staff["office"], "record")
+    assert {ad.disease_code: ad.reason_code for ad in app.diseases} == {"M00503": "R01", "M07803": "R09"}
+    notice = db.session.scalars(select(Notice).where(Notice.kind == "decision")).one()
+    assert "透析记录不足三个月" in notice.body and "内部" not in notice.body

@@ -186,6 +186,7 @@ def _render_detail(app, error=None, problems=None, status=200, fragment=False):
         return_targets=workflow.return_targets(app),
         timeline=disclosure.timeline(app, current_user),
         show_results=disclosure.results_visible(app, current_user),
+        explanation_of=workflow.latest_explanation,
         problems=problems or [],
         today=today(info.timezone),
     )

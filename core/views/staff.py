@@ -58,13 +58,17 @@ def act(app_id):
     action = request.form.get("action", "")
 
     def review(app):
-        results = {ad.disease_code: request.form.get(f"result_{ad.disease_code}", "") for ad in app.diseases}
+        def per_disease(prefix):
+            return {ad.disease_code: request.form.get(f"{prefix}_{ad.disease_code}", "") for ad in app.diseases}
+
         workflow.act(
             app,
             current_user,
             action,
             form_version(),
-            results=results,
+            results=per_disease("result"),
+            reasons={k: v for k, v in per_disease("reason").items() if v},
+            explanations=per_disease("explain"),
             reason_code=request.form.get("reason_code") or None,
             note=request.form.get("note", ""),
             to=request.form.get("to", "applicant"),
