@@ -120,7 +120,7 @@ def start(
             held = recs.holding(person.id, region, code, on)
             if held is not None:
                 problems.append(f"您已有{d.name}的有效认定(至 {held.end_date.isoformat()}),请在续办期内办理续办,无需重新申请。")
-        open_app = _open_application_for(person.id, region, code)
+        open_app = recs.open_application(person.id, region, code)
         if open_app is not None:
             problems.append(f"您已有{d.name}的未办结申请(编号 {open_app.id},{open_app.status_name}),请勿重复申请;如需重新申请,请先撤回该申请。")
     if kind == "renewal":
@@ -354,19 +354,6 @@ def flush_or_conflict() -> None:
     except StaleDataError:
         db.session.rollback()
         raise Conflict(STALE_MESSAGE)
-
-
-def _open_application_for(person_id: int, region: str, code: str) -> Application | None:
-    return db.session.scalar(
-        select(Application)
-        .join(ApplicationDisease)
-        .where(
-            ApplicationDisease.person_id == person_id,
-            ApplicationDisease.region_code == region,
-            ApplicationDisease.disease_code == code,
-            ApplicationDisease.is_open.is_(True),
-        )
-    )
 
 
 def _region_name(code):

@@ -89,7 +89,7 @@ def renewal_problem(rec: Recognition, on: date) -> str | None:
     disease = regions().disease(rec.region_code, rec.disease_code, on.year)
     if not disease.renewal_allowed:
         return f"{rec.disease_name} 不允许续办,请重新申请认定。"
-    pending = _open_application(rec.person_id, rec.region_code, rec.disease_code)
+    pending = open_application(rec.person_id, rec.region_code, rec.disease_code)
     if pending is not None:
         if pending.renewal_of_id == rec.id and pending.status == "draft":
             return f"您已建立续办草稿(第 {pending.id} 号),请上传材料后提交。"
@@ -136,7 +136,8 @@ def create_from_application(app: Application, decided_on: date) -> list[Recognit
     return created
 
 
-def _open_application(person_id: int, region: str, disease_code: str) -> Application | None:
+def open_application(person_id: int, region: str, disease_code: str) -> Application | None:
+    """The person's application still open for the disease (draft, in review or returned), if any."""
     return db.session.scalars(
         select(Application)
         .join(ApplicationDisease)
