@@ -33,6 +33,7 @@ def base_config(url: str, tmp_path) -> dict:
         "SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False,
         "MTKIT_UPLOAD_DIR": str(tmp_path / "uploads"),
+        "MTKIT_PDF_CACHE_DIR": str(tmp_path / "pdf-cache"),
         "MTKIT_TODAY": TODAY,
         "SERVER_NAME": None,
     }
