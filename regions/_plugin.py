@@ -15,6 +15,15 @@ class DataRegion:
     def __init__(self, data_dir: Path):
         self.data = RegionData(data_dir)
         self.code = self.data.code
+        # Printed forms: regions/<name>/templates/<name>/pdf/<form>.html (the app's loader sees
+        # regions/<name>/templates/, so the template name is "<name>/pdf/<form>.html").
+        name = data_dir.parent.name
+        folder = data_dir.parent / "templates" / name / "pdf"
+        self.pdf_templates = (
+            {p.stem: f"{name}/pdf/{p.name}" for p in sorted(folder.glob("*.html")) if not p.stem.startswith("_")}
+            if folder.is_dir()
+            else {}
+        )
 
     @hookimpl
     def mtkit_region(self):
@@ -35,3 +44,7 @@ class DataRegion:
     @hookimpl
     def mtkit_review_steps(self, region, fast_track):
         return list(self.data.steps[bool(fast_track)]) if region == self.code else None
+
+    @hookimpl
+    def mtkit_pdf_templates(self, region):
+        return dict(self.pdf_templates) if region == self.code else None
