@@ -38,6 +38,8 @@ def default_config(instance_path: Path) -> dict:
         # Photos larger than this many pixels are refused (Pillow's own bomb limit is ~89 million).
         "MTKIT_MAX_IMAGE_PIXELS": int(os.environ.get("MTKIT_MAX_IMAGE_PIXELS", 40_000_000)),
         "MTKIT_MAX_PDF_PAGES": int(os.environ.get("MTKIT_MAX_PDF_PAGES", 200)),
+        "MTKIT_MAX_FILES_PER_UPLOAD": int(os.environ.get("MTKIT_MAX_FILES_PER_UPLOAD", 10)),
+        "MTKIT_PREVIEW_DIR": os.environ.get("MTKIT_PREVIEW_DIR", str(instance_path / "previews")),
         "MTKIT_PDF_CACHE_DIR": os.environ.get("MTKIT_PDF_CACHE_DIR", str(instance_path / "pdf-cache")),
         "MTKIT_PDF_CACHE_FILES": int(os.environ.get("MTKIT_PDF_CACHE_FILES", 2000)),
         # Where verification QR codes point; empty: the address the notice was downloaded from.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from flask import current_app
@@ -263,7 +263,7 @@ def test_the_qr_code_on_the_notice_opens_the_check_page(client, make, nmg_staff)
     assert svg.startswith("<svg") and "<path" in svg
     login(client, "yibao")
     data = client.get(f"/applications/{app.id}/forms/notice.pdf").data
-    assert f"http://localhost/verify" in pdf_text(data)
+    assert "http://localhost/verify" in pdf_text(data)
 
 
 def test_forged_and_altered_codes_are_caught(client, make, nmg_staff):

@@ -19,7 +19,7 @@ from core.services import NotFound, applications as app_svc
 from core.services import verification
 from core.services.clock import today
 from core.services.identity import mask_id
-from core.services.pdf import cached_pdf, render_pdf
+from core.services.pdf import cached_pdf
 from core.types import INSURED_CATEGORIES
 
 FORMS = {
