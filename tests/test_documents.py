@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from core import workflow
 from core.extensions import db
-from core.models import AuditLog, Recognition, VerificationCode
+from core.models import Application, AuditLog, Recognition, VerificationCode
 from core.services import applications as apps
 from core.services import verification
 from core.services.pdf import ASSET_PREFIX, AssetFetcher, html_to_pdf
@@ -292,3 +292,45 @@ def test_one_code_per_decision_even_when_asked_twice(app, make, nmg_staff):
     with app.test_request_context("/"):
         assert verification.issue(decided).code == first.code
     assert db.session.scalar(select(func.count()).select_from(VerificationCode)) == 1
+
+
+# --- window intake ----------------------------------------------------------------------------
+def test_window_staff_scan_paper_materials_and_print_the_form_for_signature(client, make, fcg_staff):
+    """At the 医保中心 window: find the person, open the application, scan the paper materials in
+    several pages, print the filled 申请表 for the person to sign, scan the signed form, submit."""
+    import io
+
+    from tests.files import make_jpeg, make_pdf
+
+    person = make.person(region="450600", division="450602", name="黄秀英")
+    login(client, "fcg_review")
+    client.post("/staff/file", data={"id_number": person.id_number})
+    r = client.post("/applications/new", data={
+        "person_id": person.id, "division": "450602", "institution": "O450600001", "channel": "window",
+        "diseases": "FCG001"})
+    assert r.status_code == 302
+    application = db.session.scalars(select(Application)).one()
+    page = client.get(f"/applications/{application.id}").get_data(as_text=True)
+    assert "打印表格" in page and f"/applications/{application.id}/forms/application.pdf" in page
+    assert "窗口代办" in page
+    for item in apps.checklist(application):
+        if item.rule.required and item.rule.code != "application_form":
+            scans = [(io.BytesIO(make_jpeg(40, 60)), "扫描1.jpg"), (io.BytesIO(make_pdf(2)), "扫描2.pdf")]
+            r = client.post(f"/applications/{application.id}/materials", content_type="multipart/form-data",
+                            data={"disease_code": item.disease_code, "material_code": item.rule.code, "file": scans})
+            assert r.status_code == 302, item.rule.code
+    form = client.get(f"/applications/{application.id}/forms/application.pdf")
+    text = flat(pdf_text(form.data))
+    assert "黄秀英" in text and "代办人签字" in text and "办理渠道医保经办机构窗口" in text
+    assert "2份/3页" in text  # each scanned item: a photo (1 page) and a 2-page PDF
+    r = client.post(f"/applications/{application.id}/materials", content_type="multipart/form-data",
+                    data={"disease_code": "*", "material_code": "application_form",
+                          "file": [(io.BytesIO(make_pdf(1)), "签字申请表.pdf")]})
+    assert r.status_code == 302
+    db.session.expire_all()
+    application = db.session.get(Application, application.id)
+    r = client.post(f"/applications/{application.id}/submit", data={"version": application.version})
+    assert r.status_code == 302
+    db.session.expire_all()
+    application = db.session.get(Application, application.id)
+    assert application.status == "submitted" and application.filed_by_id == fcg_staff["reviewer"].id
