@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 from datetime import timedelta
 
 import pytest
@@ -66,6 +67,12 @@ def test_neimenggu_forms_render_with_selectable_chinese_text(client, make, nmg_s
         assert r.headers["Content-Disposition"].startswith("attachment;")
         assert r.headers["Cache-Control"] == "no-store"
         texts[form] = flat(pdf_text(r.data))
+        with tempfile.NamedTemporaryFile(suffix=".pdf") as fh:  # pdffonts reads files only
+            fh.write(r.data)
+            fh.flush()
+            fonts = subprocess.run(["pdffonts", fh.name], capture_output=True, check=True).stdout.decode()
+        # The CJK font from set-up, embedded (as a subset), not a substitute the reader's machine picks.
+        assert re.search(r"WenQuanYi-Micro-Hei\s+CID TrueType\s+Identity-H\s+yes\s+yes\s+yes", fonts), fonts
     assert "门诊特殊慢性病待遇认定申请表" in texts["application"]
     assert "张桂英" in texts["application"] and "高血压病" in texts["application"] and "糖尿病" in texts["application"]
     assert "内蒙古医科大学附属医院" in texts["application"]
