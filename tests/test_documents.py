@@ -341,3 +341,22 @@ def test_window_staff_scan_paper_materials_and_print_the_form_for_signature(clie
     db.session.expire_all()
     application = db.session.get(Application, application.id)
     assert application.status == "submitted" and application.filed_by_id == fcg_staff["reviewer"].id
+
+
+@pytest.mark.parametrize("region", ["150000", "450600"])
+def test_every_form_of_both_regions_has_extractable_chinese_text(app, make, nmg_staff, fcg_staff, region):
+    from core.services import forms
+
+    decided = decided_nmg(make, nmg_staff) if region == "150000" else decided_fcg(make, fcg_staff)
+    rec = db.session.scalars(select(Recognition).where(Recognition.application_id == decided.id)).first()
+    current_app.config["MTKIT_TODAY"] = rec.end_date - timedelta(days=20)
+    renewal = apps.start_renewal(rec, decided.person, channel="online")
+    db.session.commit()
+    staff = nmg_staff["office"] if region == "150000" else fcg_staff["reviewer"]
+    cases = [(decided, "application"), (decided, "approval"), (decided, "notice"), (renewal, "renewal")]
+    with app.test_request_context("/"):
+        for record, form in cases:
+            text = flat(pdf_text(forms.filled(record, form, staff)))
+            assert forms.FORMS[form] in text, (region, form)
+            assert decided.person.name in text and rec.disease_name in text, (region, form)
+            assert record.reference in text, (region, form)
