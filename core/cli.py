@@ -1,4 +1,4 @@
-"""Flask CLI commands: `flask --app app demo`, and `users` (core/cli_users.py)."""
+"""Flask CLI commands: `flask --app app demo`, `users` (core/cli_users.py), `files` (core/cli_files.py)."""
 from __future__ import annotations
 
 import click
@@ -8,9 +8,10 @@ from core.extensions import db
 
 
 def init_app(app: Flask) -> None:
-    from core import cli_users
+    from core import cli_files, cli_users
 
     cli_users.init_app(app)
+    cli_files.init_app(app)
 
     @app.cli.command("demo")
     @click.option("--if-empty", is_flag=True, help="只在数据库为空时写入演示数据")
