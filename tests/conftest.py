@@ -33,6 +33,7 @@ def base_config(url: str, tmp_path) -> dict:
         "SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False,
         "MTKIT_UPLOAD_DIR": str(tmp_path / "uploads"),
+        "MTKIT_SMS_LOG": str(tmp_path / "sms.log"),
         "MTKIT_TODAY": TODAY,
         "SERVER_NAME": None,
     }

@@ -15,3 +15,11 @@ from core.models.applications import (  # noqa: F401
 from core.models.audit import AuditLog, Notice  # noqa: F401
 from core.models.people import AGENCY_ROLES, HOSPITAL_ROLES, ROLES, STAFF_ROLES, User  # noqa: F401
 from core.models.recognitions import RECOGNITION_STATUSES, Recognition  # noqa: F401
+from core.models.operations import (  # noqa: F401
+    CHANNELS,
+    DELIVERY_STATUSES,
+    CalendarDay,
+    JobLock,
+    JobRun,
+    NoticeDelivery,
+)

@@ -36,10 +36,15 @@ class Notice(db.Model):
 
     __tablename__ = "notices"
     __table_args__ = (Index("ix_notices_user", "user_id", "id"),)
+    # Notices sent by scheduled jobs carry a key (e.g. "renewal:42:30"); the unique constraint makes
+    # "sent exactly once" hold even if two job runs race or a run is repeated after a crash.
+
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
+    recognition_id: Mapped[int | None] = mapped_column(ForeignKey("recognitions.id"))
+    dedup_key: Mapped[str | None] = mapped_column(String(120), unique=True)
     kind: Mapped[str] = mapped_column(String(30))
     title: Mapped[str] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text)
