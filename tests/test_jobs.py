@@ -112,21 +112,21 @@ def test_crash_midway_then_rerun_completes_without_duplicates(app, make, monkeyp
     recs_ = [recognition(p, date(2027, 1, 9)) for p in people]
     on(date(2026, 12, 10))
     monkeypatch.setattr(sweeps, "BATCH", 2)
-    real_notify, calls = sweeps.notify, {"n": 0}
+    real_notify, calls = sweeps.notify_many, {"n": 0}
 
     def crashing_notify(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 4:
+        if calls["n"] == 2:
             raise RuntimeError("进程被中断(测试注入)")
         return real_notify(*args, **kwargs)
 
-    monkeypatch.setattr(sweeps, "notify", crashing_notify)
+    monkeypatch.setattr(sweeps, "notify_many", crashing_notify)
     result, out = run("renewal_reminders")
     assert result == "failed" and "继续" in out
     db.session.expire_all()
     assert len(notices("renewal_reminder")) == 2  # the first batch was committed, the second rolled back
     assert db.session.scalars(select(JobRun.status).where(JobRun.name == "renewal_reminders")).all() == ["failed"]
-    monkeypatch.setattr(sweeps, "notify", real_notify)
+    monkeypatch.setattr(sweeps, "notify_many", real_notify)
     assert run("renewal_reminders")[0] == "done"  # the failed run does not count: it is still due
     keys = sorted(n.dedup_key for n in notices("renewal_reminder"))
     assert keys == sorted(f"renewal:{r.id}:30" for r in recs_)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.extensions import db
 from core.models import Notice, NoticeDelivery, User
@@ -22,13 +22,19 @@ SENDING_TIMEOUT = timedelta(minutes=30)  # a delivery "sending" this long was in
 
 def notify(user_id: int, kind: str, title: str, body: str, application_id: int | None = None,
            recognition_id: int | None = None, dedup_key: str | None = None) -> Notice:
-    notice = Notice(user_id=user_id, kind=kind, title=title, body=body, application_id=application_id,
-                    recognition_id=recognition_id, dedup_key=dedup_key)
-    db.session.add(notice)
-    db.session.flush()  # plugins get a notice with an id
-    delivered = current_app.extensions["mtkit_pm"].hook.mtkit_notify(notice=notice)
-    notice.channels = ",".join(sorted({c for c in delivered if c}))
-    return notice
+    return notify_many([dict(user_id=user_id, kind=kind, title=title, body=body, application_id=application_id,
+                             recognition_id=recognition_id, dedup_key=dedup_key)])[0]
+
+
+def notify_many(items: list[dict]) -> list[Notice]:
+    """Save notices (one INSERT round for all), then hand each to the notification plugins."""
+    saved = [Notice(**item) for item in items]
+    db.session.add_all(saved)
+    db.session.flush()  # plugins get notices with ids
+    hook = current_app.extensions["mtkit_pm"].hook.mtkit_notify
+    for notice in saved:
+        notice.channels = ",".join(sorted({c for c in hook(notice=notice) if c}))
+    return saved
 
 
 def from_template(region: str, kind: str, **fields) -> tuple[str, str]:
@@ -42,15 +48,11 @@ def queue_delivery(notice: Notice, channel: str) -> NoticeDelivery:
     return delivery
 
 
-def sms_text(notice: Notice) -> str:
-    return f"【门特服务】{notice.title}:{notice.body}"[:300]
-
-
-def deliver_due(channel: str = "sms", batch: int = 200, progress=None) -> tuple[int, int]:
+def deliver_due(channel: str = "sms", batch: int = 500, progress=None) -> tuple[int, int]:
     """Send due deliveries of ``channel``; returns (attempted, sent). Safe on several hosts:
-    rows are claimed (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and marked "sending" before the
-    gateway is called, so two hosts never send the same row."""
-    pm = current_app.extensions["mtkit_pm"]
+    rows are claimed (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and marked "sending" in a committed
+    transaction before the gateway is called, so two hosts never send the same row."""
+    send = current_app.extensions["mtkit_pm"].hook.mtkit_sms_send
     attempted = sent = 0
     now = utcnow()
     # Deliveries a crashed run left "sending": count as a failed attempt and retry (the gateway gets
@@ -64,7 +66,7 @@ def deliver_due(channel: str = "sms", batch: int = 200, progress=None) -> tuple[
     while True:
         now = utcnow()
         query = (
-            select(NoticeDelivery)
+            select(NoticeDelivery.id, NoticeDelivery.attempts)
             .where(NoticeDelivery.channel == channel, NoticeDelivery.status.in_(("pending", "failed")),
                    NoticeDelivery.next_attempt_at <= now)
             .order_by(NoticeDelivery.id)
@@ -72,42 +74,60 @@ def deliver_due(channel: str = "sms", batch: int = 200, progress=None) -> tuple[
         )
         if db.engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        claimed = list(db.session.scalars(query))
+        claimed = db.session.execute(query).all()
         if not claimed:
             break
-        for d in claimed:
-            d.status, d.last_attempt_at, d.attempts = "sending", now, d.attempts + 1
+        db.session.execute(update(NoticeDelivery), [
+            {"id": r.id, "status": "sending", "last_attempt_at": now, "attempts": r.attempts + 1} for r in claimed])
         db.session.commit()
-        for d in claimed:
-            notice = d.notice
-            person = db.session.get(User, notice.user_id)
+        rows = db.session.execute(
+            select(NoticeDelivery.id, NoticeDelivery.attempts, Notice.title, Notice.body, User.phone)
+            .join(Notice, Notice.id == NoticeDelivery.notice_id).join(User, User.id == Notice.user_id)
+            .where(NoticeDelivery.id.in_([r.id for r in claimed])).order_by(NoticeDelivery.id)
+        ).all()
+        changes = []
+        for r in rows:
             attempted += 1
-            if not person or not person.phone:
-                d.status, d.result = "skipped", "没有手机号码"
+            if not r.phone:
+                changes.append({"id": r.id, "status": "skipped", "result": "没有手机号码"})
                 continue
+            text = f"【门特服务】{r.title}:{r.body}"[:300]
             try:
-                result = pm.hook.mtkit_sms_send(phone=person.phone, text=sms_text(notice), ref=f"mtkit-{d.id}")
+                result = send(phone=r.phone, text=text, ref=f"mtkit-{r.id}")
             except Exception as exc:  # a gateway error is a failed attempt, never a crashed job
-                _failed(d, f"{type(exc).__name__}: {exc}"[:500], utcnow())
+                changes.append(_failure(r.id, r.attempts + 1, f"{type(exc).__name__}: {exc}", utcnow()))
                 continue
             if result is not None and result.ok:
-                d.status, d.sent_at, d.result = "sent", utcnow(), (result.detail or "已发送")[:500]
+                changes.append({"id": r.id, "status": "sent", "sent_at": utcnow(), "result": (result.detail or "已发送")[:500]})
                 sent += 1
             else:
-                _failed(d, (getattr(result, "detail", "") or "网关未接受")[:500], utcnow())
+                changes.append(_failure(r.id, r.attempts + 1, getattr(result, "detail", "") or "网关未接受", utcnow()))
+        for group in _same_keys(changes):
+            db.session.execute(update(NoticeDelivery), group)
         db.session.commit()
         if progress:
             progress(attempted)
     return attempted, sent
 
 
+def _failure(delivery_id: int, attempts: int, why: str, now) -> dict:
+    if attempts > len(BACKOFF_MINUTES):
+        return {"id": delivery_id, "status": "gave_up", "result": why[:500]}
+    return {"id": delivery_id, "status": "failed", "result": why[:500],
+            "next_attempt_at": now + timedelta(minutes=BACKOFF_MINUTES[attempts - 1])}
+
+
+def _same_keys(changes: list[dict]) -> list[list[dict]]:
+    """Bulk UPDATE by primary key needs the same columns in every row: group them."""
+    groups: dict[tuple, list[dict]] = {}
+    for c in changes:
+        groups.setdefault(tuple(sorted(c)), []).append(c)
+    return list(groups.values())
+
+
 def _failed(d: NoticeDelivery, why: str, now) -> None:
-    d.result = why
-    if d.attempts > len(BACKOFF_MINUTES):
-        d.status = "gave_up"
-    else:
-        d.status = "failed"
-        d.next_attempt_at = now + timedelta(minutes=BACKOFF_MINUTES[max(d.attempts, 1) - 1])
+    for key, value in _failure(d.id, max(d.attempts, 1), why, now).items():
+        setattr(d, key, value)
 
 
 def retry_now(delivery: NoticeDelivery) -> None:
@@ -115,16 +135,28 @@ def retry_now(delivery: NoticeDelivery) -> None:
     delivery.status, delivery.next_attempt_at, delivery.attempts = "pending", utcnow(), 0
 
 
+def _region_scope(q, user):
+    if user.region_code:
+        q = q.where(User.region_code == user.region_code)
+        if user.division_code:
+            q = q.where(User.division_code == user.division_code)
+    return q
+
+
+def pending_letters_count(user):
+    from sqlalchemy import func
+
+    q = (select(func.count()).select_from(NoticeDelivery).join(Notice, Notice.id == NoticeDelivery.notice_id)
+         .join(User, User.id == Notice.user_id).where(NoticeDelivery.channel == "letter", NoticeDelivery.status == "pending"))
+    return _region_scope(q, user)
+
+
 def failed_query(user):
-    """Deliveries that failed or gave up, for notices of people ``user`` may see (staff page)."""
+    """Deliveries that failed, gave up or could not be sent, for people in ``user``'s region (staff page)."""
     q = (
         select(NoticeDelivery, Notice, User)
         .join(Notice, Notice.id == NoticeDelivery.notice_id)
         .join(User, User.id == Notice.user_id)
         .where(NoticeDelivery.status.in_(("failed", "gave_up", "skipped")))
     )
-    if user.region_code:
-        q = q.where(User.region_code == user.region_code)
-        if user.division_code:
-            q = q.where(User.division_code == user.division_code)
-    return q.order_by(NoticeDelivery.id.desc())
+    return _region_scope(q, user).order_by(NoticeDelivery.id.desc())

@@ -23,7 +23,7 @@ from core.services.access import can_see
 from core.services.applications import lapse
 from core.services.audit import audit
 from core.services.jobs import BATCH, JobContext, job
-from core.services.notices import notify
+from core.services.notices import notify, notify_many
 from core.services.workdays import due_date, region_today
 
 RENEWAL_UNDER_WAY = ("submitted", "in_review", "returned")
@@ -46,7 +46,7 @@ def renewal_reminders(ctx: JobContext) -> None:
 
 
 def _remind_range(ctx, region, on, lo, hi, policy_of):
-    last = (lo - timedelta(days=1), 0)
+    last = (lo, 0)  # ids start at 1: the first batch includes every row ending on ``lo``
     while True:
         rows = db.session.execute(
             select(Recognition.id, Recognition.person_id, Recognition.disease_code, Recognition.disease_name, Recognition.end_date)
@@ -72,6 +72,7 @@ def _remind_range(ctx, region, on, lo, hi, policy_of):
                 select(Application.renewal_of_id).where(Application.renewal_of_id.in_(ids), Application.status.in_(RENEWAL_UNDER_WAY))))
             sent = _existing_keys(list(wanted))
             people = _people({r.person_id for r, _, _ in wanted.values()})
+            out = []
             for key, (r, days_left, policy) in wanted.items():
                 if key in sent or r.id in under_way:
                     continue
@@ -79,8 +80,10 @@ def _remind_range(ctx, region, on, lo, hi, policy_of):
                 title, body = notices.from_template(
                     region, "renewal_reminder", name=people[r.person_id].name, disease=r.disease_name,
                     end_date=r.end_date.isoformat(), days_left=days_left, opens=opens.isoformat(), closes=closes.isoformat())
-                notify(r.person_id, "renewal_reminder", title, body, recognition_id=r.id, dedup_key=key)
-                ctx.changed += 1
+                out.append(dict(user_id=r.person_id, kind="renewal_reminder", title=title, body=body,
+                                recognition_id=r.id, dedup_key=key))
+            notify_many(out)
+            ctx.changed += len(out)
         db.session.commit()
         ctx.progress(f"(续办提醒 {region},到期日至 {last[0]})")
 
@@ -152,6 +155,7 @@ def _expire_recognitions(ctx, region, on):
                                                     Application.status.in_(RENEWAL_UNDER_WAY))))
         sent = _existing_keys([f"expired:{r.id}" for r in batch])
         people = _people({r.person_id for r in batch})
+        out = []
         for rec in batch:
             if rec.id in with_renewal and recs.timely_renewal_pending(rec, on):
                 continue  # a timely renewal keeps it effective until it is decided
@@ -161,8 +165,10 @@ def _expire_recognitions(ctx, region, on):
                 stop = dates.stop_date_after_rejected_renewal(rec.end_date)
                 title, body = notices.from_template(region, "expired", name=people[rec.person_id].name, disease=rec.disease_name,
                                                     end_date=rec.end_date.isoformat(), stop_date=stop.isoformat())
-                notify(rec.person_id, "expired", title, body, recognition_id=rec.id, dedup_key=f"expired:{rec.id}")
+                out.append(dict(user_id=rec.person_id, kind="expired", title=title, body=body,
+                                recognition_id=rec.id, dedup_key=f"expired:{rec.id}"))
             ctx.changed += 1
+        notify_many(out)
         db.session.commit()
         ctx.progress(f"(到期 {region})")
 
