@@ -11,6 +11,7 @@ run once per local day, interval jobs when their interval has passed. Safety:
 from __future__ import annotations
 
 import socket
+import time
 import traceback
 from dataclasses import dataclass
 from datetime import timedelta
@@ -101,6 +102,7 @@ def run(name: str, echo: Callable[[str], None] = print, force: bool = False) -> 
     db.session.commit()
     ctx = JobContext(record, holder, echo, previous)
     echo(f"{name}: 开始({j.title})")
+    started = time.perf_counter()
     try:
         j.body(ctx)
     except Exception as exc:
@@ -116,7 +118,7 @@ def run(name: str, echo: Callable[[str], None] = print, force: bool = False) -> 
         status="done", finished_at=utcnow(), processed=ctx.processed, changed=ctx.changed))
     db.session.commit()
     _release(name, holder)
-    echo(f"{name}: 完成,处理 {ctx.processed:,},变更/发送 {ctx.changed:,}")
+    echo(f"{name}: 完成,处理 {ctx.processed:,},变更/发送 {ctx.changed:,},用时 {time.perf_counter() - started:.1f} 秒")
     return "done"
 
 

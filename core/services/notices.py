@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app
-from sqlalchemy import select, update
+from flask import current_app, g
+from sqlalchemy import insert, select, update
 
 from core.extensions import db
 from core.models import Notice, NoticeDelivery, User
@@ -27,13 +27,34 @@ def notify(user_id: int, kind: str, title: str, body: str, application_id: int |
 
 
 def notify_many(items: list[dict]) -> list[Notice]:
-    """Save notices (one INSERT round for all), then hand each to the notification plugins."""
-    saved = [Notice(**item) for item in items]
-    db.session.add_all(saved)
-    db.session.flush()  # plugins get notices with ids
+    """Save notices, then hand each to the notification plugins; returns the notices (with ids).
+
+    Written with bulk statements (one INSERT round for the notices, one for the deliveries the
+    plugins queue, one UPDATE per combination of channels) because the daily jobs send thousands.
+    """
+    if not items:
+        return []
+    now = utcnow()
+    rows = [{"application_id": None, "recognition_id": None, "dedup_key": None, **item, "created_at": now} for item in items]
+    ids = db.session.scalars(insert(Notice).returning(Notice.id, sort_by_parameter_order=True), rows).all()
+    saved = [Notice(id=notice_id, **row) for notice_id, row in zip(ids, rows)]
     hook = current_app.extensions["mtkit_pm"].hook.mtkit_notify
-    for notice in saved:
-        notice.channels = ",".join(sorted({c for c in hook(notice=notice) if c}))
+    g._mtkit_deliveries = []
+    by_channels: dict[str, list[int]] = {}
+    try:
+        for notice in saved:
+            channels = ",".join(sorted({c for c in hook(notice=notice) if c}))
+            notice.channels = channels
+            by_channels.setdefault(channels, []).append(notice.id)
+        queued = g._mtkit_deliveries
+    finally:
+        g._mtkit_deliveries = None
+    if queued:
+        db.session.execute(insert(NoticeDelivery), queued)
+    for channels, same in by_channels.items():
+        for i in range(0, len(same), 500):
+            db.session.execute(update(Notice).where(Notice.id.in_(same[i:i + 500])).values(channels=channels),
+                               execution_options={"synchronize_session": False})
     return saved
 
 
@@ -42,10 +63,15 @@ def from_template(region: str, kind: str, **fields) -> tuple[str, str]:
     return template.render(**fields)
 
 
-def queue_delivery(notice: Notice, channel: str) -> NoticeDelivery:
-    delivery = NoticeDelivery(notice_id=notice.id, channel=channel, status="pending", attempts=0, next_attempt_at=utcnow())
-    db.session.add(delivery)
-    return delivery
+def queue_delivery(notice: Notice, channel: str) -> None:
+    """Called by channel plugins from ``mtkit_notify``: queue ``notice`` for ``channel``."""
+    row = {"notice_id": notice.id, "channel": channel, "status": "pending", "attempts": 0,
+           "next_attempt_at": utcnow(), "created_at": utcnow()}
+    buffer = g.get("_mtkit_deliveries")
+    if buffer is not None:
+        buffer.append(row)  # inserted with the other notices of the batch
+    else:
+        db.session.execute(insert(NoticeDelivery), [row])
 
 
 def deliver_due(channel: str = "sms", batch: int = 500, progress=None) -> tuple[int, int]:

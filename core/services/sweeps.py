@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from types import SimpleNamespace
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.extensions import db
@@ -155,11 +155,11 @@ def _expire_recognitions(ctx, region, on):
                                                     Application.status.in_(RENEWAL_UNDER_WAY))))
         sent = _existing_keys([f"expired:{r.id}" for r in batch])
         people = _people({r.person_id for r in batch})
-        out = []
+        out, expired = [], []
         for rec in batch:
             if rec.id in with_renewal and recs.timely_renewal_pending(rec, on):
                 continue  # a timely renewal keeps it effective until it is decided
-            rec.status = "expired"
+            expired.append(rec.id)
             audit("recognition.expire", rec, user=None, detail=f"end={rec.end_date.isoformat()}")
             if f"expired:{rec.id}" not in sent:
                 stop = dates.stop_date_after_rejected_renewal(rec.end_date)
@@ -168,6 +168,9 @@ def _expire_recognitions(ctx, region, on):
                 out.append(dict(user_id=rec.person_id, kind="expired", title=title, body=body,
                                 recognition_id=rec.id, dedup_key=f"expired:{rec.id}"))
             ctx.changed += 1
+        # One conditional UPDATE for the batch: a row changed meanwhile (renewed, ended) stays as it is.
+        db.session.execute(update(Recognition).where(Recognition.id.in_(expired), Recognition.status == "active")
+                           .values(status="expired"), execution_options={"synchronize_session": False})
         notify_many(out)
         db.session.commit()
         ctx.progress(f"(到期 {region})")
