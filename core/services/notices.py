@@ -121,13 +121,13 @@ def deliver_due(channel: str = "sms", batch: int = 500, progress=None) -> tuple[
             try:
                 result = send(phone=r.phone, text=text, ref=f"mtkit-{r.id}")
             except Exception as exc:  # a gateway error is a failed attempt, never a crashed job
-                changes.append(_failure(r.id, r.attempts + 1, f"{type(exc).__name__}: {exc}", utcnow()))
+                changes.append(_failure(r.id, r.attempts, f"{type(exc).__name__}: {exc}", utcnow()))
                 continue
             if result is not None and result.ok:
                 changes.append({"id": r.id, "status": "sent", "sent_at": utcnow(), "result": (result.detail or "已发送")[:500]})
                 sent += 1
             else:
-                changes.append(_failure(r.id, r.attempts + 1, getattr(result, "detail", "") or "网关未接受", utcnow()))
+                changes.append(_failure(r.id, r.attempts, getattr(result, "detail", "") or "网关未接受", utcnow()))
         for group in _same_keys(changes):
             db.session.execute(update(NoticeDelivery), group)
         db.session.commit()
