@@ -33,6 +33,17 @@ def default_config(instance_path: Path) -> dict:
         "MTKIT_REGIONS": [c.strip() for c in regions.split(",") if c.strip()] or None,
         "MTKIT_UPLOAD_DIR": os.environ.get("MTKIT_UPLOAD_DIR", str(instance_path / "uploads")),
         "MTKIT_MAX_FILE_BYTES": int(os.environ.get("MTKIT_MAX_FILE_BYTES", 10 * 1024 * 1024)),
+        # All current files of one application together (a region may ask for many pages of records).
+        "MTKIT_MAX_APPLICATION_BYTES": int(os.environ.get("MTKIT_MAX_APPLICATION_BYTES", 60 * 1024 * 1024)),
+        # Photos larger than this many pixels are refused (Pillow's own bomb limit is ~89 million).
+        "MTKIT_MAX_IMAGE_PIXELS": int(os.environ.get("MTKIT_MAX_IMAGE_PIXELS", 40_000_000)),
+        "MTKIT_MAX_PDF_PAGES": int(os.environ.get("MTKIT_MAX_PDF_PAGES", 200)),
+        "MTKIT_MAX_FILES_PER_UPLOAD": int(os.environ.get("MTKIT_MAX_FILES_PER_UPLOAD", 10)),
+        "MTKIT_PREVIEW_DIR": os.environ.get("MTKIT_PREVIEW_DIR", str(instance_path / "previews")),
+        "MTKIT_PDF_CACHE_DIR": os.environ.get("MTKIT_PDF_CACHE_DIR", str(instance_path / "pdf-cache")),
+        "MTKIT_PDF_CACHE_FILES": int(os.environ.get("MTKIT_PDF_CACHE_FILES", 2000)),
+        # Where verification QR codes point; empty: the address the notice was downloaded from.
+        "MTKIT_PUBLIC_URL": os.environ.get("MTKIT_PUBLIC_URL", "").rstrip("/"),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MTKIT_MAX_REQUEST_BYTES", 25 * 1024 * 1024)),
         "MTKIT_PAGE_SIZE": 20,
         "MTKIT_LOCKOUT_ATTEMPTS": 5,

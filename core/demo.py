@@ -16,8 +16,23 @@ from core.services import dates
 from core.services.clock import today
 
 PASSWORD = "Demo1234"
-# A minimal but real PDF so uploads pass the content check.
-DEMO_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+_DEMO_FILES: dict[str, bytes] = {}
+
+
+def demo_pdf(title: str) -> bytes:
+    """A one-page PDF standing in for a scanned document (real, so uploads and previews work)."""
+    if title not in _DEMO_FILES:
+        from markupsafe import escape
+
+        from core.services.pdf import html_to_pdf
+
+        html = (
+            '<html><head><meta charset="utf-8"><link rel="stylesheet" href="static/pdf/forms.css"></head><body>'
+            f'<p class="issuer">演示数据</p><h1>{escape(title)}</h1>'
+            '<p class="blank-mark">本文件由 mtkit 演示数据生成,代替参保人上传的扫描件。</p></body></html>'
+        )
+        _DEMO_FILES[title] = html_to_pdf(html)
+    return _DEMO_FILES[title]
 
 STAFF = [
     # username, role, name, region, division, hospital, office, title
@@ -146,8 +161,9 @@ def _draft(person, region, division, inst, diseases, upload=True, channel="onlin
     if upload:
         for item in apps.checklist(app):
             if item.rule.required:
+                name = item.rule.name.replace("/", "、")
                 apps.add_material(app, person, disease_code=item.disease_code, material_code=item.rule.code,
-                                  file_storage=FileStorage(io.BytesIO(DEMO_PDF), filename=f"{item.rule.name}.pdf"))
+                                  file_storage=FileStorage(io.BytesIO(demo_pdf(name)), filename=f"{name}.pdf"))
     return app
 
 

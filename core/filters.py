@@ -18,6 +18,15 @@ def local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(TZ).strftime(fmt)
 
 
+def cn_date(value) -> str:
+    """2026年11月23日, for printed forms (a datetime is shown as its local date)."""
+    if value is None:
+        return ""
+    if hasattr(value, "astimezone") and hasattr(value, "hour"):
+        value = value.astimezone(TZ).date()
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
 def init_app(app):
     app.jinja_env.filters.update(
         mask_id=mask_id,
@@ -25,6 +34,7 @@ def init_app(app):
         # Insured people log in with their ID number: mask user names that are ID numbers.
         mask_username=lambda u: mask_id(u) if u and len(u) == 18 and u[:17].isdigit() else (u or ""),
         local_time=local_time,
+        cn_date=cn_date,
         role_name=lambda r: ROLES.get(r, r),
         rec_status=lambda s: RECOGNITION_STATUSES.get(s, s),
     )

@@ -87,6 +87,11 @@ class Regions:
     def renewal_policy(self, region: str, disease: str) -> RenewalPolicy:
         return self.pm.hook.mtkit_renewal_policy(region=region, disease=disease)
 
+    def pdf_template(self, region: str, form: str) -> str:
+        """The region's template for a printed form, else the core one (templates/pdf/<form>.html)."""
+        mapping = self.pm.hook.mtkit_pdf_templates(region=region) or {}
+        return mapping.get(form) or f"pdf/{form}.html"
+
     def reason_codes(self, region: str):
         return self.pm.hook.mtkit_reason_codes(region=region)
 

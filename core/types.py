@@ -58,6 +58,7 @@ class RegionInfo:
     contact: str = ""
     division_label: str = "地区"
     institutions: tuple[Institution, ...] = ()
+    issuer: str = ""  # who signs printed notices, e.g. "防城港市医疗保障局"
 
     def division(self, code: str | None) -> Division | None:
         return next((d for d in self.divisions if d.code == code), None)

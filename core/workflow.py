@@ -19,6 +19,7 @@ from core.models.base import utcnow
 from core.regions import regions
 from core.services import Conflict, Forbidden, Invalid, NotFound
 from core.services import recognitions as recs
+from core.services import verification
 from core.services.access import can_see
 from core.services.applications import STALE_MESSAGE, check_version, flush_or_conflict, pause_step_clock, record_event, start_step_clock
 from core.services.audit import audit
@@ -160,6 +161,8 @@ def _record(app, user, step, **_):
     db.session.flush()
     for rec in created:
         audit("recognition.create", rec, user=user, detail=f"{rec.disease_code} {rec.start_date}~{rec.end_date}")
+    # The result notice's verification code certifies the decision as it stands now.
+    verification.issue(app)
     lines = []
     for ad in app.diseases:
         if ad.result == "approved":

@@ -381,6 +381,7 @@ def load_region(path: Path, divisions: tuple[Division, ...], institutions: tuple
         contact=_toml_str(data, "contact", path, "region", required=False),
         division_label=_toml_str(data, "division_label", path, "region", required=False) or "地区",
         institutions=institutions,
+        issuer=_toml_str(data, "issuer", path, "region", required=False) or f"{data.get('name', '')}医疗保障局",
     )
 
 

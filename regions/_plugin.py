@@ -16,6 +16,15 @@ class DataRegion:
     def __init__(self, data_dir: Path):
         self.data = RegionData(data_dir)
         self.code = self.data.code
+        # Printed forms: regions/<name>/templates/<name>/pdf/<form>.html (the app's loader sees
+        # regions/<name>/templates/, so the template name is "<name>/pdf/<form>.html").
+        name = data_dir.parent.name
+        folder = data_dir.parent / "templates" / name / "pdf"
+        self.pdf_templates = (
+            {p.stem: f"{name}/pdf/{p.name}" for p in sorted(folder.glob("*.html")) if not p.stem.startswith("_")}
+            if folder.is_dir()
+            else {}
+        )
 
     @hookimpl
     def mtkit_region(self):
@@ -53,3 +62,7 @@ class DataRegion:
         if region != self.code:
             return None
         return {d: w for d, w in self.data.holidays.items() if d.year == year}
+
+    @hookimpl
+    def mtkit_pdf_templates(self, region):
+        return dict(self.pdf_templates) if region == self.code else None

@@ -13,7 +13,8 @@ set -euo pipefail
 
 # What each package is for:
 #   chromium             browser tests (playwright drives /usr/bin/chromium; never `playwright install`)
-#   fonts-noto-cjk       Chinese glyphs in pages, screenshots and PDFs
+#   fonts-noto-cjk       Chinese glyphs in pages and screenshots; fallback font of printed forms
+#   fonts-wqy-microhei   the printed forms' CJK font (TrueType: fast for HarfBuzz to subset)
 #   poppler-utils        pdftotext, to check generated PDFs in tests
 #   libpango-1.0-0, libpangoft2-1.0-0, libharfbuzz-subset0, libfontconfig1
 #                        WeasyPrint 70 (text layout, font subsetting, font lookup)
@@ -21,6 +22,7 @@ set -euo pipefail
 PACKAGES=(
   chromium
   fonts-noto-cjk
+  fonts-wqy-microhei
   poppler-utils
   libpango-1.0-0
   libpangoft2-1.0-0

@@ -17,11 +17,12 @@ from werkzeug.datastructures import FileStorage
 
 from app import create_app
 from core.extensions import db
+from tests.files import make_pdf, make_png
 
 PG_URL = os.environ.get("MTKIT_TEST_DATABASE_URL")
 PASSWORD = "Passw0rd!"
-PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+PDF = make_pdf()  # a real one-page PDF: uploads open every file they accept
+PNG = make_png()
 # A fixed "today" for date-dependent tests: the Monday this project started.
 TODAY = date(2026, 11, 23)
 
@@ -34,6 +35,7 @@ def base_config(url: str, tmp_path) -> dict:
         "WTF_CSRF_ENABLED": False,
         "MTKIT_UPLOAD_DIR": str(tmp_path / "uploads"),
         "MTKIT_SMS_LOG": str(tmp_path / "sms.log"),
+        "MTKIT_PDF_CACHE_DIR": str(tmp_path / "pdf-cache"),
         "MTKIT_TODAY": TODAY,
         "SERVER_NAME": None,
     }

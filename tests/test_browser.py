@@ -484,3 +484,45 @@ def test_person_renews_in_the_window(app, make, fcg_staff, page, live, pdf_path)
     assert (renewal.kind, renewal.renewal_of_id) == ("renewal", 1)
     assert [d.disease_code for d in renewal.diseases] == ["FCG001"]
     assert apps.missing(renewal) == []
+
+
+def test_several_files_replace_preview_and_print(make, nmg_staff, page, live, tmp_path):
+    """Add two scans at once over htmx, replace one, look at a page in place, print the form."""
+    from tests.files import make_pdf, make_png
+
+    person = make.person(region="150000", division="150100", name="孙桂兰")
+    db.session.commit()
+    first, second, better = tmp_path / "病历第1页.pdf", tmp_path / "病历第2页.png", tmp_path / "病历清晰版.pdf"
+    first.write_bytes(make_pdf(2))
+    second.write_bytes(make_png(300, 400))
+    better.write_bytes(make_pdf(1))
+    login(page, person.id_number)
+    new_application(page, division="150100", institution="H150100001", channel="线上办理", disease="高血压病")
+    item = page.locator("#materials li.material").filter(has=page.get_by_text("门诊病历", exact=True))
+    item.get_by_label("选择文件:门诊病历", exact=True).set_input_files([first, second])
+    expect(item.locator(".pending-note")).to_contain_text("已选择2 个文件")
+    item.get_by_role("button", name="上传").click()
+    expect(page.get_by_text("已上传 2 个文件。")).to_be_visible()
+    item = page.locator("#materials li.material").filter(has=page.get_by_text("门诊病历", exact=True))
+    expect(item.locator("li.file")).to_have_count(2)
+    expect(item.locator("li.file").first).to_contain_text("2 页")
+    # Preview the PDF's second page without leaving the page.
+    item.locator("li.file").first.get_by_text("预览").click()
+    image = item.locator("li.file").first.locator("details.preview img").nth(1)
+    expect(image).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+    # Replace the photo with a clearer PDF.
+    photo = item.locator("li.file").filter(has_text="病历第2页.png")
+    photo.locator("details.replace > summary").click()
+    photo.get_by_label("选择新文件替换「病历第2页.png」").set_input_files(better)
+    photo.get_by_role("button", name="上传并替换").click()
+    expect(page.get_by_text("已用「病历清晰版.pdf」替换原文件。")).to_be_visible()
+    item = page.locator("#materials li.material").filter(has=page.get_by_text("门诊病历", exact=True))
+    expect(item.locator("li.file")).to_have_count(2)
+    expect(item).not_to_contain_text("病历第2页.png")
+    # The filled application form downloads as a PDF.
+    with page.expect_download() as download:
+        page.get_by_role("link", name="门诊特殊慢性病待遇认定申请表(PDF)").click()
+    assert download.value.suggested_filename.endswith(".pdf")
+    assert open(download.value.path(), "rb").read(5) == b"%PDF-"
+    assert not page.traffic.problems, page.traffic.problems

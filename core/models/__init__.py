@@ -23,3 +23,4 @@ from core.models.operations import (  # noqa: F401
     JobRun,
     NoticeDelivery,
 )
+from core.models.verification import VerificationCode  # noqa: F401

@@ -119,6 +119,11 @@ class Application(db.Model):
         return self.status in OPEN_STATUSES
 
     @property
+    def reference(self) -> str:
+        """The number printed on forms: MT + region + zero-padded id."""
+        return f"MT{self.region_code}{self.id:08d}"
+
+    @property
     def current_step(self) -> dict | None:
         if self.status not in ("submitted", "in_review") or not self.steps:
             return None
@@ -199,6 +204,9 @@ class Material(db.Model):
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     content_type: Mapped[str] = mapped_column(String(50))
+    pages: Mapped[int | None] = mapped_column(Integer)  # PDFs: page count, checked at upload
+    width: Mapped[int | None] = mapped_column(Integer)  # images: pixels after EXIF orientation
+    height: Mapped[int | None] = mapped_column(Integer)
     uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     uploaded_at = mapped_column(UTCDateTime, default=utcnow)
     replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("materials.id"))

@@ -20,7 +20,7 @@ from core.services import workdays
 from core.services.clock import today
 from core.services import notices
 from core.services.notices import notify
-from core.services.storage import CONTENT_TYPES, read_upload, store
+from core.services import storage, uploads
 from core.types import Material as MaterialRule
 
 STAFF_CHANNELS = ("window", "hospital")  # channels through which staff file on a person's behalf
@@ -214,6 +214,18 @@ def _intake_staff(actor: User, app: Application) -> bool:
 
 
 def add_material(app: Application, actor: User, *, disease_code: str, material_code: str, file_storage) -> Material:
+    """One file for one checklist item (see add_materials)."""
+    return add_materials(app, actor, disease_code=disease_code, material_code=material_code, files=[file_storage])[0]
+
+
+def add_materials(
+    app: Application, actor: User, *, disease_code: str, material_code: str, files: list, replaces: Material | None = None
+) -> list[Material]:
+    """Add files to a checklist item, or one file in place of ``replaces``.
+
+    Every file is checked before anything is written; one bad file refuses the whole request.
+    Bytes written for a request whose rows then fail to save are removed again.
+    """
     if not can_edit_materials(app, actor):
         raise Forbidden("当前状态下不能上传材料(只有草稿或退回补正的申请可以上传)。")
     item = next(
@@ -221,23 +233,55 @@ def add_material(app: Application, actor: User, *, disease_code: str, material_c
     )
     if item is None:
         raise Invalid("该材料不在本申请的材料清单中。")
-    data, kind = read_upload(file_storage, item.rule.accept)
-    digest = store(data)
-    name = (file_storage.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1][:200]
-    material = Material(
-        disease_code=disease_code,
-        material_code=material_code,
-        original_name=name,
-        sha256=digest,
-        size=len(data),
-        content_type=CONTENT_TYPES[kind],
-        uploaded_by_id=actor.id,
-    )
-    app.materials.append(material)
-    app.materials_changed_at = utcnow()  # bumps the version: a concurrent submit/review conflicts
-    flush_or_conflict()
-    audit("material.upload", app, user=actor, detail=f"{disease_code}/{material_code} sha256={digest}")
-    return material
+    files = [f for f in files if f is not None and getattr(f, "filename", "")]
+    if not files:
+        raise Invalid("请选择要上传的文件。")
+    config = current_app.config
+    if len(files) > config["MTKIT_MAX_FILES_PER_UPLOAD"]:
+        raise Invalid(f"一次最多上传 {config['MTKIT_MAX_FILES_PER_UPLOAD']} 个文件,请分几次上传。")
+    if replaces is not None and (
+        replaces.application_id != app.id or replaces.replaced_by_id is not None
+        or (replaces.disease_code, replaces.material_code) != (disease_code, material_code) or len(files) != 1
+    ):
+        raise Invalid("要替换的文件不存在或已被替换,请刷新页面后重试。")
+    checked = [
+        uploads.check(
+            f, item.rule.accept, max_bytes=config["MTKIT_MAX_FILE_BYTES"],
+            max_pixels=config["MTKIT_MAX_IMAGE_PIXELS"], max_pages=config["MTKIT_MAX_PDF_PAGES"],
+        )
+        for f in files
+    ]
+    total = sum(m.size for m in app.current_materials() if m is not replaces) + sum(len(c.data) for c in checked)
+    if total > config["MTKIT_MAX_APPLICATION_BYTES"]:
+        limit = config["MTKIT_MAX_APPLICATION_BYTES"] // (1024 * 1024)
+        raise Invalid(f"本申请的材料合计超过 {limit} MB 的上限,请压缩图片或删去重复的文件后再上传。", status=413)
+    created: list[str] = []
+    try:
+        materials = []
+        for c in checked:
+            digest, new = storage.store(c.data)
+            if new:
+                created.append(digest)
+            material = Material(
+                disease_code=disease_code, material_code=material_code, original_name=c.name, sha256=digest,
+                size=len(c.data), content_type=c.content_type, pages=c.pages, width=c.width, height=c.height,
+                uploaded_by_id=actor.id,
+            )
+            app.materials.append(material)
+            materials.append(material)
+        app.materials_changed_at = utcnow()  # bumps the version: a concurrent submit/review conflicts
+        flush_or_conflict()
+        if replaces is not None:
+            replaces.replaced_by_id = materials[0].id
+            flush_or_conflict()
+    except BaseException:
+        for digest in created:
+            storage.discard(digest)
+        raise
+    for m in materials:
+        what = f"replaces={replaces.id} " if replaces is not None else ""
+        audit("material.upload", app, user=actor, detail=f"{disease_code}/{material_code} {what}sha256={m.sha256}")
+    return materials
 
 
 def remove_material(app: Application, actor: User, material: Material) -> None:

@@ -9,7 +9,7 @@ from core import workflow
 from core.extensions import db
 from core.models import Application, Material, User
 from core.regions import regions
-from core.services import ServiceError, disclosure
+from core.services import ServiceError, disclosure, forms, previews
 from core.services import applications as svc
 from core.services.access import can_see, get_visible
 from core.services.audit import audit
@@ -85,20 +85,31 @@ def detail(app_id):
 @bp.post("/applications/<id:app_id>/materials")
 @login_required
 def upload(app_id):
+    """Add one or more files to a checklist item, or replace one file (form field ``replaces``)."""
     app = get_visible(current_user, Application, app_id)
+    replaces = None
+    if request.form.get("replaces"):
+        replaces_id = arg_id("replaces")
+        replaces = db.session.get(Material, replaces_id) if replaces_id else None
+        if replaces is None or replaces.application_id != app.id:
+            abort(404)
     try:
-        svc.add_material(
+        added = svc.add_materials(
             app,
             current_user,
             disease_code=request.form.get("disease_code", ""),
             material_code=request.form.get("material_code", ""),
-            file_storage=request.files.get("file"),
+            files=request.files.getlist("file"),
+            replaces=replaces,
         )
     except ServiceError as e:
         db.session.rollback()
         return _render_detail(app, error=e.message, problems=e.problems, status=e.status, fragment=True)
     db.session.commit()
-    flash("材料已上传。", "success")
+    if replaces is not None:
+        flash(f"已用「{added[0].original_name}」替换原文件。", "success")
+    else:
+        flash(f"已上传 {len(added)} 个文件。" if len(added) > 1 else "材料已上传。", "success")
     return _after_change(app)
 
 
@@ -122,22 +133,60 @@ def remove_material(app_id, material_id):
 @bp.get("/materials/<id:material_id>")
 @login_required
 def download(material_id):
-    material = db.session.get(Material, material_id)
-    if material is None or not can_see(current_user, material.application):
-        abort(404)
+    material = _visible_material(material_id)
     audit("material.download", material.application, detail=f"material={material.id}")
     db.session.commit()
-    ext = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(material.content_type, "bin")
     response = send_file(
         path_for(material.sha256),
         mimetype=material.content_type,
         as_attachment=True,
-        download_name=f"material-{material.id}.{ext}",
+        download_name=download_name(material),
         conditional=False,
         etag=False,
     )
     response.headers["Cache-Control"] = "no-store"  # medical documents: never kept in a shared cache
     return response
+
+
+@bp.get("/materials/<id:material_id>/preview")
+@bp.get("/materials/<id:material_id>/pages/<int:page>.png")
+@login_required
+def preview(material_id, page=None):
+    """An image to look at inside the review page: a photo as stored, or one page of a PDF."""
+    material = _visible_material(material_id)
+    if material.content_type == "application/pdf":
+        path = previews.pdf_page(material, page or 1)
+        if path is None:
+            abort(404)
+        mimetype = "image/png"
+    elif material.content_type in ("image/jpeg", "image/png") and page is None:
+        path, mimetype = path_for(material.sha256), material.content_type
+    else:
+        abort(404)
+    if (page or 1) == 1:  # one audit row per document looked at, not one per page
+        audit("material.preview", material.application, detail=f"material={material.id}")
+        db.session.commit()
+    response = send_file(path, mimetype=mimetype, as_attachment=False, conditional=False, etag=False)
+    response.headers["Content-Disposition"] = "inline"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _visible_material(material_id) -> Material:
+    material = db.session.get(Material, material_id)
+    if material is None or not can_see(current_user, material.application):
+        abort(404)
+    return material
+
+
+def download_name(material: Material) -> str:
+    """The uploader's name for the file, minus anything a file system or header could trip on,
+    with the extension of what the file really is."""
+    ext = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(material.content_type, "bin")
+    stem = material.original_name.rsplit(".", 1)[0] if "." in material.original_name else material.original_name
+    stem = "".join(ch for ch in stem if ch.isprintable() and ch not in '/\\:*?"<>|;').strip(" .")[:60]
+    return f"{stem or 'material'}-{material.id}.{ext}"
 
 
 @bp.post("/applications/<id:app_id>/submit")
@@ -189,6 +238,7 @@ def _render_detail(app, error=None, problems=None, status=200, fragment=False):
         explanation_of=workflow.latest_explanation,
         problems=problems or [],
         today=today(info.timezone),
+        print_forms=forms.forms_for(app, current_user),
     )
     if fragment and request.headers.get("HX-Request"):
         return render_template("applications/_checklist.html", **context), status

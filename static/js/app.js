@@ -80,7 +80,9 @@
         note.setAttribute("aria-live", "polite");
         form.appendChild(note);
       }
-      note.textContent = "已选择「" + input.files[0].name + "」,还没有上传:请点「上传」。";
+      var chosen = input.files.length > 1 ? input.files.length + " 个文件" : "「" + input.files[0].name + "」";
+      var button = form.querySelector("button[type=submit]");
+      note.textContent = "已选择" + chosen + ",还没有上传:请点「" + (button ? button.textContent.trim() : "上传") + "」。";
     } else {
       form.classList.remove("pending");
       if (note) note.remove();

@@ -1,0 +1,136 @@
+"""PDF rendering with WeasyPrint: the app's own assets only, one font set-up per process, a disk cache.
+
+Safety: a document's HTML is rendered from Jinja templates with autoescaping, so user data is
+text, never markup. As a second wall, the URL fetcher serves only files under ``static/pdf/``
+through a fixed, unresolvable origin; ``file://``, ``http(s)://`` elsewhere, ``data:`` and
+everything else is refused (the resource is simply left out), and nothing is ever fetched over
+the network or redirected.
+
+Speed: CJK fonts are large; WeasyPrint subsets them with HarfBuzz (libharfbuzz-subset0, installed
+by scripts/setup-system.sh). The font configuration is built once per process and reused.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+from flask import current_app, render_template
+from weasyprint import HTML
+from weasyprint.text.fonts import FontConfiguration
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+log = logging.getLogger(__name__)
+
+# Templates link assets relative to this origin (".invalid" can never resolve: RFC 2606).
+ASSET_ORIGIN = "https://mtkit.invalid/"
+ASSET_PREFIX = ASSET_ORIGIN + "static/pdf/"
+ASSET_TYPES = {".css", ".png", ".jpg", ".svg", ".otf", ".ttf", ".woff", ".woff2"}
+
+# WeasyPrint's font configuration and Pango are not safe to share between threads mid-render.
+_LOCK = threading.Lock()
+_FONT_CONFIG: FontConfiguration | None = None
+
+
+class RefusedURL(ValueError):
+    """A document asked for something other than the app's own PDF assets."""
+
+
+class AssetFetcher(URLFetcher):
+    """Serves ``static/pdf/*`` from disk; refuses every other URL. Keeps a list of refusals."""
+
+    def __init__(self, static_root: Path):
+        super().__init__(allow_redirects=False, fail_on_errors=False)
+        self.root = (static_root / "pdf").resolve()
+        self.refused: list[str] = []
+
+    def fetch(self, url, headers=None):
+        if not url.startswith(ASSET_PREFIX) or "?" in url or "#" in url or "%" in url:
+            return self._refuse(url)
+        path = (self.root / url[len(ASSET_PREFIX):]).resolve()
+        if not path.is_relative_to(self.root) or path.suffix.lower() not in ASSET_TYPES or not path.is_file():
+            return self._refuse(url)
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return URLFetcherResponse(url, _asset_bytes(path, path.stat().st_mtime_ns), {"Content-Type": mime})
+
+    def _refuse(self, url):
+        self.refused.append(url[:200])
+        log.warning("PDF: refused to load %r", url[:200])
+        raise RefusedURL(f"refused: {url[:200]}")
+
+
+_ASSET_CACHE: dict[tuple[Path, int], bytes] = {}
+
+
+def _asset_bytes(path: Path, mtime_ns: int) -> bytes:
+    key = (path, mtime_ns)
+    if key not in _ASSET_CACHE:
+        _ASSET_CACHE[key] = path.read_bytes()
+    return _ASSET_CACHE[key]
+
+
+def html_to_pdf(html: str, fetcher: AssetFetcher | None = None) -> bytes:
+    """Render an HTML string (already escaped by Jinja) to PDF bytes."""
+    global _FONT_CONFIG
+    fetcher = fetcher or AssetFetcher(Path(current_app.static_folder))
+    with _LOCK:
+        if _FONT_CONFIG is None:
+            _FONT_CONFIG = FontConfiguration()
+        document = HTML(string=html, base_url=ASSET_ORIGIN, url_fetcher=fetcher)
+        return document.write_pdf(font_config=_FONT_CONFIG)
+
+
+def render_html(template_name: str, context: dict) -> str:
+    return render_template(template_name, **context)
+
+
+def render_pdf(template_name: str, context: dict) -> bytes:
+    """Render a Jinja template to PDF (no cache)."""
+    return html_to_pdf(render_html(template_name, context))
+
+
+def cached_pdf(key: str, template_name: str, context: dict) -> bytes:
+    """Render through the disk cache.
+
+    ``key`` names the record and its version (e.g. ``application-12-v7``); the file name also
+    carries a digest of the HTML, so a change that does not bump the version (a new template, a
+    renamed hospital) still gives a fresh document and the cache can never serve a stale one.
+    """
+    html = render_html(template_name, context)
+    digest = hashlib.sha256(html.encode("utf-8")).hexdigest()[:24]
+    folder = Path(current_app.config["MTKIT_PDF_CACHE_DIR"])
+    path = folder / f"{_safe_key(key)}-{digest}.pdf"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    data = html_to_pdf(html)
+    _write_atomically(folder, path, data)
+    _trim(folder, current_app.config["MTKIT_PDF_CACHE_FILES"])
+    return data
+
+
+def _safe_key(key: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in key)[:80]
+
+
+def _write_atomically(folder: Path, path: Path, data: bytes) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _trim(folder: Path, keep: int) -> None:
+    """The cache holds at most ``keep`` documents; the least recently written go first."""
+    files = list(folder.glob("*.pdf"))
+    if len(files) <= keep:
+        return
+    files.sort(key=lambda p: p.stat().st_mtime)
+    for old in files[: len(files) - keep]:
+        old.unlink(missing_ok=True)

@@ -1,0 +1,53 @@
+"""Page images for reviewing uploaded PDFs inside the review page.
+
+A PDF page is rasterised by poppler's pdftoppm in a separate process with a time and memory
+limit, so a hostile or broken PDF cannot hang or exhaust the web worker; browsers then show a
+plain PNG (no PDF viewer, no scripts, works on every phone). Images are cached by content hash.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import subprocess
+import tempfile
+from pathlib import Path
+
+from flask import current_app
+
+from core.models import Material
+from core.services.storage import path_for
+
+log = logging.getLogger(__name__)
+RENDER_SECONDS = 20
+RENDER_MEMORY = 1024 * 1024 * 1024  # address space for pdftoppm: 1 GiB
+PAGE_PIXELS = 1400  # the longer side of a page image: readable on a reviewer's screen
+
+
+def _limits():  # runs in the child before pdftoppm starts
+    resource.setrlimit(resource.RLIMIT_CPU, (RENDER_SECONDS, RENDER_SECONDS))
+    resource.setrlimit(resource.RLIMIT_AS, (RENDER_MEMORY, RENDER_MEMORY))
+
+
+def pdf_page(material: Material, page: int) -> Path | None:
+    """The PNG of one page of an uploaded PDF, rendered once and cached; None if it cannot be."""
+    if material.content_type != "application/pdf" or not (1 <= page <= (material.pages or 1)):
+        return None
+    folder = Path(current_app.config["MTKIT_PREVIEW_DIR"]) / material.sha256[:2]
+    target = folder / f"{material.sha256}-{page}.png"
+    if target.exists():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        prefix = os.path.join(tmp, "page")
+        command = [
+            "pdftoppm", "-png", "-f", str(page), "-l", str(page), "-singlefile",
+            "-scale-to", str(PAGE_PIXELS), str(path_for(material.sha256)), prefix,
+        ]
+        try:
+            subprocess.run(command, check=True, capture_output=True, timeout=RENDER_SECONDS + 5, preexec_fn=_limits)
+        except (subprocess.SubprocessError, OSError) as e:
+            log.warning("preview of material %s page %s failed: %s", material.id, page, e)
+            return None
+        os.replace(prefix + ".png", target)
+    return target

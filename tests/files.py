@@ -1,0 +1,37 @@
+"""Real, small files for upload tests (made with pypdf and Pillow, so every check opens them)."""
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+from pypdf import PdfWriter
+
+
+def make_pdf(pages: int = 1) -> bytes:
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=595, height=842)  # A4 in points
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def make_png(width: int = 8, height: int = 8, color=(200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def make_jpeg(width: int = 16, height: int = 12, exif: bytes | None = None, orientation: int | None = None) -> bytes:
+    image = Image.new("RGB", (width, height), (30, 120, 200))
+    out = io.BytesIO()
+    if orientation is not None or exif is not None:
+        data = Image.Exif()
+        if orientation is not None:
+            data[0x0112] = orientation
+        data[0x010F] = "TestCam"  # Make
+        data[0x8825] = {2: (39.0, 54.0, 0.0), 1: "N", 4: (116.0, 23.0, 0.0), 3: "E"}  # GPS: Beijing
+        image.save(out, "JPEG", exif=data.tobytes())
+    else:
+        image.save(out, "JPEG")
+    return out.getvalue()
