@@ -143,3 +143,34 @@ def test_staff_get_inbox_notices_only(app, make):
     staff.phone = "13900001111"
     db.session.commit()
     assert notify(staff.id, "sla_digest", "标题", "正文").channels == "inbox"
+
+
+def test_window_staff_print_letters_once_as_a_pdf_batch(app, client, make, fcg_staff):
+    from pypdf import PdfReader
+    import io
+
+    person = make.person(region="450600", division="450602", name="韦小红")
+    person.notice_letter, person.remote_address = True, "广东省深圳市福田区某街道1号"
+    other = make.person(region="150000", division="150100", name="张三")
+    other.notice_letter, other.address = True, "呼和浩特市新城区某路2号"
+    db.session.commit()
+    notify(person.id, "expired", "门特待遇已到期", "您的高血压门特待遇已于 2026-11-22 到期。")
+    notify(other.id, "expired", "门特认定已到期", "内蒙古的信")
+    db.session.commit()
+    login(client, "fcg_review")
+    page = client.get("/staff/letters").get_data(as_text=True)
+    assert "韦小红" in page and "异地" in page and "张三" not in page  # only this region's letters
+    r = client.post("/staff/letters/print")
+    assert r.status_code == 200 and r.mimetype == "application/pdf" and r.data.startswith(b"%PDF")
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(r.data)).pages)
+    assert "深圳市福田区" in text and "韦小红" in text and "内蒙古的信" not in text
+    mine, theirs = sorted(deliveries("letter"), key=lambda d: d.id)
+    assert mine.status == "sent" and mine.result.startswith("已打印,待邮寄") and theirs.status == "pending"
+    again = client.post("/staff/letters/print")
+    assert again.status_code == 302  # nothing left to print: no second copy
+    batch = mine.result.split("批次 ")[1].rstrip(")")
+    assert client.get(f"/staff/letters/{batch}.pdf").data.startswith(b"%PDF")  # a lost print can be redone
+    assert client.get("/staff/letters/../x.pdf").status_code == 404
+    client.post("/logout")
+    login(client, "fcg_expert")
+    assert client.get("/staff/letters").status_code == 403

@@ -1,6 +1,8 @@
 """Staff pages: queues, review actions, filing on a person's behalf (代办), full identity views."""
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import and_, func, select, true
@@ -9,7 +11,7 @@ from core import workflow
 from core.extensions import db
 from core.models import STATUSES, STAFF_ROLES, Application, AuditLog, NoticeDelivery, User
 from core.regions import regions
-from core.services import ServiceError, queues, supervision
+from core.services import ServiceError, letters, queues, supervision
 from core.services import notices as notices_svc
 from core.services.access import application_scope, get_visible
 from core.services.accounts import register_insured
@@ -285,3 +287,45 @@ def delivery_retry(delivery_id):
     db.session.commit()
     flash("已安排立即重新发送(由定时任务 deliver_notices 发送)。", "success")
     return redirect(url_for("staff.deliveries"))
+
+
+# --- printed letters (window staff, administrators) ---------------------------------------------
+def _printers_only():
+    if current_user.role not in letters.PRINTERS:
+        abort(403)
+
+
+@bp.get("/letters")
+def letters_page():
+    _printers_only()
+    rows = letters.pending(current_user)
+    return render_template("staff/letters.html", rows=rows, limit=letters.BATCH_LIMIT)
+
+
+@bp.post("/letters/print")
+def letters_print():
+    """Render the waiting letters as one PDF and mark them printed (sent, awaiting posting)."""
+    _printers_only()
+    printed = letters.print_batch(current_user)
+    if printed is None:
+        flash("没有待打印的信件。", "info")
+        return redirect(url_for("staff.letters_page"))
+    batch, pdf = printed
+    db.session.commit()
+    return _pdf_download(pdf, f"letters-{batch}.pdf")
+
+
+@bp.get("/letters/<batch>.pdf")
+def letters_reprint(batch):
+    _printers_only()
+    if not re.fullmatch(r"\d{14}-\d{1,10}", batch):
+        abort(404)
+    pdf = letters.reprint(current_user, batch)
+    db.session.commit()  # the audit row of the reprint
+    return _pdf_download(pdf, f"letters-{batch}.pdf")
+
+
+def _pdf_download(pdf: bytes, filename: str):
+    from flask import Response
+
+    return Response(pdf, mimetype="application/pdf", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
