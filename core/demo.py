@@ -90,11 +90,14 @@ def seed() -> list[tuple[str, str, str]]:
             )
         )
     zhang, liu, ma, wei, huang, li = people
+    # 黄志明 lives in Shenzhen for work (异地就医) and wants letters there as well as SMS.
+    huang.remote_address = "广东省深圳市福田区华强北路1号"
+    huang.notice_letter = True
     s = staff
 
     # ---- Inner Mongolia: normal track at 内蒙古医科大学附属医院 ----
     _draft(zhang, "150000", "150100", "H150100001", ["M05400"], upload=False)  # draft, nothing uploaded
-    _submitted(liu, "150000", "150100", "H150100001", ["M01600"])  # waits for 医保科 受理
+    _overdue(_submitted(liu, "150000", "150100", "H150100001", ["M01600"]), 6)  # 医保科 受理, late
     w = _submitted(liu, "150000", "150100", "H150100001", ["M04600"])
     workflow.act(w, s["nmg_yibao"], "accept", w.version)  # waits for nmg_doctor's decision
     b = _submitted(ma, "150000", "150200", "H150200001", ["M04600", "M03900"])
@@ -117,7 +120,7 @@ def seed() -> list[tuple[str, str, str]]:
 
     # ---- Fangchenggang: agency window ----
     _draft(wei, "450600", "450602", "O450600001", ["FCG004"], upload=False)
-    _submitted(wei, "450600", "450602", "O450600001", ["FCG002"])  # waits for 受理
+    _overdue(_submitted(wei, "450600", "450602", "O450600001", ["FCG002"]), 4)  # waits for 受理, late
     i = _submitted(huang, "450600", "450681", "O450681001", ["FCG009"])
     workflow.act(i, s["dx_review"], "accept", i.version)
     workflow.act(i, s["dx_review"], "refer_expert", i.version, note="病情需专家复评")  # expert's turn
@@ -176,6 +179,16 @@ def _submitted(person, region, division, inst, diseases):
 def _decide(app, user, result, reason=None):
     results = {ad.disease_code: result for ad in app.diseases}
     workflow.act(app, user, "decide", app.version, results=results, reason_code=reason)
+
+
+def _overdue(app, days_ago):
+    """History: submitted ``days_ago`` calendar days ago, so its step is past its time limit today."""
+    from core.services import workdays
+
+    started = today() - timedelta(days=days_ago)
+    app.submitted_at = app.step_started_at = app.submitted_at - timedelta(days=days_ago)
+    app.step_due = workdays.due_date(app.region_code, started, app.current_step["sla"])
+    return app
 
 
 def _lapsed(person, region, division, inst, diseases, staff, note):
