@@ -114,3 +114,21 @@ def test_supervisors_see_overdue_work_per_office_and_per_reviewer(app, client, m
     client.post("/logout")
     login(client, "fcg_review")
     assert client.get("/staff/overdue").status_code == 403
+
+
+def test_overdue_filter_walks_the_due_index(app, make, nmg_staff):
+    """已超时 reads ix_applications_due_inst in (step_due, id) order: no scan of the whole scope, no sort."""
+    import pytest
+    from sqlalchemy import text
+
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the plan check is written for SQLite's EXPLAIN QUERY PLAN")
+    from core.models import Application
+    from core.services.queues import DueWindow, QueueFilter, statement
+
+    window = DueWindow(date(2026, 11, 23), date(2026, 11, 24))
+    stmt = statement(nmg_staff["office"], QueueFilter(due="overdue"), window=window,
+                     after=(date(2026, 11, 2), 1000)).with_only_columns(Application.id)
+    compiled = stmt.compile(db.engine, compile_kwargs={"literal_binds": True})
+    plan = " ".join(str(r[-1]) for r in db.session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+    assert "ix_applications_due_inst" in plan and "TEMP B-TREE" not in plan, plan
