@@ -253,3 +253,22 @@ def test_cli_runs_all_due_jobs_and_lists_them(app, runner, fcg_person):
     listed = runner.invoke(args=["jobs", "list"])
     assert "renewal_reminders" in listed.output and "deliver_notices" in listed.output
     assert runner.invoke(args=["jobs", "run", "nope"]).exit_code != 0
+
+
+def test_an_expiry_found_long_after_the_end_is_recorded_without_a_notice(app, fcg_person):
+    """Recognitions imported at go-live that ended months ago become 已到期 quietly."""
+    old = recognition(fcg_person, date(2026, 6, 30))
+    on(date(2026, 11, 23))
+    run("expiry_sweep")
+    assert db.session.get(Recognition, old.id).status == "expired" and notices("expired") == []
+
+
+def test_the_person_sees_where_a_notice_was_sent(app, client, fcg_person):
+    from tests.conftest import login
+
+    recognition(fcg_person, date(2026, 11, 22))
+    run("expiry_sweep")
+    run("deliver_notices")
+    login(client, fcg_person.username)
+    html = client.get("/inbox").get_data(as_text=True)
+    assert "门特待遇已到期" in html and "同时发送:短信(已发送)" in html

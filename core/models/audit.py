@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, event
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
 from core.models.base import UTCDateTime, utcnow
@@ -51,3 +51,6 @@ class Notice(db.Model):
     channels: Mapped[str | None] = mapped_column(String(100))  # delivered through, comma list
     created_at = mapped_column(UTCDateTime, default=utcnow)
     read_at = mapped_column(UTCDateTime, nullable=True)
+
+    # SMS and letters queued for this notice (the inbox is the row itself).
+    deliveries = relationship("NoticeDelivery", order_by="NoticeDelivery.id", viewonly=True)

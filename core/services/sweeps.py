@@ -28,6 +28,7 @@ from core.services.workdays import due_date, region_today
 
 RENEWAL_UNDER_WAY = ("submitted", "in_review", "returned")
 MAX_LINES = 10  # applications listed in one digest notice
+NOTIFY_EXPIRED_WITHIN_DAYS = 30  # an expiry older than this is recorded without a notice
 
 
 # --- renewal reminders --------------------------------------------------------------------------
@@ -161,7 +162,8 @@ def _expire_recognitions(ctx, region, on):
                 continue  # a timely renewal keeps it effective until it is decided
             expired.append(rec.id)
             audit("recognition.expire", rec, user=None, detail=f"end={rec.end_date.isoformat()}")
-            if f"expired:{rec.id}" not in sent:
+            # Tell the person, unless it ended long ago (e.g. history imported at go-live).
+            if f"expired:{rec.id}" not in sent and (on - rec.end_date).days <= NOTIFY_EXPIRED_WITHIN_DAYS:
                 stop = dates.stop_date_after_rejected_renewal(rec.end_date)
                 title, body = notices.from_template(region, "expired", name=people[rec.person_id].name, disease=rec.disease_name,
                                                     end_date=rec.end_date.isoformat(), stop_date=stop.isoformat())

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from core.extensions import db
 from core.forms import ProfileForm
@@ -22,6 +23,7 @@ bp = Blueprint("account", __name__)
 def inbox():
     notices = db.session.scalars(
         select(Notice).where(Notice.user_id == current_user.id).order_by(Notice.id.desc()).limit(200)
+        .options(selectinload(Notice.deliveries))
     ).all()
     return render_template("account/inbox.html", notices=notices)
 
