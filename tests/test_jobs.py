@@ -123,6 +123,13 @@ def test_crash_midway_then_rerun_completes_without_duplicates(app, make, monkeyp
     monkeypatch.setattr(sweeps, "notify_many", crashing_notify)
     result, out = run("renewal_reminders")
     assert result == "failed" and "继续" in out
+    from tests.conftest import login
+
+    make.staff("fcg_admin", "admin", region="450600")
+    client = app.test_client()
+    login(client, "fcg_admin")
+    page = client.get("/staff/deliveries").get_data(as_text=True)
+    assert "renewal_reminders" in page and "失败" in page and "进程被中断" in page  # staff see the failed run
     db.session.expire_all()
     assert len(notices("renewal_reminder")) == 2  # the first batch was committed, the second rolled back
     assert db.session.scalars(select(JobRun.status).where(JobRun.name == "renewal_reminders")).all() == ["failed"]

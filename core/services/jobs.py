@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.extensions import db
@@ -154,8 +154,5 @@ def _release(name: str, holder: str) -> None:
 
 
 def recent_runs(limit: int = 30) -> list[JobRun]:
+    """The latest runs of every job, newest first (shown to administrators)."""
     return list(db.session.scalars(select(JobRun).order_by(JobRun.id.desc()).limit(limit)))
-
-
-def count_runs(name: str) -> int:
-    return db.session.scalar(select(func.count()).select_from(JobRun).where(JobRun.name == name))

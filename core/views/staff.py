@@ -273,7 +273,10 @@ def deliveries():
     rows = db.session.execute(q.limit(51)).all()
     next_before = rows[49][0].id if len(rows) > 50 else None
     pending_letters = db.session.scalar(notices_svc.pending_letters_count(current_user))
-    return render_template("staff/deliveries.html", rows=rows[:50], next_before=next_before, pending_letters=pending_letters)
+    from core.services import jobs
+
+    return render_template("staff/deliveries.html", rows=rows[:50], next_before=next_before, pending_letters=pending_letters,
+                           runs=jobs.recent_runs(15))
 
 
 @bp.post("/deliveries/<id:delivery_id>/retry")
