@@ -1,4 +1,4 @@
-"""Flask CLI commands: `flask --app app demo`, `flask --app app jobs run|list`."""
+"""Flask CLI commands: `flask --app app demo`, `jobs run|list`, `users` (core/cli_users.py), `files` (core/cli_files.py)."""
 from __future__ import annotations
 
 import click
@@ -8,6 +8,11 @@ from core.extensions import db
 
 
 def init_app(app: Flask) -> None:
+    from core import cli_files, cli_users
+
+    cli_users.init_app(app)
+    cli_files.init_app(app)
+
     @app.cli.command("demo")
     @click.option("--if-empty", is_flag=True, help="只在数据库为空时写入演示数据")
     def demo(if_empty):

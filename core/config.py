@@ -19,6 +19,19 @@ def _secret_key(instance_path: Path) -> str:
     return key_file.read_text().strip()
 
 
+def _verification_key(instance_path: Path) -> str:
+    """Signs verification codes on printed notices. Separate from SECRET_KEY so that rotating the
+    session key (after a leak, say) does not make every notice already on paper unverifiable."""
+    if os.environ.get("MTKIT_VERIFICATION_KEY"):
+        return os.environ["MTKIT_VERIFICATION_KEY"]
+    key_file = instance_path / "verification_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
 def default_config(instance_path: Path) -> dict:
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'mtkit.sqlite3'}"
     if database_url.startswith("postgres://"):  # old-style URL from some hosting panels
@@ -28,6 +41,7 @@ def default_config(instance_path: Path) -> dict:
     regions = os.environ.get("MTKIT_REGIONS", "").strip()
     return {
         "SECRET_KEY": _secret_key(instance_path),
+        "MTKIT_VERIFICATION_KEY": _verification_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "MTKIT_REGIONS": [c.strip() for c in regions.split(",") if c.strip()] or None,
@@ -40,12 +54,15 @@ def default_config(instance_path: Path) -> dict:
         "MTKIT_MAX_PDF_PAGES": int(os.environ.get("MTKIT_MAX_PDF_PAGES", 200)),
         "MTKIT_MAX_FILES_PER_UPLOAD": int(os.environ.get("MTKIT_MAX_FILES_PER_UPLOAD", 10)),
         "MTKIT_PREVIEW_DIR": os.environ.get("MTKIT_PREVIEW_DIR", str(instance_path / "previews")),
+        "MTKIT_PREVIEW_FILES": int(os.environ.get("MTKIT_PREVIEW_FILES", 5000)),
         "MTKIT_PDF_CACHE_DIR": os.environ.get("MTKIT_PDF_CACHE_DIR", str(instance_path / "pdf-cache")),
         "MTKIT_PDF_CACHE_FILES": int(os.environ.get("MTKIT_PDF_CACHE_FILES", 2000)),
         # Where verification QR codes point; empty: the address the notice was downloaded from.
         "MTKIT_PUBLIC_URL": os.environ.get("MTKIT_PUBLIC_URL", "").rstrip("/"),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MTKIT_MAX_REQUEST_BYTES", 25 * 1024 * 1024)),
         "MTKIT_PAGE_SIZE": 20,
+        # API bearer tokens live this long (a channel app logs in again; no refresh tokens).
+        "MTKIT_API_TOKEN_MINUTES": int(os.environ.get("MTKIT_API_TOKEN_MINUTES", 30)),
         "MTKIT_LOCKOUT_ATTEMPTS": 5,
         "MTKIT_LOCKOUT_MINUTES": 15,
         # 等保: idle sessions end after 30 minutes; the session is refreshed on every request.

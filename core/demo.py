@@ -27,7 +27,7 @@ def demo_pdf(title: str) -> bytes:
         from core.services.pdf import html_to_pdf
 
         html = (
-            '<html><head><meta charset="utf-8"><link rel="stylesheet" href="static/pdf/forms.css"></head><body>'
+            '<html><head><meta charset="utf-8"></head><body>'
             f'<p class="issuer">演示数据</p><h1>{escape(title)}</h1>'
             '<p class="blank-mark">本文件由 mtkit 演示数据生成,代替参保人上传的扫描件。</p></body></html>'
         )

@@ -32,10 +32,12 @@ def base_config(url: str, tmp_path) -> dict:
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": url,
         "SECRET_KEY": "test-secret",
+        "MTKIT_VERIFICATION_KEY": "test-verification",
         "WTF_CSRF_ENABLED": False,
         "MTKIT_UPLOAD_DIR": str(tmp_path / "uploads"),
         "MTKIT_SMS_LOG": str(tmp_path / "sms.log"),
         "MTKIT_PDF_CACHE_DIR": str(tmp_path / "pdf-cache"),
+        "MTKIT_PREVIEW_DIR": str(tmp_path / "previews"),
         "MTKIT_TODAY": TODAY,
         "SERVER_NAME": None,
     }

@@ -7,10 +7,11 @@ from PIL import Image
 from pypdf import PdfWriter
 
 
-def make_pdf(pages: int = 1) -> bytes:
+def make_pdf(pages: int = 1, width: int = 595) -> bytes:
+    """A blank PDF; a different ``width`` gives different bytes (A4 is 595 x 842 points)."""
     writer = PdfWriter()
     for _ in range(pages):
-        writer.add_blank_page(width=595, height=842)  # A4 in points
+        writer.add_blank_page(width=width, height=842)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
@@ -35,3 +36,19 @@ def make_jpeg(width: int = 16, height: int = 12, exif: bytes | None = None, orie
     else:
         image.save(out, "JPEG")
     return out.getvalue()
+
+
+def raw_pdf(*objects: str) -> bytes:
+    """A PDF assembled by hand from object bodies (object 1 is the catalogue), with a correct xref:
+    for the shapes pypdf will not write (escaped names, repeated page-tree nodes)."""
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for offset in offsets:
+        out += f"{offset:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)

@@ -378,7 +378,7 @@ def test_anonymous_is_sent_to_login_for_every_protected_page(app, client, make):
     adapter = app.url_map.bind("localhost")
     checked, wrong = [], []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in PUBLIC:
+        if rule.endpoint in PUBLIC or rule.endpoint.startswith("api."):  # the API answers 401 (tests/test_api.py)
             continue
         url = adapter.build(rule.endpoint, {k: args[k] for k in rule.arguments})
         for method in sorted(rule.methods & {"GET", "POST"}):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 from datetime import timedelta
 
 import pytest
@@ -66,6 +67,12 @@ def test_neimenggu_forms_render_with_selectable_chinese_text(client, make, nmg_s
         assert r.headers["Content-Disposition"].startswith("attachment;")
         assert r.headers["Cache-Control"] == "no-store"
         texts[form] = flat(pdf_text(r.data))
+        with tempfile.NamedTemporaryFile(suffix=".pdf") as fh:  # pdffonts reads files only
+            fh.write(r.data)
+            fh.flush()
+            fonts = subprocess.run(["pdffonts", fh.name], capture_output=True, check=True).stdout.decode()
+        # The CJK font from set-up, embedded (as a subset), not a substitute the reader's machine picks.
+        assert re.search(r"WenQuanYi-Micro-Hei\s+CID TrueType\s+Identity-H\s+yes\s+yes\s+yes", fonts), fonts
     assert "门诊特殊慢性病待遇认定申请表" in texts["application"]
     assert "张桂英" in texts["application"] and "高血压病" in texts["application"] and "糖尿病" in texts["application"]
     assert "内蒙古医科大学附属医院" in texts["application"]
@@ -334,3 +341,22 @@ def test_window_staff_scan_paper_materials_and_print_the_form_for_signature(clie
     db.session.expire_all()
     application = db.session.get(Application, application.id)
     assert application.status == "submitted" and application.filed_by_id == fcg_staff["reviewer"].id
+
+
+@pytest.mark.parametrize("region", ["150000", "450600"])
+def test_every_form_of_both_regions_has_extractable_chinese_text(app, make, nmg_staff, fcg_staff, region):
+    from core.services import forms
+
+    decided = decided_nmg(make, nmg_staff) if region == "150000" else decided_fcg(make, fcg_staff)
+    rec = db.session.scalars(select(Recognition).where(Recognition.application_id == decided.id)).first()
+    current_app.config["MTKIT_TODAY"] = rec.end_date - timedelta(days=20)
+    renewal = apps.start_renewal(rec, decided.person, channel="online")
+    db.session.commit()
+    staff = nmg_staff["office"] if region == "150000" else fcg_staff["reviewer"]
+    cases = [(decided, "application"), (decided, "approval"), (decided, "notice"), (renewal, "renewal")]
+    with app.test_request_context("/"):
+        for record, form in cases:
+            text = flat(pdf_text(forms.filled(record, form, staff)))
+            assert forms.FORMS[form] in text, (region, form)
+            assert decided.person.name in text and rec.disease_name in text, (region, form)
+            assert record.reference in text, (region, form)

@@ -252,7 +252,8 @@ def test_reviewers_preview_pdf_pages_and_photos_in_place(client, make, nmg_staff
     assert client.get(f"/materials/{pdf.id}/pages/3.png").status_code == 404  # only 2 pages
     r = client.get(f"/materials/{photo.id}/preview")
     assert r.status_code == 200 and r.mimetype == "image/jpeg"
-    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "material.preview")) == 1
+    # Every page looked at is a view of medical data: one audit row each (page 2, the photo).
+    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "material.preview")) == 2
     # Another hospital, and another insured person, cannot fetch them by guessing ids.
     login(client, "bt_yibao")
     for url in (f"/materials/{pdf.id}", f"/materials/{pdf.id}/pages/1.png", f"/materials/{photo.id}/preview"):
@@ -262,19 +263,154 @@ def test_reviewers_preview_pdf_pages_and_photos_in_place(client, make, nmg_staff
     assert client.get(f"/materials/{photo.id}").status_code == 404
 
 
-def test_bytes_are_removed_when_the_row_cannot_be_saved(app, client, draft, monkeypatch):
+def test_bytes_left_by_a_failed_save_are_swept_later_never_in_the_request(app, client, runner, draft, monkeypatch):
+    """A request whose rows fail keeps its bytes (another request may have just saved the same
+    content); `flask files sweep` removes what no row references once it is old enough."""
+    import os
+    import time
+
+    from werkzeug.datastructures import FileStorage
+
     from core.services import applications as apps
 
     person, application = draft
+    login(client, person.username)
+    assert upload(client, application, make_pdf(1), "留下.pdf").status_code in (200, 302)
+    kept = stored_files(app)
 
     def boom():
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(apps, "flush_or_conflict", boom)
-    from werkzeug.datastructures import FileStorage
-
     with pytest.raises(RuntimeError):
         apps.add_material(application, person, disease_code="*", material_code="diagnosis_cert",
-                          file_storage=FileStorage(io.BytesIO(make_pdf()), filename="诊断书.pdf"))
+                          file_storage=FileStorage(io.BytesIO(make_pdf(3)), filename="诊断书.pdf"))
     db.session.rollback()
-    assert stored_files(app) == []
+    orphan = [p for p in stored_files(app) if p not in kept]
+    assert len(orphan) == 1 and material_count() == 1
+    assert "已清理 0 个" in runner.invoke(args=["files", "sweep"]).output  # too recent to judge
+    old = time.time() - 2 * 3600
+    for path in stored_files(app):
+        os.utime(path, (old, old))
+    result = runner.invoke(args=["files", "sweep"])
+    assert "已清理 1 个" in result.output
+    assert stored_files(app) == kept  # the referenced file stays
+
+
+def test_a_missing_stored_file_is_a_clear_410_not_a_crash(app, client, draft):
+    person, application = draft
+    login(client, person.username)
+    upload(client, application, make_pdf(1), "诊断书.pdf")
+    material = db.session.scalars(select(Material)).one()
+    for path in stored_files(app):
+        path.unlink()
+    r = client.get(f"/materials/{material.id}")
+    assert r.status_code == 410 and "存储内容缺失" in r.get_data(as_text=True)
+    assert client.get(f"/materials/{material.id}/pages/1.png").status_code == 410
+
+
+def test_scripts_hidden_by_escaped_names_are_refused(client, draft):
+    from tests.files import raw_pdf
+
+    person, application = draft
+    escaped = raw_pdf("<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                      "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] "
+                      "/AA << /O << /S /Java#53cript /J#53 (app.alert(1)) >> >> >>")
+    assert b"/JavaScript" not in escaped and b"/JS " not in escaped
+    login(client, person.username)
+    r = upload(client, application, escaped, "诊断书.pdf")
+    assert r.status_code == 422 and "活动内容" in r.get_data(as_text=True)
+    launch = raw_pdf("<< /Type /Catalog /Pages 2 0 R /OpenAction 4 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                     "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] >>", "<< /S /#4caunch /F (cmd.exe) >>")
+    assert upload(client, application, launch, "诊断书.pdf").status_code == 422
+    # A plain "open at page 1" action is what many word processors write: accepted.
+    goto = raw_pdf("<< /Type /Catalog /Pages 2 0 R /OpenAction [3 0 R /Fit] >>",
+                   "<< /Type /Pages /Kids [3 0 R] /Count 1 >>", "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] >>")
+    assert upload(client, application, goto, "诊断书.pdf").status_code in (200, 302)
+    assert material_count() == 1
+
+
+def test_a_tiny_pdf_whose_page_tree_repeats_is_refused_at_once(client, draft):
+    from tests.files import raw_pdf
+
+    person, application = draft
+    levels = 8  # 10 kids per level, all the same node: 10**8 leaves if expanded
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>"]
+    for level in range(levels):
+        objects.append(f"<< /Type /Pages /Kids [{' '.join([f'{level + 3} 0 R'] * 10)}] /Count 1 >>")
+    objects.append("<< /Type /Page /MediaBox [0 0 10 10] >>")
+    login(client, person.username)
+    r = upload(client, application, raw_pdf(*objects), "诊断书.pdf")
+    assert r.status_code == 422 and material_count() == 0
+    many = raw_pdf("<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 100000 >>",
+                   "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] >>")
+    r = upload(client, application, many, "诊断书.pdf")
+    assert r.status_code == 413 and "页的上限" in r.get_data(as_text=True)
+
+
+def test_upload_and_remove_in_a_loop_cannot_fill_the_disk(app, client, draft):
+    person, application = draft
+    login(client, person.username)
+    one = make_pdf(1)
+    app.config["MTKIT_MAX_APPLICATION_BYTES"] = len(one) * 2
+    accepted = 0
+    for i in range(10):
+        r = upload(client, application, make_pdf(1, width=500 + i), f"第{i}次.pdf")
+        assert r.status_code in (200, 302, 413), __import__("re").findall(r"「[^」]*」[^<]*", r.get_data(as_text=True))[:3]
+        if r.status_code == 413:
+            assert "过多" in r.get_data(as_text=True)
+            break
+        accepted += 1
+        db.session.expire_all()
+        current = db.session.get(Application, application.id).current_materials()[0]
+        client.post(f"/applications/{application.id}/materials/{current.id}/remove")
+    assert accepted <= 6
+
+
+def test_jpeg_comments_are_dropped(app, client, draft):
+    person, application = draft
+    out = io.BytesIO()
+    Image.new("RGB", (10, 10)).save(out, "JPEG", comment=b"SECRET 13800001111")
+    login(client, person.username)
+    assert upload(client, application, out.getvalue(), "扫描.jpg", code="id_copy").status_code in (200, 302)
+    material = db.session.scalars(select(Material)).one()
+    stored = (Path(app.config["MTKIT_UPLOAD_DIR"]) / material.sha256[:2] / material.sha256).read_bytes()
+    assert b"SECRET" not in stored
+
+
+def test_previews_that_fail_are_not_retried_and_page_zero_is_not_a_page(app, client, draft, monkeypatch):
+    import subprocess
+
+    from core.services import previews
+
+    person, application = draft
+    login(client, person.username)
+    upload(client, application, make_pdf(2), "诊断书.pdf")
+    material = db.session.scalars(select(Material)).one()
+    calls = []
+    real = subprocess.run
+
+    def failing(*a, **k):
+        calls.append(a)
+        raise subprocess.CalledProcessError(1, a[0])
+
+    monkeypatch.setattr(previews.subprocess, "run", failing)
+    assert client.get(f"/materials/{material.id}/pages/1.png").status_code == 404
+    assert client.get(f"/materials/{material.id}/pages/1.png").status_code == 404
+    assert len(calls) == 1  # the failure was remembered
+    monkeypatch.setattr(previews.subprocess, "run", real)
+    assert client.get(f"/materials/{material.id}/pages/0.png").status_code == 404
+    assert client.get(f"/materials/{material.id}/pages/2.png").status_code == 200
+
+
+def test_backfill_records_pages_of_older_uploads(app, runner, client, draft):
+    person, application = draft
+    login(client, person.username)
+    upload(client, application, make_pdf(4), "诊断书.pdf")
+    material = db.session.scalars(select(Material)).one()
+    material.pages = None  # as rows uploaded before page counts were kept
+    db.session.commit()
+    result = runner.invoke(args=["files", "backfill"])
+    assert "已补记 1 个" in result.output
+    db.session.expire_all()
+    assert db.session.get(Material, material.id).pages == 4

@@ -24,3 +24,4 @@ from core.models.operations import (  # noqa: F401
     NoticeDelivery,
 )
 from core.models.verification import VerificationCode  # noqa: F401
+from core.models.tokens import ApiToken  # noqa: F401

@@ -110,6 +110,14 @@ def create_staff(*, username, password, role, name, region=None, division=None, 
             problems.append("医院工作人员须指定所属医院。")
     if role == "physician" and title not in PHYSICIAN_TITLES:
         problems.append(f"责任医师须填写职称:{'、'.join(PHYSICIAN_TITLES)}。")
+    if office:
+        inst = info.institution(office) if info else None
+        if inst is None or inst.kind != "office":
+            problems.append("经办机构编码无效。")
+    if role not in ("physician", "hospital_office") and hospital:
+        problems.append("只有医院工作人员(责任医师、医保科)可以指定医院。")
+    if not (name or "").strip() or len(name) > 50:
+        problems.append("请填写姓名(最多50个字)。")
     if db.session.scalar(select(func.count()).where(User.username == username)):
         problems.append("用户名已存在。")
     if problems:
@@ -185,3 +193,11 @@ def change_password(user: User, current: str, new: str, repeat: str) -> None:
     user.set_password(new)
     user.failed_logins = 0
     audit("user.change_password", user, user=user)
+
+
+def set_enabled(user: User, enabled: bool, *, actor: User | None = None, detail: str | None = None) -> None:
+    """Disable (or re-enable) an account. A disabled user's sessions end at their next request."""
+    if user.is_enabled == enabled:
+        return
+    user.is_enabled = enabled
+    audit("user.enable" if enabled else "user.disable", user, user=actor, detail=detail)

@@ -224,7 +224,6 @@ def add_materials(
     """Add files to a checklist item, or one file in place of ``replaces``.
 
     Every file is checked before anything is written; one bad file refuses the whole request.
-    Bytes written for a request whose rows then fail to save are removed again.
     """
     if not can_edit_materials(app, actor):
         raise Forbidden("当前状态下不能上传材料(只有草稿或退回补正的申请可以上传)。")
@@ -251,33 +250,33 @@ def add_materials(
         )
         for f in files
     ]
-    total = sum(m.size for m in app.current_materials() if m is not replaces) + sum(len(c.data) for c in checked)
-    if total > config["MTKIT_MAX_APPLICATION_BYTES"]:
-        limit = config["MTKIT_MAX_APPLICATION_BYTES"] // (1024 * 1024)
-        raise Invalid(f"本申请的材料合计超过 {limit} MB 的上限,请压缩图片或删去重复的文件后再上传。", status=413)
-    created: list[str] = []
-    try:
-        materials = []
-        for c in checked:
-            digest, new = storage.store(c.data)
-            if new:
-                created.append(digest)
-            material = Material(
-                disease_code=disease_code, material_code=material_code, original_name=c.name, sha256=digest,
-                size=len(c.data), content_type=c.content_type, pages=c.pages, width=c.width, height=c.height,
-                uploaded_by_id=actor.id,
-            )
-            app.materials.append(material)
-            materials.append(material)
-        app.materials_changed_at = utcnow()  # bumps the version: a concurrent submit/review conflicts
+    incoming = sum(len(c.data) for c in checked)
+    limit = config["MTKIT_MAX_APPLICATION_BYTES"]
+    total = sum(m.size for m in app.current_materials() if m is not replaces) + incoming
+    if total > limit:
+        raise Invalid(f"本申请的材料合计超过 {limit // (1024 * 1024)} MB 的上限,请压缩图片或删去重复的文件后再上传。", status=413)
+    # Replaced and removed files are kept (nothing is destroyed), so they count too, up to 3x the
+    # limit: uploading and removing in a loop cannot fill the disk.
+    if sum(m.size for m in app.materials) + incoming > 3 * limit:
+        raise Invalid("本申请上传、替换的文件已过多,请到窗口或联系经办机构处理。", status=413)
+    materials = []
+    for c in checked:
+        # Written before the row: a row never points at missing bytes. If the rows then fail to save,
+        # the bytes stay unreferenced until `flask files sweep` (never deleted here: another request
+        # may have just saved a row for the same content).
+        digest = storage.store(c.data)
+        material = Material(
+            disease_code=disease_code, material_code=material_code, original_name=c.name, sha256=digest,
+            size=len(c.data), content_type=c.content_type, pages=c.pages, width=c.width, height=c.height,
+            uploaded_by_id=actor.id,
+        )
+        app.materials.append(material)
+        materials.append(material)
+    app.materials_changed_at = utcnow()  # bumps the version: a concurrent submit/review conflicts
+    flush_or_conflict()
+    if replaces is not None:
+        replaces.replaced_by_id = materials[0].id
         flush_or_conflict()
-        if replaces is not None:
-            replaces.replaced_by_id = materials[0].id
-            flush_or_conflict()
-    except BaseException:
-        for digest in created:
-            storage.discard(digest)
-        raise
     for m in materials:
         what = f"replaces={replaces.id} " if replaces is not None else ""
         audit("material.upload", app, user=actor, detail=f"{disease_code}/{material_code} {what}sha256={m.sha256}")

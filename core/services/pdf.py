@@ -7,7 +7,9 @@ everything else is refused (the resource is simply left out), and nothing is eve
 the network or redirected.
 
 Speed: CJK fonts are large; WeasyPrint subsets them with HarfBuzz (libharfbuzz-subset0, installed
-by scripts/setup-system.sh). The font configuration is built once per process and reused.
+by scripts/setup-system.sh). The font configuration is built once per process and reused, and so is
+the forms' stylesheet (static/pdf/forms.css, parsed again only when the file changes): every
+document gets it, so templates do not link it.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import threading
 from pathlib import Path
 
 from flask import current_app, render_template
-from weasyprint import HTML
+from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -64,6 +66,8 @@ class AssetFetcher(URLFetcher):
 
 
 _ASSET_CACHE: dict[tuple[Path, int], bytes] = {}
+_STYLESHEET: dict[str, tuple[int, CSS]] = {}
+FORMS_CSS = "forms.css"
 
 
 def _asset_bytes(path: Path, mtime_ns: int) -> bytes:
@@ -81,7 +85,22 @@ def html_to_pdf(html: str, fetcher: AssetFetcher | None = None) -> bytes:
         if _FONT_CONFIG is None:
             _FONT_CONFIG = FontConfiguration()
         document = HTML(string=html, base_url=ASSET_ORIGIN, url_fetcher=fetcher)
-        return document.write_pdf(font_config=_FONT_CONFIG)
+        return document.write_pdf(stylesheets=[_forms_stylesheet(fetcher)], font_config=_FONT_CONFIG)
+
+
+def forms_css_path(static_folder) -> Path:
+    return Path(static_folder) / "pdf" / FORMS_CSS
+
+
+def _forms_stylesheet(fetcher: AssetFetcher) -> CSS:
+    """static/pdf/forms.css, parsed once per process (and again when the file changes)."""
+    path = fetcher.root / FORMS_CSS
+    mtime = path.stat().st_mtime_ns
+    cached = _STYLESHEET.get(str(path))
+    if cached is None or cached[0] != mtime:
+        sheet = CSS(string=path.read_text("utf-8"), base_url=ASSET_PREFIX, url_fetcher=fetcher, font_config=_FONT_CONFIG)
+        _STYLESHEET[str(path)] = cached = (mtime, sheet)
+    return cached[1]
 
 
 def render_html(template_name: str, context: dict) -> str:

@@ -11,6 +11,7 @@ import os
 import resource
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 from flask import current_app
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 RENDER_SECONDS = 20
 RENDER_MEMORY = 1024 * 1024 * 1024  # address space for pdftoppm: 1 GiB
 PAGE_PIXELS = 1400  # the longer side of a page image: readable on a reviewer's screen
+# Renders at once per worker process: a reviewer paging through a long scan cannot starve the rest.
+_RENDERS = threading.BoundedSemaphore(2)
 
 
 def _limits():  # runs in the child before pdftoppm starts
@@ -33,11 +36,29 @@ def pdf_page(material: Material, page: int) -> Path | None:
     """The PNG of one page of an uploaded PDF, rendered once and cached; None if it cannot be."""
     if material.content_type != "application/pdf" or not (1 <= page <= (material.pages or 1)):
         return None
-    folder = Path(current_app.config["MTKIT_PREVIEW_DIR"]) / material.sha256[:2]
+    root = Path(current_app.config["MTKIT_PREVIEW_DIR"])
+    folder = root / material.sha256[:2]
     target = folder / f"{material.sha256}-{page}.png"
+    failed = folder / f"{material.sha256}-{page}.failed"
     if target.exists():
         return target
+    if failed.exists():  # tried before and failed: do not spend the CPU again
+        return None
     folder.mkdir(parents=True, exist_ok=True)
+    if not _RENDERS.acquire(timeout=RENDER_SECONDS):
+        return None
+    try:
+        rendered = _render(material, page, folder, target)
+    finally:
+        _RENDERS.release()
+    if rendered is None:
+        failed.touch()
+        return None
+    _trim(root, current_app.config["MTKIT_PREVIEW_FILES"])
+    return rendered
+
+
+def _render(material: Material, page: int, folder: Path, target: Path) -> Path | None:
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         prefix = os.path.join(tmp, "page")
         command = [
@@ -51,3 +72,13 @@ def pdf_page(material: Material, page: int) -> Path | None:
             return None
         os.replace(prefix + ".png", target)
     return target
+
+
+def _trim(root: Path, keep: int) -> None:
+    """At most ``keep`` page images; the oldest go first (they are re-rendered when asked again)."""
+    files = list(root.glob("??/*.png"))
+    if len(files) <= keep:
+        return
+    files.sort(key=lambda p: p.stat().st_mtime)
+    for old in files[: len(files) - keep]:
+        old.unlink(missing_ok=True)

@@ -8,17 +8,18 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from flask import current_app
 
 
-def store(data: bytes) -> tuple[str, bool]:
-    """Write bytes under their sha256 (atomically). Returns (hash, whether this call created it)."""
+def store(data: bytes) -> str:
+    """Write bytes under their sha256 (atomically) and return the hash."""
     digest = hashlib.sha256(data).hexdigest()
     target = path_for(digest)
     if target.exists():
-        return digest, False
+        return digest
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
     try:
@@ -28,12 +29,26 @@ def store(data: bytes) -> tuple[str, bool]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return digest, True
+    return digest
 
 
-def discard(digest: str) -> None:
-    """Remove bytes this request stored when its record could not be saved (no row points at them)."""
-    path_for(digest).unlink(missing_ok=True)
+def sweep(referenced: set[str], older_than_seconds: int) -> list[Path]:
+    """Remove stored files that no row references and that are older than ``older_than_seconds``
+    (left by a request whose rows failed to save). Returns what was removed."""
+    root = Path(current_app.config["MTKIT_UPLOAD_DIR"])
+    cutoff = time.time() - older_than_seconds
+    removed = []
+    for path in root.glob("??/*"):
+        name = path.name
+        if name.endswith(".part"):
+            if path.stat().st_mtime < cutoff:  # an interrupted write
+                path.unlink(missing_ok=True)
+                removed.append(path)
+            continue
+        if len(name) == 64 and name not in referenced and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def path_for(digest: str) -> Path:

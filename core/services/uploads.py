@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
 from core.services import Invalid
 
@@ -102,33 +103,98 @@ def check(file_storage, accept: tuple[str, ...], *, max_bytes: int, max_pixels: 
     if kind == "pdf":
         return CheckedFile(name, data, kind, pages=_pdf_pages(name, data, max_pages))
     cleaned, width, height = _clean_image(name, data, kind, max_pixels)
+    if len(cleaned) > max_bytes:  # re-encoding can grow a heavily compressed image
+        raise Invalid(f"「{name}」超过 {max_bytes // (1024 * 1024)} MB 的大小限制,请压缩后再上传。", status=413)
     return CheckedFile(name, cleaned, kind, width=width, height=height)
 
 
 def _pdf_pages(name: str, data: bytes, max_pages: int) -> int:
     broken = f"「{name}」已损坏或不完整,无法打开。请重新导出或扫描后再上传。"
+    active = f"「{name}」含有脚本、附件或表单等活动内容,不能上传。请用「打印为 PDF」另存后再上传。"
     if b"%%EOF" not in data[-2048:]:
         raise Invalid(broken)  # cut off in transfer: the end-of-file marker is missing
     if any(marker in data for marker in PDF_ACTIVE):
-        raise Invalid(f"「{name}」含有脚本、附件或表单等活动内容,不能上传。请用「打印为 PDF」另存后再上传。")
+        raise Invalid(active)  # the plain spelling; the object walk below catches escaped and packed ones
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
             raise Invalid(f"「{name}」设有密码,审核人员无法打开。请去掉密码后再上传。")
-        root = reader.trailer["/Root"]
-        if "/OpenAction" in root or "/AA" in root:
-            raise Invalid(f"「{name}」含有打开时自动执行的动作,不能上传。请用「打印为 PDF」另存后再上传。")
-        pages = len(reader.pages)
+        if _has_active_content(reader):
+            raise Invalid(active)
+        pages = _count_pages(reader, max_pages)
     except Invalid:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, OSError) as e:
         log.info("upload: unreadable PDF %r: %s", name, e)
         raise Invalid(broken) from None
+    if pages is None:
+        raise Invalid(f"「{name}」超过每个文件 {max_pages} 页的上限,请拆分后上传。", status=413)
     if pages < 1:
         raise Invalid(f"「{name}」没有任何页面,请检查后重新上传。")
-    if pages > max_pages:
-        raise Invalid(f"「{name}」有 {pages} 页,超过每个文件 {max_pages} 页的上限,请拆分后上传。", status=413)
     return pages
+
+
+# Actions a medical record never needs; PDF readers run them (scripts, launching programs, sending data).
+PDF_ACTIONS = {"/JavaScript", "/Launch", "/SubmitForm", "/ImportData", "/GoToR", "/GoToE", "/RichMediaExecute",
+               "/Rendition", "/Sound", "/Movie", "/ResetForm", "/Hide", "/SetOCGState", "/Trans"}
+PDF_ACTIVE_KEYS = {"/JS", "/EmbeddedFiles", "/EmbeddedFile", "/XFA", "/RichMedia", "/RichMediaContent"}
+MAX_PDF_OBJECTS = 100_000
+
+
+def _has_active_content(reader: PdfReader) -> bool:
+    """Every object of the file, by number (so a page tree that repeats itself costs nothing more),
+    with names as pypdf decoded them (``/Java#53cript`` is ``/JavaScript``), including objects packed
+    in object streams where a byte search cannot see."""
+    numbers = {n for table in reader.xref.values() for n in table} | set(getattr(reader, "xref_objStm", {}) or {})
+    if len(numbers) > MAX_PDF_OBJECTS:
+        raise ValueError("too many objects")
+    for number in numbers:
+        try:
+            obj = reader.get_object(number)
+        except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError):
+            continue  # an unreadable object is not active content; the page walk decides if the file opens
+        if _active(obj, depth=0):
+            return True
+    return False
+
+
+def _active(obj, depth: int) -> bool:
+    """Look through direct (not referenced) dictionaries and arrays; referenced ones are checked by number."""
+    if depth > 30:
+        return False
+    if isinstance(obj, DictionaryObject):
+        if PDF_ACTIVE_KEYS & set(obj.keys()) or obj.get("/S") in PDF_ACTIONS:
+            return True
+        return any(_active(v, depth + 1) for v in obj.values() if not isinstance(v, IndirectObject))
+    if isinstance(obj, ArrayObject):
+        return any(_active(v, depth + 1) for v in obj if not isinstance(v, IndirectObject))
+    return False
+
+
+def _count_pages(reader: PdfReader, max_pages: int) -> int | None:
+    """Leaves of the page tree, walked once per node with a budget: None when over ``max_pages``
+    (a tiny file whose tree refers to itself over and over must not cost seconds to refuse)."""
+    root = reader.trailer["/Root"].get_object()["/Pages"].get_object()
+    declared = root.get("/Count")
+    if isinstance(declared, int) and declared > max_pages:
+        return None
+    stack, seen, leaves, budget = [root], set(), 0, max_pages * 4 + 16
+    while stack:
+        node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            return None
+        key = id(node) if node.indirect_reference is None else (node.indirect_reference.idnum, node.indirect_reference.generation)
+        if key in seen:
+            raise ValueError("page tree loops")
+        seen.add(key)
+        if node.get("/Type") == "/Page" or "/Kids" not in node:
+            leaves += 1
+            if leaves > max_pages:
+                return None
+            continue
+        stack.extend(kid.get_object() for kid in node["/Kids"])
+    return leaves
 
 
 def _clean_image(name: str, data: bytes, kind: str, max_pixels: int) -> tuple[bytes, int, int]:
@@ -136,8 +202,9 @@ def _clean_image(name: str, data: bytes, kind: str, max_pixels: int) -> tuple[by
     too_big = f"「{name}」像素过大(超过 {max_pixels // 1_000_000} 百万像素),请缩小后再上传。"
     broken = f"「{name}」已损坏或不完整,无法打开。请重新拍照或导出后再上传。"
     # WeasyPrint sets Pillow's global LOAD_TRUNCATED_IMAGES to True at import, which would quietly
-    # fill a cut-off photo with grey. Here a truncated image must fail.
-    tolerant, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+    # fill a cut-off photo with grey. mtkit's PDFs hold no raster images, so it is simply False
+    # (set, never restored: no thread can see a half-toggled value).
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -155,17 +222,19 @@ def _clean_image(name: str, data: bytes, kind: str, max_pixels: int) -> tuple[by
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
             log.info("upload: unreadable image %r: %s", name, e)
             raise Invalid(broken) from None
-        finally:
-            ImageFile.LOAD_TRUNCATED_IMAGES = tolerant
 
 
 def _encode(image: Image.Image, kind: str) -> bytes:
     out = io.BytesIO()
     icc = image.info.get("icc_profile")  # colour profile: not personal, keeps scans' colours right
+    if icc and len(icc) > 64 * 1024:
+        icc = None  # a profile that large is carrying something else
+    keep = {k: image.info[k] for k in ("transparency",) if k in image.info}
+    image.info = keep  # Pillow writes info["comment"], dpi, text chunks back out otherwise
     if kind == "jpg":
         if image.mode not in ("RGB", "L"):
             image = image.convert("RGB")
-        image.save(out, "JPEG", quality=90, optimize=True, icc_profile=icc)
+        image.save(out, "JPEG", quality=90, optimize=True, icc_profile=icc, comment=b"")
     else:
         if image.mode not in ("RGB", "RGBA", "L", "LA", "P", "I;16", "1"):
             image = image.convert("RGBA")

@@ -2,7 +2,8 @@
 
 A code is 16 random characters (80 bits, Crockford base32: no I, L, O or U to misread), issued
 once per decided application. The row keeps what the public page shows (masked name, diseases,
-decisions, validity) as it stood at the decision, signed with an HMAC of the instance's secret key.
+decisions, validity) as it stood at the decision, signed with an HMAC of the instance's verification
+key (MTKIT_VERIFICATION_KEY or instance/verification_key; not SECRET_KEY, which may be rotated).
 
 - A forged notice: its code is not on record (guessing one of 2^80 codes is hopeless).
 - An altered notice (dates or diseases changed on paper): the public page shows the true ones.
@@ -89,7 +90,7 @@ def payload_for(app: Application) -> dict:
 
 
 def sign(code: str, application_id: int, payload: dict) -> str:
-    key = hashlib.sha256(("mtkit-verification:" + current_app.config["SECRET_KEY"]).encode()).digest()
+    key = hashlib.sha256(("mtkit-verification:" + current_app.config["MTKIT_VERIFICATION_KEY"]).encode()).digest()
     message = json.dumps([code, application_id, payload], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()
 

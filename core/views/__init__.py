@@ -19,6 +19,9 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (public, auth, account, applications, recognitions, staff, documents):
         app.register_blueprint(module.bp)
+    from core import api
+
+    api.init_app(app)
 
     @login_manager.user_loader
     def load_user(session_id):
@@ -39,7 +42,8 @@ def register_blueprints(app: Flask) -> None:
     def _session_timeout():
         from flask import session
 
-        session.permanent = True  # PERMANENT_SESSION_LIFETIME is the idle timeout
+        if not request.path.startswith("/api/"):  # the API has no session, only bearer tokens
+            session.permanent = True  # PERMANENT_SESSION_LIFETIME is the idle timeout
 
     @app.after_request
     def _headers(response):
@@ -87,6 +91,10 @@ def register_blueprints(app: Flask) -> None:
 
 
 def error_page(message: str, status: int, problems=None):
+    if request.path.startswith("/api/"):  # the JSON API answers errors in JSON, whatever raised them
+        from core.api.errors import error_response
+
+        return error_response(status, None, message, {"_": list(problems)} if problems else None)
     return render_template("error.html", message=message, problems=problems or [], status=status), status
 
 

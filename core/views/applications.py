@@ -1,7 +1,7 @@
 """Application pages shared by applicants and staff: list, new, detail, materials, submit, withdraw."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -154,6 +154,8 @@ def download(material_id):
 def preview(material_id, page=None):
     """An image to look at inside the review page: a photo as stored, or one page of a PDF."""
     material = _visible_material(material_id)
+    if page is not None and page < 1:
+        abort(404)
     if material.content_type == "application/pdf":
         path = previews.pdf_page(material, page or 1)
         if path is None:
@@ -163,9 +165,8 @@ def preview(material_id, page=None):
         path, mimetype = path_for(material.sha256), material.content_type
     else:
         abort(404)
-    if (page or 1) == 1:  # one audit row per document looked at, not one per page
-        audit("material.preview", material.application, detail=f"material={material.id}")
-        db.session.commit()
+    audit("material.preview", material.application, detail=f"material={material.id} page={page or 1}")
+    db.session.commit()
     response = send_file(path, mimetype=mimetype, as_attachment=False, conditional=False, etag=False)
     response.headers["Content-Disposition"] = "inline"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
@@ -177,6 +178,9 @@ def _visible_material(material_id) -> Material:
     material = db.session.get(Material, material_id)
     if material is None or not can_see(current_user, material.application):
         abort(404)
+    if not path_for(material.sha256).is_file():
+        current_app.logger.error("material %s: stored file %s is missing", material.id, material.sha256)
+        raise ServiceError("该文件的存储内容缺失,请联系系统管理员从备份恢复。", status=410)
     return material
 
 

@@ -1,7 +1,7 @@
 """time: SLA pause and due-date indexes, expiry sweep, job runs and locks, notice deliveries, admin calendar days
 
 Revision ID: 011eac7aa50e
-Revises: 48b1c297af86
+Revises: 4e090bd12ba8
 Create Date: 2026-11-23 09:07:05.788717
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '011eac7aa50e'
-down_revision = '48b1c297af86'
+down_revision = '4e090bd12ba8'
 branch_labels = None
 depends_on = None
 

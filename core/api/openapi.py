@@ -1,0 +1,236 @@
+"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json and rendered at /api/v1/docs.
+
+Written by hand next to the routes; tests/test_api.py fails when a route and this description
+disagree (a path or method missing on either side), and schemathesis checks every response
+against the schemas below.
+"""
+from __future__ import annotations
+
+from flask import jsonify, render_template
+
+from core.api import bp
+
+
+def _nullable(kind: str) -> dict:
+    return {"type": [kind, "null"]}
+
+
+STR, INT, BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+NSTR, NINT = _nullable("string"), _nullable("integer")
+
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(properties: dict, required: list[str] | None = None) -> dict:
+    schema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def items_of(schema: dict, extra: dict | None = None) -> dict:
+    return obj({"items": {"type": "array", "items": schema}, **(extra or {})}, ["items"])
+
+
+SCHEMAS = {
+    "Error": obj({"error": obj({"code": STR, "message": STR, "fields": {"type": "object"}},
+                               ["code", "message", "fields"])}, ["error"]),
+    "TokenRequest": obj({"username": {"type": "string", "maxLength": 64}, "password": {"type": "string", "maxLength": 200}},
+                        ["username", "password"]),
+    "Token": obj({"token": STR, "token_type": STR, "expires_at": STR}, ["token", "expires_at"]),
+    "Person": obj({"id": INT, "username": STR, "name": STR, "role": STR, "role_name": STR, "region": NSTR,
+                   "division": NSTR, "hospital": NSTR, "office": NSTR, "title": NSTR, "id_number": NSTR,
+                   "phone": NSTR, "insured_category": NSTR}, ["id", "name", "role"]),
+    "PersonCreate": obj({"name": STR, "id_number": STR, "phone": STR, "password": STR, "region": STR,
+                         "division": STR, "insured_category": {"type": "string", "enum": ["employed", "retired"]}},
+                        ["name", "id_number", "phone", "password", "region", "division"]),
+    "Region": obj({"code": STR, "name": STR, "short_name": STR, "intake": STR, "division_label": STR,
+                   "contact": STR, "timezone": STR}, ["code", "name"]),
+    "RegionDetail": {"allOf": [ref("Region"), obj({
+        "divisions": {"type": "array", "items": obj({"code": STR, "name": STR})},
+        "institutions": {"type": "array", "items": obj({"code": STR, "name": STR, "division": STR, "kind": STR,
+                                                         "qualified": BOOL, "address": STR, "phone": STR})},
+    })]},
+    "Disease": obj({"code": STR, "national_code": STR, "name": STR, "category": STR, "validity_months": INT,
+                    "fast_track": BOOL, "renewal_allowed": BOOL}, ["code", "national_code", "name"]),
+    "MaterialRule": obj({"disease": STR, "code": STR, "name": STR, "required": BOOL, "original_needed": BOOL,
+                         "accept": {"type": "array", "items": STR}, "note": STR}, ["code", "name", "required"]),
+    "Channel": obj({"code": STR, "name": STR, "online": BOOL, "entry_points": STR, "strengths": STR,
+                    "weaknesses": STR, "suits": STR}, ["code", "name"]),
+    "ApplicationCreate": obj({
+        "kind": {"type": "string", "enum": ["new", "renewal"]}, "region": STR, "division": STR,
+        "diseases": {"type": "array", "items": STR, "minItems": 1, "maxItems": 20},
+        "hospital": STR, "office": STR, "channel": STR, "recognition": INT,
+        "person_id_number": {"type": "string", "description": "staff filing for a person (代办): the person's ID number"},
+    }, ["channel"]),
+    "File": obj({"id": INT, "disease": STR, "material": STR, "name": STR, "size": INT, "content_type": STR,
+                 "pages": NINT, "uploaded_at": NSTR}, ["id", "name", "size", "content_type"]),
+    "ApplicationSummary": obj({
+        "id": INT, "reference": STR, "version": INT, "kind": STR, "status": STR, "status_name": STR,
+        "region": STR, "division": STR, "institution": STR,
+        "person": obj({"id": INT, "name": STR, "id_number": STR, "phone": STR}),
+        "diseases": {"type": "array", "items": {"type": "object"}},
+        "step_due": NSTR, "created_at": NSTR,
+    }, ["id", "version", "status", "kind"]),
+    "Application": {"allOf": [ref("ApplicationSummary"), obj({
+        "channel": STR, "fast_track": BOOL, "renewal_of": NINT,
+        "current_step": {"type": ["object", "null"]},
+        "steps": {"type": "array", "items": obj({"code": STR, "name": STR, "role": STR, "optional": BOOL})},
+        "return": {"type": ["object", "null"]},
+        "timeline": {"type": "array", "items": {"type": "object"}},
+        "materials": {"type": "array", "items": obj({"disease": STR, "code": STR, "name": STR, "required": BOOL,
+                                                      "files": {"type": "array", "items": ref("File")}})},
+        "missing_materials": {"type": "array", "items": STR},
+        "allowed_actions": {"type": "array", "items": obj({"action": STR, "fields": {"type": "object"}},
+                                                           ["action", "fields"])},
+        "submitted_at": NSTR, "decided_at": NSTR,
+    }, ["allowed_actions", "timeline", "materials"])]},
+    "Action": obj({
+        "action": {"type": "string", "enum": ["accept", "forward", "refer_expert", "return", "approve", "reject",
+                                              "decide", "record", "withdraw"]},
+        "version": {"type": "integer", "minimum": 1},
+        "to": {"type": "string", "enum": ["applicant", "hospital"]},
+        "note": {"type": "string", "maxLength": 1000}, "reason": {"type": "string", "maxLength": 200},
+        "reason_code": {"type": "string", "maxLength": 10},
+        "results": {"type": "object", "additionalProperties": {"type": "string", "enum": ["approved", "rejected"]}},
+        "reasons": {"type": "object", "additionalProperties": STR},
+        "explanations": {"type": "object", "additionalProperties": STR},
+    }, ["action", "version"]),
+    "Version": obj({"version": {"type": "integer", "minimum": 1}}, ["version"]),
+    "Recognition": obj({
+        "id": INT, "region": STR, "disease": STR, "national_code": STR, "disease_name": STR, "institution": STR,
+        "start_date": STR, "end_date": STR, "stop_date": NSTR, "state": STR,
+        "renewal_window": obj({"opens": STR, "closes": STR}), "renewal_problem": NSTR, "application": INT,
+    }, ["id", "disease", "start_date", "end_date"]),
+    "RenewalCreate": obj({"channel": STR, "hospital": STR, "office": STR, "person_id_number": STR}, ["channel"]),
+    "Notice": obj({"id": INT, "kind": STR, "title": STR, "body": STR, "application_id": NINT, "created_at": NSTR,
+                   "read": BOOL}, ["id", "title", "body"]),
+}
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+ERRORS = {"4XX": {"description": "错误(JSON:error.code, error.message 中文, error.fields)", **_json(ref("Error"))}}
+AUTH = [{"bearer": []}]
+
+
+def op(summary: str, ok: dict, *, status: str = "200", body: dict | None = None, params=None, public=False,
+       multipart: dict | None = None, tags=None) -> dict:
+    operation = {"summary": summary, "responses": {status: ok, **ERRORS}}
+    if status == "204":
+        operation["responses"][status] = {"description": "完成"}
+    if body is not None:
+        operation["requestBody"] = {"required": True, **_json(body)}
+    if multipart is not None:
+        operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": multipart}}}
+    if params:
+        operation["parameters"] = params
+    operation["security"] = [] if public else AUTH
+    if tags:
+        operation["tags"] = tags
+    return operation
+
+
+def ok(schema: dict, description: str = "成功") -> dict:
+    return {"description": description, **_json(schema)}
+
+
+def path_param(name: str, kind: str = "string", description: str = "") -> dict:
+    schema = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1} if kind == "integer" else {"type": "string"}
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+
+def query(name: str, schema: dict, description: str = "") -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+BEFORE = query("before", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, "翻页:上一页最后一条的 id")
+CODE = path_param("code", description="地区编码,如 450600")
+APP_ID = path_param("id", "integer", "申请 id")
+
+PATHS = {
+    "/auth/token": {"post": op("登录,取得短期令牌(失败计入锁定次数)", ok(ref("Token")), status="201",
+                               body=ref("TokenRequest"), public=True, tags=["账号"])},
+    "/auth/logout": {"post": op("注销当前令牌", {}, status="204", tags=["账号"])},
+    "/me": {"get": op("当前账号(证件号、手机号脱敏)", ok(ref("Person")), tags=["账号"])},
+    "/persons": {"post": op("参保人注册(身份证号码按 GB 11643 校验,且不能重复)", ok(ref("Person")), status="201",
+                            body=ref("PersonCreate"), public=True, tags=["账号"])},
+    "/notices": {"get": op("我的消息", ok(items_of(ref("Notice"), {"next_before": NINT})), params=[BEFORE],
+                           tags=["账号"])},
+    "/regions": {"get": op("开通的地区", ok(items_of(ref("Region"))), public=True, tags=["地区"])},
+    "/regions/{code}": {"get": op("地区详情:区县、医院和经办机构", ok(ref("RegionDetail")), params=[CODE],
+                                  public=True, tags=["地区"])},
+    "/regions/{code}/diseases": {"get": op(
+        "年度门特病种目录", ok(items_of(ref("Disease"), {"region": STR, "year": INT})),
+        params=[CODE, query("year", {"type": "integer", "minimum": 2000, "maximum": 2100}, "年度,默认今年")],
+        public=True, tags=["地区"])},
+    "/regions/{code}/materials": {"get": op(
+        "材料清单(不指定病种时为通用材料)", ok(items_of(ref("MaterialRule"), {"region": STR, "kind": STR})),
+        params=[CODE, query("disease", {"type": "string", "maxLength": 30}, "病种编码"),
+                query("kind", {"type": "string", "enum": ["new", "renewal"]}, "新申请或续办")],
+        public=True, tags=["地区"])},
+    "/regions/{code}/channels": {"get": op("办理渠道对比", ok(items_of(ref("Channel"), {"region": STR})),
+                                           params=[CODE], public=True, tags=["地区"])},
+    "/applications": {
+        "get": op("我的申请;工作人员加 queue=1 为待办队列", ok(items_of(ref("ApplicationSummary"), {"next_before": NINT})),
+                  params=[BEFORE, query("queue", {"type": "string", "enum": ["1"]}, "工作人员的队列"),
+                          query("view", {"type": "string", "enum": ["mine", "all"]}, "mine:待我办理;all:范围内全部"),
+                          query("status", {"type": "string", "maxLength": 12}),
+                          query("disease", {"type": "string", "maxLength": 30})], tags=["申请"]),
+        "post": op("建立申请草稿(新申请或续办;工作人员代办须带 person_id_number)", ok(ref("Application")),
+                   status="201", body=ref("ApplicationCreate"), tags=["申请"]),
+    },
+    "/applications/{id}": {"get": op("申请详情:状态、时间线、逐病种结果、期限、缺少的材料、可进行的操作",
+                                     ok(ref("Application")), params=[APP_ID], tags=["申请"])},
+    "/applications/{id}/materials": {"post": op(
+        "上传材料(可一次多个文件;replaces 替换某个文件)",
+        ok(obj({"items": {"type": "array", "items": ref("File")}, "version": INT}, ["items", "version"])),
+        status="201", params=[APP_ID], tags=["申请"],
+        multipart=obj({"disease": {"type": "string", "description": "病种编码,通用材料为 *"},
+                       "material": STR, "replaces": STR,
+                       "file": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"}}},
+                      ["material", "file"]))},
+    "/applications/{id}/submit": {"post": op("提交(缺少必交材料时 422,fields.missing 列出)", ok(ref("Application")),
+                                             body=ref("Version"), params=[APP_ID], tags=["申请"])},
+    "/applications/{id}/actions": {"post": op(
+        "审核操作或撤回(版本过期 409;角色或范围不符 403;缺字段 422)", ok(ref("Application")),
+        body=ref("Action"), params=[APP_ID], tags=["申请"])},
+    "/recognitions": {"get": op("我的认定", ok(items_of(ref("Recognition"))), tags=["认定"])},
+    "/recognitions/{id}/renewals": {"post": op("办理续办(建立续办申请草稿)", ok(ref("Application")), status="201",
+                                               body=ref("RenewalCreate"),
+                                               params=[path_param("id", "integer", "认定 id")], tags=["认定"])},
+}
+
+
+def spec() -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mtkit 门特服务 API",
+            "version": "1.0.0",
+            "description": "供省级 APP、微信/支付宝小程序等渠道和经办机构脚本使用。所有错误均为 JSON:"
+                           "{\"error\": {\"code\", \"message\", \"fields\"}}。证件号和手机号一律脱敏。",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "POST /auth/token 取得的令牌,有效期见 expires_at"}},
+        },
+        "security": AUTH,
+        "paths": PATHS,
+    }
+
+
+@bp.get("/openapi.json", endpoint="openapi")
+def openapi_json():
+    return jsonify(spec())
+
+
+@bp.get("/docs", endpoint="docs")
+def docs():
+    return render_template("api/docs.html", spec=spec(), schemas=SCHEMAS)
