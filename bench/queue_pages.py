@@ -16,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -26,9 +27,11 @@ from sqlalchemy import create_engine, insert, text  # noqa: E402
 from app import create_app  # noqa: E402
 from core.extensions import db  # noqa: E402
 from core.models import Application, ApplicationDisease, User  # noqa: E402
-from core.services.queues import QueueFilter, page  # noqa: E402
+from core.services.queues import DueWindow, QueueFilter, page  # noqa: E402
 
 SCHEMA = "mtkit_bench"
+TODAY = date(2026, 11, 23)
+WINDOW = DueWindow(TODAY, TODAY + timedelta(days=1))
 CHUNK = 20_000
 # (region, division, institution, role waiting there) spread like a prefecture's real load.
 PLACES = [
@@ -82,9 +85,12 @@ def seed(rows: int) -> None:
             region, division, inst = rnd.choice(PLACES)
             status = rnd.choice(STATUSES)
             role = rnd.choice(ROLE_AT[inst[0]]) if status in ("submitted", "in_review") else None
+            # Open steps have a time limit around today: some overdue, some due soon, most later.
+            due = TODAY + timedelta(days=rnd.randint(-10, 10)) if role else None
             apps.append({"id": i, "person_id": rnd.randint(1, people), "region_code": region, "division_code": division,
                          "kind": "new", "institution_code": inst, "channel": "online", "status": status, "step_index": 0,
-                         "steps": [], "fast_track": False, "version": 1, "current_role": role})
+                         "steps": [], "fast_track": False, "version": 1, "current_role": role,
+                         "step_due": due})
             diseases.append({"application_id": i, "person_id": 1, "region_code": region,
                              "disease_code": rnd.choice(DISEASES[region]), "national_code": "M00000", "disease_name": "病种",
                              "result": "pending", "is_open": False})
@@ -132,6 +138,10 @@ def measure(rows: int, url: str) -> None:
         ("防城港 市本级 待办 page 1", lambda: page(reviewer, QueueFilter())),
         ("东兴 区县 待办 page 1", lambda: page(district, QueueFilter())),
         ("医保科 全部, 10 pages in a row", lambda: walk(office, QueueFilter(view="all"), 10)),
+        ("医保科 待办, 已超时 page 1", lambda: page(office, QueueFilter(due="overdue"), window=WINDOW)),
+        ("医保科 待办, 已超时 page 5 (keyset)", lambda: page(office, QueueFilter(due="overdue"), window=WINDOW,
+                                                      after=(TODAY - timedelta(days=5), rows // 2))),
+        ("防城港 市本级 全部, 即将到期", lambda: page(reviewer, QueueFilter(view="all", due="soon"), window=WINDOW)),
     ]
     print(f"\nqueue pages over {rows:,} applications on {db.engine.dialect.name} ({url.split('@')[-1]}), median of 15:")
     for name, fn in cases:

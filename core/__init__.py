@@ -8,10 +8,12 @@ from core.types import (  # noqa: F401  (re-exported for plugins)
     Division,
     Institution,
     Material,
+    NoticeTemplate,
     ReasonCode,
     RegionInfo,
     RenewalPolicy,
     ReviewStep,
+    SmsResult,
 )
 
 PROJECT = "mtkit"

@@ -1,4 +1,4 @@
-"""Flask CLI commands: `flask --app app demo`, `users` (core/cli_users.py), `files` (core/cli_files.py)."""
+"""Flask CLI commands: `flask --app app demo`, `jobs run|list`, `users` (core/cli_users.py), `files` (core/cli_files.py)."""
 from __future__ import annotations
 
 import click
@@ -26,6 +26,39 @@ def init_app(app: Flask) -> None:
             raise click.ClickException("数据库已有数据;演示数据只能写入空数据库。")
         logins = demo_data.seed()
         db.session.commit()
+        # Run the daily jobs once, so the demo shows reminders, the expiry sweep and deadline digests.
+        from core.services import jobs
+
+        jobs.run_due(echo=lambda line: None)
         click.echo(f"演示数据已写入。所有演示账号的密码均为: {demo_data.PASSWORD}")
         for username, role, name in logins:
             click.echo(f"  {username:<20} {role:<16} {name}")
+
+    @app.cli.group("jobs")
+    def jobs_group():
+        """Scheduled jobs (run by cron or a systemd timer)."""
+
+    @jobs_group.command("run")
+    @click.argument("name", required=False)
+    @click.option("--force", is_flag=True, help="即使今天已运行也再运行一次(不会重复发送)")
+    def jobs_run(name, force):
+        """Run every due job, or only NAME."""
+        from core.services import jobs, sweeps  # noqa: F401
+
+        if name and name not in jobs.JOBS:
+            raise click.ClickException(f"没有名为 {name} 的任务。可用: {', '.join(jobs.JOBS)}")
+        results = {name: jobs.run(name, click.echo, force)} if name else jobs.run_due(click.echo, force)
+        if "failed" in results.values():
+            raise SystemExit(1)
+
+    @jobs_group.command("list")
+    def jobs_list():
+        """List jobs, whether each is due, and its last run."""
+        from core.services import jobs, sweeps  # noqa: F401
+        from core.filters import local_time
+
+        for j in jobs.JOBS.values():
+            last = jobs.last_done(j.name)
+            when = local_time(last.finished_at) if last else "从未运行"
+            every = "每天" if j.every_minutes is None else f"每 {j.every_minutes} 分钟"
+            click.echo(f"{j.name:<24} {'到期' if jobs.is_due(j) else '未到期':<4} {every:<8} 上次完成 {when}  {j.title}")

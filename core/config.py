@@ -74,5 +74,6 @@ def default_config(instance_path: Path) -> dict:
         "REMEMBER_COOKIE_DURATION": timedelta(minutes=30),
         "WTF_CSRF_TIME_LIMIT": None,  # tied to the session instead, which already times out
         "MTKIT_TODAY": None,  # tests and demos may pin "today" (a date)
+        "MTKIT_SMS_LOG": os.environ.get("MTKIT_SMS_LOG", str(instance_path / "sms.log")),
         "MTKIT_HTMX_JS": os.environ.get("MTKIT_HTMX_JS", ""),
     }

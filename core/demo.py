@@ -90,11 +90,14 @@ def seed() -> list[tuple[str, str, str]]:
             )
         )
     zhang, liu, ma, wei, huang, li = people
+    # 黄志明 lives in Shenzhen for work (异地就医) and wants letters there as well as SMS.
+    huang.remote_address = "广东省深圳市福田区华强北路1号"
+    huang.notice_letter = True
     s = staff
 
     # ---- Inner Mongolia: normal track at 内蒙古医科大学附属医院 ----
     _draft(zhang, "150000", "150100", "H150100001", ["M05400"], upload=False)  # draft, nothing uploaded
-    _submitted(liu, "150000", "150100", "H150100001", ["M01600"])  # waits for 医保科 受理
+    _overdue(_submitted(liu, "150000", "150100", "H150100001", ["M01600"]), 6)  # 医保科 受理, late
     w = _submitted(liu, "150000", "150100", "H150100001", ["M04600"])
     workflow.act(w, s["nmg_yibao"], "accept", w.version)  # waits for nmg_doctor's decision
     b = _submitted(ma, "150000", "150200", "H150200001", ["M04600", "M03900"])
@@ -117,7 +120,7 @@ def seed() -> list[tuple[str, str, str]]:
 
     # ---- Fangchenggang: agency window ----
     _draft(wei, "450600", "450602", "O450600001", ["FCG004"], upload=False)
-    _submitted(wei, "450600", "450602", "O450600001", ["FCG002"])  # waits for 受理
+    _overdue(_submitted(wei, "450600", "450602", "O450600001", ["FCG002"]), 4)  # waits for 受理, late
     i = _submitted(huang, "450600", "450681", "O450681001", ["FCG009"])
     workflow.act(i, s["dx_review"], "accept", i.version)
     workflow.act(i, s["dx_review"], "refer_expert", i.version, note="病情需专家复评")  # expert's turn
@@ -140,9 +143,15 @@ def seed() -> list[tuple[str, str, str]]:
     o = _submitted(huang, "450600", "450681", "O450681001", ["FCG005"])
     apps.withdraw(o, huang, o.version, "已到外地就医")
 
+    # Returned a month ago and never answered: the expiry sweep closed them (逾期未补正).
+    _lapsed(ma, "150000", "150200", "H150200001", ["M02500"], s["bt_yibao"], "请补充癫痫发作记录及脑电图报告")
+    _lapsed(li, "450600", "450603", "O450603001", ["FCG014"], s["fcg_review"], "请补充痰检及胸部CT报告")
+
     # Recognitions close to their end, so renewal can be tried today (window open).
     _old_recognition(wei, "450600", "450602", "O450600001", "FCG001", "高血压", "M03900", months_left=2)
     _old_recognition(zhang, "150000", "150100", "H150100001", "M03900", "高血压病", "M03900", months_left=1, kind_apps=True)
+    # Ended last week without renewal: the first daily job run marks it 已到期 and tells 黄志明.
+    _old_recognition(huang, "450600", "450681", "O450681001", "FCG002", "糖尿病", "M01600", months_left=0, days_left=-7)
     db.session.flush()
 
     logins = [(u, r, n) for u, r, n, *_ in STAFF]
@@ -172,10 +181,29 @@ def _decide(app, user, result, reason=None):
     workflow.act(app, user, "decide", app.version, results=results, reason_code=reason)
 
 
-def _old_recognition(person, region, division, inst, code, name, national, months_left, kind_apps=False):
+def _overdue(app, days_ago):
+    """History: submitted ``days_ago`` calendar days ago, so its step is past its time limit today."""
+    from core.services import workdays
+
+    started = today() - timedelta(days=days_ago)
+    app.submitted_at = app.step_started_at = app.submitted_at - timedelta(days=days_ago)
+    app.step_due = workdays.due_date(app.region_code, started, app.current_step["sla"])
+    return app
+
+
+def _lapsed(person, region, division, inst, diseases, staff, note):
+    """Returned 31 days ago (history: the deadline is moved back), then closed by the sweep's rule."""
+    app = _submitted(person, region, division, inst, diseases)
+    workflow.act(app, staff, "return", app.version, to="applicant", note=note)
+    app.return_deadline = today() - timedelta(days=1)
+    apps.lapse(app, today())
+    return app
+
+
+def _old_recognition(person, region, division, inst, code, name, national, months_left, kind_apps=False, days_left=0):
     """An earlier approval whose validity ends in ``months_left`` months (history created directly)."""
     on = today()
-    end = on + relativedelta(months=months_left)
+    end = on + relativedelta(months=months_left) + timedelta(days=days_left)
     start = end + timedelta(days=1) - relativedelta(months=24)
     app = Application(person_id=person.id, region_code=region, division_code=division, institution_code=inst,
                       channel="window", kind="new", status="approved", steps=[], step_index=0)

@@ -73,7 +73,14 @@ def init_app(app):
                 select(func.count()).select_from(Notice).where(Notice.user_id == current_user.id, Notice.read_at.is_(None))
             )
 
+        def calendar_missing_years():
+            from core.services.clock import today
+            from core.services.workdays import missing_official_years
+
+            return missing_official_years(today())
+
         return {
+            "calendar_missing_years": calendar_missing_years,
             "unread_count": unread_count,
             "csrf_token_value": generate_csrf,
             "channel_name": channel_name,

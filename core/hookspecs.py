@@ -20,8 +20,10 @@ if TYPE_CHECKING:  # pragma: no cover
         Material,
         ReasonCode,
         RegionInfo,
+        NoticeTemplate,
         RenewalPolicy,
         ReviewStep,
+        SmsResult,
     )
 
 
@@ -101,10 +103,37 @@ def mtkit_validate_application(application: Any) -> list[str]:
 
 @hookspec
 def mtkit_notify(notice: Any) -> str | None:
-    """Deliver ``notice`` (a saved ``core.models.Notice``) through a channel.
+    """Deliver ``notice`` (a saved ``core.models.Notice``) through a channel, or queue it.
 
-    Every notification plugin is called; each returns the name of its channel when it delivered,
-    or None when it does not handle the notice. The in-app inbox always delivers.
+    Every notification plugin is called inside the transaction that creates the notice; each
+    returns the name of its channel when it took the notice, or None when it does not handle it.
+    The in-app inbox always delivers. Channels that talk to the outside world (SMS, letters) only
+    add a ``NoticeDelivery`` row here; the ``deliver_notices`` job sends it after the commit and
+    retries failures with back-off, so a rolled-back transaction never sends anything.
+    """
+
+
+@hookspec(firstresult=True)
+def mtkit_sms_send(phone: str, text: str, ref: str) -> SmsResult:
+    """Send one SMS through the bureau's gateway and return ``SmsResult(ok, detail)``.
+
+    :param phone: 11-digit mainland mobile number.
+    :param text: the message, already rendered (at most 300 characters).
+    :param ref: a stable id of this delivery ("mtkit-<delivery id>"); pass it to gateways that
+        de-duplicate, since a delivery interrupted by a crash is retried.
+    Raising an exception counts as a failed attempt (retried with back-off). A bureau implements
+    this one hook in its own plugin; the default adapter (``plugins/sms_log.py``, trylast) writes
+    each message to the file set by ``MTKIT_SMS_LOG``.
+    """
+
+
+@hookspec(firstresult=True)
+def mtkit_notice_template(region: str, kind: str) -> NoticeTemplate | None:
+    """Return the title/body template of notice ``kind`` in ``region`` (core defaults run last).
+
+    Kinds and their fields: renewal_reminder (name, disease, end_date, days_left, opens, closes),
+    expired (name, disease, end_date, stop_date), lapsed (name, app_id, deadline),
+    sla_digest (name, overdue, due_soon, lines), result_due (name, count, lines).
     """
 
 

@@ -8,7 +8,7 @@ import pluggy
 from core import PROJECT, hookspecs
 
 # Core behaviour and cross-region plugins, always registered.
-DEFAULT_PLUGINS = ("core.defaults", "plugins.inbox")
+DEFAULT_PLUGINS = ("core.defaults", "plugins.inbox", "plugins.sms", "plugins.sms_log", "plugins.letters")
 # Regions that ship with mtkit, registered explicitly (no import-order discovery).
 BUILTIN_REGIONS = ("regions.neimenggu", "regions.fangchenggang")
 ENTRY_POINT_GROUP = "mtkit"

@@ -142,6 +142,8 @@ class RenewalPolicy:
     window_months: int = 3  # renewal allowed in the N months before the end date
     continue_during_review: bool = True  # a timely renewal keeps benefits during review
     return_deadline_days: int = 30  # calendar days an applicant has to supply missing items
+    # Days before the end date on which the person is reminded to renew (largest first).
+    reminder_days: tuple[int, ...] = (90, 30, 7)
 
 
 @dataclass(frozen=True)
@@ -159,3 +161,22 @@ class BenefitPolicy:
     deductible: dict[str, Decimal] = field(default_factory=dict)
     one_deductible_across_diseases: bool = True
     inpatient_excluded: bool = True
+
+
+@dataclass(frozen=True)
+class NoticeTemplate:
+    """Title and body of one kind of notice, with ``str.format`` fields (see core/defaults.py)."""
+
+    title: str
+    body: str
+
+    def render(self, **fields) -> tuple[str, str]:
+        return self.title.format(**fields), self.body.format(**fields)
+
+
+@dataclass(frozen=True)
+class SmsResult:
+    """What an SMS gateway answered: accepted or not, and its message id or error text."""
+
+    ok: bool
+    detail: str = ""

@@ -21,7 +21,7 @@ from core.services import Conflict, Forbidden, Invalid, NotFound
 from core.services import recognitions as recs
 from core.services import verification
 from core.services.access import can_see
-from core.services.applications import STALE_MESSAGE, check_version, flush_or_conflict, record_event, start_step_clock
+from core.services.applications import STALE_MESSAGE, check_version, flush_or_conflict, pause_step_clock, record_event, start_step_clock
 from core.services.audit import audit
 from core.services.clock import today
 from core.services.notices import notify
@@ -155,7 +155,7 @@ def _record(app, user, step, **_):
     results = [ad.result for ad in app.diseases]
     app.status = "approved" if all(r == "approved" for r in results) else "rejected" if all(r == "rejected" for r in results) else "partial"
     app.decided_at = utcnow()
-    app.step_due = None
+    app.step_due = app.sla_remaining = None
     for ad in app.diseases:
         ad.is_open = False
     db.session.flush()
@@ -210,7 +210,7 @@ def _return(app, user, step, to="applicant", reason_code=None, note=None, **_):
     on = today(regions().get(app.region_code).timezone)
     app.status = "returned"
     app.return_deadline = on + timedelta(days=policy.return_deadline_days)
-    app.step_due = None  # the clock pauses while the applicant supplies materials
+    pause_step_clock(app, on)  # the clock pauses while the applicant supplies materials
     notify(
         app.person_id,
         "return",

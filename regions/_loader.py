@@ -14,10 +14,13 @@ Files of a data directory (columns are described in ``regions/README.md``):
   channels.toml      [[channel]] code,name,online,entry_points,strengths,weaknesses,suits
   review_steps.toml  [[normal]] and optional [[fast_track]] steps: code,name,role,kind,
                      sla_working_days,optional,min_title
+  notices.toml       optional: renewal_reminder_days, [template.<kind>] title, body
+  holidays.csv       optional: date,working,note (local holidays, or a year chinesecalendar lacks)
 """
 from __future__ import annotations
 
 import csv
+from datetime import date
 import re
 import tomllib
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ from typing import Any
 
 from core.types import (
     PHYSICIAN_TITLES,
+    NoticeTemplate,
     Channel,
     Disease,
     Division,
@@ -452,6 +456,59 @@ def _steps(tables, path, section: str) -> tuple[ReviewStep, ...]:
     return tuple(out)
 
 
+# Fields each notice template may use (see core/hookspecs.py mtkit_notice_template).
+TEMPLATE_FIELDS = {
+    "renewal_reminder": ("name", "disease", "end_date", "days_left", "opens", "closes"),
+    "expired": ("name", "disease", "end_date", "stop_date"),
+    "lapsed": ("name", "app_id", "deadline"),
+    "sla_digest": ("name", "overdue", "due_soon", "lines"),
+    "result_due": ("name", "count", "lines"),
+}
+
+
+def load_notices(path: Path) -> tuple[tuple[int, ...] | None, dict[str, NoticeTemplate]]:
+    """(reminder days, largest first, or None for the default; templates by kind)."""
+    if not path.exists():
+        return None, {}
+    data = read_toml(path)
+    days = data.get("renewal_reminder_days")
+    if days is not None:
+        if not isinstance(days, list) or not days or not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 366 for d in days):
+            raise DataError(path, "renewal_reminder_days", "应为 1 到 366 之间的整数列表,如 [90, 30, 7]")
+        if len(set(days)) != len(days):
+            raise DataError(path, "renewal_reminder_days", "天数不能重复")
+        days = tuple(sorted(days, reverse=True))
+    templates = {}
+    for kind, table in (data.get("template") or {}).items():
+        where = f"[template.{kind}]"
+        if kind not in TEMPLATE_FIELDS:
+            raise DataError(path, where, f"未知的通知类型 {kind},应为 {'、'.join(TEMPLATE_FIELDS)} 之一")
+        t = NoticeTemplate(_toml_str(table, "title", path, where, max_len=100), _toml_str(table, "body", path, where, max_len=1000))
+        try:
+            t.render(**{f: "x" for f in TEMPLATE_FIELDS[kind]})
+        except (KeyError, IndexError, ValueError) as exc:
+            raise DataError(path, where, f"模板中的占位符 {exc} 无效,可用: {'、'.join('{' + f + '}' for f in TEMPLATE_FIELDS[kind])}") from exc
+        templates[kind] = t
+    return days, templates
+
+
+def load_holidays(path: Path) -> dict[date, bool]:
+    """Local days off and make-up working days: date -> True if it is a working day."""
+    if not path.exists():
+        return {}
+    out: dict[date, bool] = {}
+    for row in read_csv(path, ("date", "working", "note")):
+        line = row[LINE]
+        try:
+            day = date.fromisoformat(row["date"])
+        except ValueError:
+            raise DataError(path, line, f"日期 {row['date']!r} 应写成 2027-01-01 的格式") from None
+        if day in out:
+            raise DataError(path, line, f"日期 {day} 重复")
+        out[day] = parse_bool(row["working"], path, line, "working")
+    return out
+
+
 # --- everything of one region ------------------------------------------------------------------
 class RegionData:
     """All data files of one region, read and checked once. Attributes are tuples (read-only)."""
@@ -469,6 +526,8 @@ class RegionData:
         self.material_rows = load_materials(d / "materials.csv", set(self.disease_codes))
         self.channels = load_channels(d / "channels.toml")
         self.steps = load_review_steps(d / "review_steps.toml")
+        self.reminder_days, self.notice_templates = load_notices(d / "notices.toml")
+        self.holidays = load_holidays(d / "holidays.csv")
 
     def catalogue(self, year: int) -> list[Disease]:
         """The diseases valid in ``year``, in file order ([] before the first year in the data)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core import hookimpl
+from core.types import RenewalPolicy
 from regions._loader import RegionData
 
 
@@ -44,6 +45,23 @@ class DataRegion:
     @hookimpl
     def mtkit_review_steps(self, region, fast_track):
         return list(self.data.steps[bool(fast_track)]) if region == self.code else None
+
+    @hookimpl
+    def mtkit_renewal_policy(self, region, disease):
+        # Only when the region sets its reminder days (notices.toml); otherwise the core default.
+        if region != self.code or self.data.reminder_days is None:
+            return None
+        return RenewalPolicy(reminder_days=self.data.reminder_days)
+
+    @hookimpl
+    def mtkit_notice_template(self, region, kind):
+        return self.data.notice_templates.get(kind) if region == self.code else None
+
+    @hookimpl
+    def mtkit_holidays(self, region, year):
+        if region != self.code:
+            return None
+        return {d: w for d, w in self.data.holidays.items() if d.year == year}
 
     @hookimpl
     def mtkit_pdf_templates(self, region):

@@ -35,6 +35,7 @@ def base_config(url: str, tmp_path) -> dict:
         "MTKIT_VERIFICATION_KEY": "test-verification",
         "WTF_CSRF_ENABLED": False,
         "MTKIT_UPLOAD_DIR": str(tmp_path / "uploads"),
+        "MTKIT_SMS_LOG": str(tmp_path / "sms.log"),
         "MTKIT_PDF_CACHE_DIR": str(tmp_path / "pdf-cache"),
         "MTKIT_PREVIEW_DIR": str(tmp_path / "previews"),
         "MTKIT_TODAY": TODAY,

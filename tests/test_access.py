@@ -373,7 +373,8 @@ PUBLIC = {"static", "public.home", "public.channels", "public.htmx_js", "public.
 def test_anonymous_is_sent_to_login_for_every_protected_page(app, client, make):
     p = make.person()
     a = make.application(p, ["M03900"])
-    args = {"app_id": a.id, "material_id": a.materials[0].id, "rec_id": 1, "notice_id": 1, "form": "application", "page": 1}
+    args = {"app_id": a.id, "material_id": a.materials[0].id, "rec_id": 1, "notice_id": 1, "form": "application", "page": 1,
+            "day_id": 1, "delivery_id": 1, "batch": "x"}
     adapter = app.url_map.bind("localhost")
     checked, wrong = [], []
     for rule in app.url_map.iter_rules():

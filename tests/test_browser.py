@@ -526,3 +526,37 @@ def test_several_files_replace_preview_and_print(make, nmg_staff, page, live, tm
     assert download.value.suggested_filename.endswith(".pdf")
     assert open(download.value.path(), "rb").read(5) == b"%PDF-"
     assert not page.traffic.problems, page.traffic.problems
+
+
+def test_calendar_and_deadline_pages_fit_a_phone(make, fcg_staff, browser, live):
+    """Queues with time limits, 超时督办, 工作日历, 通知发送, 打印信件 and 通知方式 at 390px, 18px type."""
+    make.staff("fcg_admin", "admin", region="450600")
+    person = make.person(region="450600", division="450602")
+    make.application(person, ["FCG001"])
+    id_number = person.id_number
+    db.session.commit()
+    context = browser.new_context(
+        base_url=live, locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+    )
+    page = context.new_page()
+    try:
+        def check(path):
+            page.goto(path)
+            expect(page.locator("h1")).to_be_visible()
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390 + 1, f"{path}: page is {width}px wide at a 390px viewport"
+
+        for username, paths in (
+            ("fcg_admin", ("/staff/overdue", "/staff/calendar", "/staff/deliveries", "/staff/queue?view=all&due=soon")),
+            ("fcg_review", ("/staff/queue?due=soon", "/staff/letters")),
+            (id_number, ("/profile",)),
+        ):
+            login(page, username)
+            for path in paths:
+                check(path)
+            logout(page)
+        login(page, "fcg_admin")
+        page.goto("/staff/overview")
+        expect(page.get_by_text("2027 年国家法定节假日官方数据缺失")).to_be_visible()
+    finally:
+        context.close()

@@ -109,6 +109,9 @@ def test_post_without_token_is_refused_everywhere_and_changes_nothing(app, scene
         "material_id": material.id,
         "notice_id": s["notice"].id,
         "rec_id": s["rec"].id,
+        "day_id": 1,  # CSRF is checked before the record is looked up
+        "delivery_id": 1,
+        "batch": "x",
     }
     adapter = app.url_map.bind("localhost")
     before = snapshot()

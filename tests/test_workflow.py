@@ -42,7 +42,7 @@ def test_neimenggu_normal_track(make, nmg_staff):
     assert (decision.result, decision.reason_code, decision.decided_by_id) == ("rejected", "R01", nmg_staff["doctor"].id)
     notice = db.session.scalars(select(Notice).where(Notice.kind == "decision")).one()
     assert notice.user_id == person.id and "高血压病:通过" in notice.body and "糖尿病:不通过" in notice.body
-    assert notice.channels == "inbox"
+    assert notice.channels == "inbox,sms"  # a phone on file and SMS on by default
     actions = set(db.session.scalars(select(AuditLog.action).where(AuditLog.object_id == str(app.id))))
     assert {"application.create", "application.submit", "application.accept", "application.decide", "application.record"} <= actions
 

@@ -18,9 +18,11 @@ STATUSES = {
     "partial": "部分通过",
     "rejected": "未通过",
     "withdrawn": "已撤回",
+    "lapsed": "逾期未补正",
 }
 OPEN_STATUSES = ("draft", "submitted", "in_review", "returned")
-FINAL_STATUSES = ("approved", "partial", "rejected", "withdrawn")
+# "lapsed": closed by the expiry sweep when a return's supplement deadline passed unanswered.
+FINAL_STATUSES = ("approved", "partial", "rejected", "withdrawn", "lapsed")
 KINDS = {"new": "新申请", "renewal": "续办"}
 RESULTS = {"pending": "待审核", "approved": "通过", "rejected": "不通过"}
 # Timeline entries (ApplicationEvent.action).
@@ -34,6 +36,7 @@ EVENT_NAMES = {
     "record": "办结",
     "return": "退回",
     "withdraw": "撤回",
+    "lapse": "逾期关闭",
 }
 
 
@@ -51,6 +54,13 @@ class Application(db.Model):
         Index("ix_applications_all_div", "region_code", "division_code", "id"),
         Index("ix_applications_status", "region_code", "status", "id"),
         Index("ix_applications_person", "person_id", "id"),
+        # "Has this recognition a renewal under way?" (reminders, expiry sweep).
+        Index("ix_applications_renewal_of", "renewal_of_id"),
+        # SLA filters (overdue / due soon): most urgent first, keyset on (step_due, id). step_due is
+        # set only while a step with a time limit is open, so these indexes hold open work only.
+        Index("ix_applications_due_inst", "region_code", "institution_code", "step_due", "id"),
+        Index("ix_applications_due_div", "region_code", "division_code", "step_due", "id"),
+        Index("ix_applications_due_region", "region_code", "step_due", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -77,6 +87,9 @@ class Application(db.Model):
     materials_changed_at = mapped_column(UTCDateTime, nullable=True)
     step_started_at = mapped_column(UTCDateTime, nullable=True)
     step_due: Mapped[date | None] = mapped_column(Date)
+    # Working days the step had left when it was returned for supplement: the clock pauses and
+    # resumes with these on resubmission.
+    sla_remaining: Mapped[int | None] = mapped_column(Integer)
     created_at = mapped_column(UTCDateTime, default=utcnow)
     submitted_at = mapped_column(UTCDateTime, nullable=True)
     decided_at = mapped_column(UTCDateTime, nullable=True)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, event
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
 from core.models.base import UTCDateTime, utcnow
@@ -36,13 +36,21 @@ class Notice(db.Model):
 
     __tablename__ = "notices"
     __table_args__ = (Index("ix_notices_user", "user_id", "id"),)
+    # Notices sent by scheduled jobs carry a key (e.g. "renewal:42:30"); the unique constraint makes
+    # "sent exactly once" hold even if two job runs race or a run is repeated after a crash.
+
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
+    recognition_id: Mapped[int | None] = mapped_column(ForeignKey("recognitions.id"))
+    dedup_key: Mapped[str | None] = mapped_column(String(120), unique=True)
     kind: Mapped[str] = mapped_column(String(30))
     title: Mapped[str] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text)
     channels: Mapped[str | None] = mapped_column(String(100))  # delivered through, comma list
     created_at = mapped_column(UTCDateTime, default=utcnow)
     read_at = mapped_column(UTCDateTime, nullable=True)
+
+    # SMS and letters queued for this notice (the inbox is the row itself).
+    deliveries = relationship("NoticeDelivery", order_by="NoticeDelivery.id", viewonly=True)

@@ -6,7 +6,7 @@ import hmac
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -45,6 +45,9 @@ class User(UserMixin, db.Model):
     insured_category: Mapped[str | None] = mapped_column(String(10))  # employed / retired
     address: Mapped[str | None] = mapped_column(String(200))
     remote_address: Mapped[str | None] = mapped_column(String(200))  # 异地居住地址
+    # Channels a person chose for notices besides the in-app inbox (always on).
+    notice_sms: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    notice_letter: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until = mapped_column(UTCDateTime, nullable=True)

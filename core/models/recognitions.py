@@ -13,6 +13,7 @@ RECOGNITION_STATUSES = {
     "active": "有效",
     "renewed": "已续办",
     "ended": "已终止",
+    "expired": "已到期",  # set by the expiry sweep: past its end with no timely renewal
 }
 
 
@@ -21,6 +22,8 @@ class Recognition(db.Model):
     __table_args__ = (
         Index("ix_recognitions_person", "person_id", "disease_code"),
         Index("ix_recognitions_end", "region_code", "end_date", "status"),
+        # The daily jobs walk recognitions by end date within a status (reminders, expiry sweep).
+        Index("ix_recognitions_status_end", "status", "region_code", "end_date", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

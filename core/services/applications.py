@@ -16,8 +16,9 @@ from core.services import dates
 from core.services import recognitions as recs
 from core.services.access import can_see
 from core.services.audit import audit
-from core.services.calendar import add_working_days
+from core.services import workdays
 from core.services.clock import today
+from core.services import notices
 from core.services.notices import notify
 from core.services import storage, uploads
 from core.types import Material as MaterialRule
@@ -342,6 +343,7 @@ def withdraw(app: Application, actor: User, version: int, reason: str = "") -> A
         raise Invalid("申请已办结,不能撤回。")
     from_status = app.status
     app.status = "withdrawn"
+    app.step_due = app.sla_remaining = None  # no clock runs on a closed application
     for ad in app.diseases:
         ad.is_open = False
     prev = app.renewal_of if app.kind == "renewal" else None
@@ -371,13 +373,22 @@ def step_dict(step) -> dict:
 
 
 def start_step_clock(app: Application, on) -> None:
+    """Start the time limit of the current step, counted in working days from ``on`` (the region's
+    today). After a return for supplement the clock resumes with the working days it had left."""
     step = app.current_step
     app.step_started_at = utcnow()
     if step and step.get("sla"):
-        extra = {**regions().extra_days(app.region_code, on.year), **regions().extra_days(app.region_code, on.year + 1)}
-        app.step_due = add_working_days(on, step["sla"], extra)
+        days = app.sla_remaining if app.sla_remaining is not None else step["sla"]
+        app.step_due = workdays.due_date(app.region_code, on, days)
     else:
         app.step_due = None
+    app.sla_remaining = None
+
+
+def pause_step_clock(app: Application, on) -> None:
+    """Stop the clock while the applicant supplies materials; keep the working days left."""
+    app.sla_remaining = workdays.remaining(app.region_code, on, app.step_due) if app.step_due else None
+    app.step_due = None
 
 
 def check_version(app: Application, version) -> None:
@@ -418,3 +429,28 @@ def start_renewal(rec: Recognition, actor: User, *, channel: str, institution: s
         kind="renewal",
         renewal_of=rec,
     )
+
+
+def lapse(app: Application, on) -> None:
+    """Close a returned application whose supplement deadline passed (run by the expiry sweep).
+
+    A timely renewal that lapses ends the old recognition like a rejected one: benefits stop from
+    the day after its original end (the continuity lasted only while the return could be answered).
+    """
+    if app.status != "returned" or not app.return_deadline or on <= app.return_deadline:
+        return
+    app.status = "lapsed"
+    app.step_due = app.sla_remaining = None
+    for ad in app.diseases:
+        ad.is_open = False
+    record_event(app, None, "lapse", "returned", f"补正期限 {app.return_deadline.isoformat()} 已过,未重新提交")
+    audit("application.lapse", app, user=None, detail=f"deadline={app.return_deadline.isoformat()}")
+    prev = app.renewal_of if app.kind == "renewal" else None
+    if prev is not None and on > prev.end_date and prev.stop_date is None and prev.status == "active":
+        prev.stop_date = dates.stop_date_after_rejected_renewal(prev.end_date)
+        prev.status = "ended"
+        audit("recognition.end", prev, user=None, detail=f"renewal {app.id} lapsed; stop={prev.stop_date.isoformat()}")
+    person = db.session.get(User, app.person_id)
+    title, body = notices.from_template(app.region_code, "lapsed", name=person.name, app_id=app.id,
+                                        deadline=app.return_deadline.isoformat())
+    notify(app.person_id, "lapsed", title, body, app.id, dedup_key=f"lapsed:{app.id}")

@@ -1,15 +1,19 @@
-"""Work queues: what a staff member sees, filtered, newest first, in keyset pages.
+"""Work queues: what a staff member sees, filtered, in keyset pages.
 
 Keyset pagination on id (``before`` = the last id of the previous page) walks an index instead of
 counting past OFFSET rows, so page 500 costs what page 1 costs. The indexes behind it are on
 Application (``ix_applications_queue_*`` for "waiting for my role", ``ix_applications_all_*`` for
-"everything in my scope").
+"everything in my scope"). The SLA filters (overdue, due soon) list the most urgent first and page
+on (step_due, id) over ``ix_applications_due_*``: step_due is set only while a step with a time
+limit is open, so those indexes hold only open work.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import date
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, and_, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from core.extensions import db
@@ -17,6 +21,8 @@ from core.models import STATUSES, Application, ApplicationDisease, User
 from core.services.access import application_scope
 
 PAGE_SIZE = 20
+DUE_FILTERS = {"overdue": "已超时", "soon": "即将到期(下一个工作日内)"}
+_CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2})_(\d{1,10})$")
 
 
 @dataclass(frozen=True)
@@ -25,9 +31,29 @@ class QueueFilter:
     status: str = ""
     disease: str = ""
     division: str = ""
+    due: str = ""  # "", "overdue" or "soon"
 
 
-def statement(user: User, f: QueueFilter, before: int | None = None, size: int = PAGE_SIZE) -> Select:
+@dataclass(frozen=True)
+class DueWindow:
+    """Today and the last day that counts as "due soon" (the next working day), in the region."""
+
+    today: date
+    soon: date
+
+
+def parse_cursor(value: str | None) -> tuple[date, int] | None:
+    m = _CURSOR.match(value or "")
+    if not m:
+        return None
+    try:
+        return date.fromisoformat(m.group(1)), int(m.group(2))
+    except ValueError:
+        return None
+
+
+def statement(user: User, f: QueueFilter, before: int | None = None, size: int = PAGE_SIZE,
+              window: DueWindow | None = None, after: tuple[date, int] | None = None) -> Select:
     conds = [application_scope(user)]
     if f.view == "mine":
         conds.append(Application.current_role == user.role)
@@ -43,15 +69,30 @@ def statement(user: User, f: QueueFilter, before: int | None = None, size: int =
             .where(ApplicationDisease.application_id == Application.id, ApplicationDisease.disease_code == f.disease)
             .exists()
         )
-    if before:
-        conds.append(Application.id < before)
-    return select(Application).where(and_(*conds)).order_by(Application.id.desc()).limit(size + 1)
+    if f.due in DUE_FILTERS and window is not None:
+        if f.due == "overdue":
+            conds.append(Application.step_due < window.today)
+        else:
+            conds.append(and_(Application.step_due >= window.today, Application.step_due <= window.soon))
+        if after:
+            conds.append(tuple_(Application.step_due, Application.id) > tuple_(after[0], after[1]))
+        order = (Application.step_due, Application.id)
+    else:
+        if before:
+            conds.append(Application.id < before)
+        order = (Application.id.desc(),)
+    return select(Application).where(and_(*conds)).order_by(*order).limit(size + 1)
 
 
-def page(user: User, f: QueueFilter, before: int | None = None, size: int = PAGE_SIZE):
-    """One page of the queue and the ``before`` value of the next page (None on the last page)."""
+def page(user: User, f: QueueFilter, before: int | None = None, size: int = PAGE_SIZE,
+         window: DueWindow | None = None, after: tuple[date, int] | None = None):
+    """One page and the cursor of the next (None on the last page): an id, or "date_id" for SLA views."""
     rows = db.session.scalars(
-        statement(user, f, before, size).options(selectinload(Application.person), selectinload(Application.diseases))
+        statement(user, f, before, size, window, after).options(selectinload(Application.person), selectinload(Application.diseases))
     ).all()
-    next_before = rows[size - 1].id if len(rows) > size else None
-    return rows[:size], next_before
+    if len(rows) <= size:
+        return rows, None
+    last = rows[size - 1]
+    if f.due in DUE_FILTERS and window is not None:
+        return rows[:size], f"{last.step_due.isoformat()}_{last.id}"
+    return rows[:size], last.id

@@ -74,6 +74,8 @@ def renewal_problem(rec: Recognition, on: date) -> str | None:
     """Why ``rec`` cannot be renewed on ``on``, or None when it can."""
     if rec.status == "renewed":
         return "该认定已续办,请在新认定的续办期内办理下一次续办。"
+    if rec.status == "expired":
+        return f"该认定已于 {rec.end_date.isoformat()} 到期,不能续办,请重新申请认定。"
     if rec.status != "active" or rec.stop_date is not None:
         return f"该认定的续办未通过,有效期至 {rec.end_date.isoformat()};到期后如需待遇,请重新申请认定。"
     policy = regions().renewal_policy(rec.region_code, rec.disease_code)

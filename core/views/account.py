@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from core.extensions import db
 from core.forms import ProfileForm
@@ -22,6 +23,7 @@ bp = Blueprint("account", __name__)
 def inbox():
     notices = db.session.scalars(
         select(Notice).where(Notice.user_id == current_user.id).order_by(Notice.id.desc()).limit(200)
+        .options(selectinload(Notice.deliveries))
     ).all()
     return render_template("account/inbox.html", notices=notices)
 
@@ -114,3 +116,24 @@ def _blank_phone_form(user):
     form = ProfileForm(formdata=None, obj=user)
     form.phone.data = ""
     return form
+
+
+@bp.post("/profile/notices")
+@login_required
+def notice_prefs():
+    """The channels a person wants notices through (the in-app inbox is always on)."""
+    user = current_user._get_current_object()
+    sms, letter = request.form.get("sms") == "1", request.form.get("letter") == "1"
+    problems = []
+    if sms and not user.phone:
+        problems.append("选择短信通知须先登记手机号码。")
+    if letter and not (user.address or user.remote_address):
+        problems.append("选择纸质信件须先填写联系地址(异地居住的填写异地居住地址),信件寄往该地址。")
+    if problems:
+        flash("通知方式未保存:", "error")
+        return render_template("account/profile.html", form=_blank_phone_form(user), full=None, problems=problems), 422
+    user.notice_sms, user.notice_letter = sms, letter
+    audit("user.update_notice_prefs", user, detail=f"sms={int(sms)} letter={int(letter)}")
+    db.session.commit()
+    flash("通知方式已保存。", "success")
+    return redirect(url_for("account.profile"))

@@ -18,4 +18,7 @@ mtkit_disease_catalog = REGION.mtkit_disease_catalog
 mtkit_material_rules = REGION.mtkit_material_rules
 mtkit_channels = REGION.mtkit_channels
 mtkit_review_steps = REGION.mtkit_review_steps
+mtkit_renewal_policy = REGION.mtkit_renewal_policy
+mtkit_notice_template = REGION.mtkit_notice_template
+mtkit_holidays = REGION.mtkit_holidays
 mtkit_pdf_templates = REGION.mtkit_pdf_templates

@@ -1,0 +1,102 @@
+"""Operations: notice deliveries per channel, scheduled job runs and locks, calendar days set by administrators."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.extensions import db
+from core.models.base import UTCDateTime, utcnow
+
+DELIVERY_STATUSES = {
+    "pending": "待发送",
+    "sending": "发送中",
+    "sent": "已发送",
+    "failed": "发送失败,等待重试",
+    "gave_up": "多次失败,已停止重试",
+    "skipped": "未发送(无联系方式)",
+}
+CHANNELS = {"inbox": "站内消息", "sms": "短信", "letter": "纸质信件"}
+
+
+class NoticeDelivery(db.Model):
+    """One notice through one channel (SMS, letter): its state, attempts and the gateway's answer."""
+
+    __tablename__ = "notice_deliveries"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "channel", name="uq_notice_deliveries_notice_channel"),
+        # The delivery job picks due rows: status + next attempt time.
+        Index("ix_notice_deliveries_due", "status", "next_attempt_at", "id"),
+        Index("ix_notice_deliveries_channel", "channel", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"))
+    channel: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at = mapped_column(UTCDateTime, default=utcnow)
+    last_attempt_at = mapped_column(UTCDateTime, nullable=True)
+    sent_at = mapped_column(UTCDateTime, nullable=True)
+    result: Mapped[str | None] = mapped_column(Text)  # gateway answer or error, shown to staff
+    created_at = mapped_column(UTCDateTime, default=utcnow)
+
+    notice = relationship("Notice")
+
+    @property
+    def status_name(self) -> str:
+        return DELIVERY_STATUSES.get(self.status, self.status)
+
+    @property
+    def channel_name(self) -> str:
+        return CHANNELS.get(self.channel, self.channel)
+
+
+class JobRun(db.Model):
+    """One run of a scheduled job: when, what it covered, how much it did, and how it ended."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_name", "name", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40))
+    run_date: Mapped[date] = mapped_column(Date)  # the local day the run covered
+    status: Mapped[str] = mapped_column(String(10), default="running")  # running / done / failed
+    host: Mapped[str | None] = mapped_column(String(100))
+    started_at = mapped_column(UTCDateTime, default=utcnow)
+    finished_at = mapped_column(UTCDateTime, nullable=True)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class JobLock(db.Model):
+    """A lease on a job name: the host holding it until ``locked_until`` runs the job; others skip.
+
+    Claimed by one conditional UPDATE (atomic on PostgreSQL and SQLite), so it works across hosts,
+    and a crashed host's lease simply runs out.
+    """
+
+    __tablename__ = "job_locks"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(100))
+    locked_until = mapped_column(UTCDateTime, nullable=True)
+
+
+class CalendarDay(db.Model):
+    """A day an administrator marked as a holiday or a working day for a region. Revoked, never deleted."""
+
+    __tablename__ = "calendar_days"
+    __table_args__ = (Index("ix_calendar_days_region", "region_code", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(6))
+    day: Mapped[date] = mapped_column(Date)
+    is_working: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(String(100))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at = mapped_column(UTCDateTime, nullable=True)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
