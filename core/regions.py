@@ -10,7 +10,7 @@ from functools import lru_cache
 from flask import current_app
 
 from core.plugins import PluginError, region_plugins
-from core.types import Channel, Disease, Material, RegionInfo, RenewalPolicy, ReviewStep
+from core.types import BenefitPolicy, Channel, Disease, Material, RegionInfo, RenewalPolicy, ReviewStep
 
 
 class Regions:
@@ -23,6 +23,7 @@ class Regions:
         self.catalogue = lru_cache(maxsize=64)(self._catalogue)
         self.materials = lru_cache(maxsize=1024)(self._materials)
         self.steps = lru_cache(maxsize=16)(self._steps)
+        self.benefit_policy = lru_cache(maxsize=64)(self._benefit_policy)
 
     # --- regions -------------------------------------------------------------------------
     def all(self) -> list[RegionInfo]:
@@ -83,6 +84,10 @@ class Regions:
         for answer in self.pm.hook.mtkit_holidays(region=region, year=year):
             merged.update(answer or {})
         return merged
+
+    def _benefit_policy(self, region: str, year: int) -> BenefitPolicy:
+        """The region's 门特 benefit policy for ``year`` (an unconfigured one has an empty version)."""
+        return self.pm.hook.mtkit_benefit_policy(region=region, year=year) or BenefitPolicy()
 
     def renewal_policy(self, region: str, disease: str) -> RenewalPolicy:
         return self.pm.hook.mtkit_renewal_policy(region=region, disease=disease)

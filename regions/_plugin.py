@@ -35,3 +35,7 @@ class DataRegion:
     @hookimpl
     def mtkit_review_steps(self, region, fast_track):
         return list(self.data.steps[bool(fast_track)]) if region == self.code else None
+
+    @hookimpl
+    def mtkit_benefit_policy(self, region, year):
+        return self.data.benefit_policy(year) if region == self.code else None

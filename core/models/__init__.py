@@ -15,3 +15,4 @@ from core.models.applications import (  # noqa: F401
 from core.models.audit import AuditLog, Notice  # noqa: F401
 from core.models.people import AGENCY_ROLES, HOSPITAL_ROLES, ROLES, STAFF_ROLES, User  # noqa: F401
 from core.models.recognitions import RECOGNITION_STATUSES, Recognition  # noqa: F401
+from core.models.benefits import BenefitSettlement, ChosenInstitution, InpatientStay  # noqa: F401

@@ -21,7 +21,7 @@ from core.services.identity import (
     normalise_id,
     phone_problem,
 )
-from core.types import INSURED_CATEGORIES, PHYSICIAN_TITLES
+from core.types import INSURED_CATEGORIES, INSURED_SCHEMES, PHYSICIAN_TITLES
 
 MIN_PASSWORD = 8
 
@@ -50,7 +50,8 @@ def password_problem(password: str | None) -> str | None:
     return None
 
 
-def register_insured(*, name, id_number, phone, password, region, division, insured_category="employed", created_by=None) -> User:
+def register_insured(*, name, id_number, phone, password, region, division, insured_category="employed", created_by=None,
+                     insured_scheme="employee") -> User:
     """Self-registration (or registration at a window). Username is the ID number."""
     problems = []
     name = (name or "").strip()
@@ -67,6 +68,8 @@ def register_insured(*, name, id_number, phone, password, region, division, insu
         problems.append(f"请选择{info.division_label}。")
     if insured_category not in INSURED_CATEGORIES:
         problems.append("请选择人员类别(在职或退休)。")
+    if insured_scheme not in INSURED_SCHEMES:
+        problems.append("请选择参保险种(职工医保或城乡居民医保)。")
     if not problems and db.session.scalar(select(func.count()).where(User.id_number == idn)):
         problems.append("该身份证号码已注册,请直接登录;如忘记密码请到窗口办理。")
     if problems:
@@ -80,6 +83,7 @@ def register_insured(*, name, id_number, phone, password, region, division, insu
         region_code=region,
         division_code=division,
         insured_category=insured_category,
+        insured_scheme=insured_scheme,
         created_by_id=getattr(created_by, "id", None),
     )
     user.set_password(password)

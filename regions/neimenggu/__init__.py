@@ -17,3 +17,4 @@ mtkit_disease_catalog = REGION.mtkit_disease_catalog
 mtkit_material_rules = REGION.mtkit_material_rules
 mtkit_channels = REGION.mtkit_channels
 mtkit_review_steps = REGION.mtkit_review_steps
+mtkit_benefit_policy = REGION.mtkit_benefit_policy
