@@ -374,3 +374,51 @@ def patch_policy(monkeypatch, **changes):
         return dataclasses.replace(policy, **changes) if policy.configured else policy
 
     monkeypatch.setattr(regions(), "benefit_policy", patched)
+
+
+def test_two_settlements_at_once_do_not_both_use_the_deductible(app, fcg, monkeypatch):
+    """Two 医保科 clerks settle for the same person at the same moment: the second waits for the
+    first and sees its deductible and limit use (the person's row is locked first)."""
+    import threading
+    import time
+
+    person, staff = fcg
+    person_id, staff_id = person.id, staff.id
+    real_load = ben.load_ledgers
+
+    def slow_load(people, years):
+        ledgers = real_load(people, years)
+        time.sleep(0.3)  # widen the window in which an unlocked second settlement would read stale totals
+        return ledgers
+
+    monkeypatch.setattr(ben, "load_ledgers", slow_load)
+    db.session.commit()
+    db.session.remove()
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def clerk():
+        with app.app_context():
+            try:
+                from core.models import User
+
+                p, s = db.session.get(User, person_id), db.session.get(User, staff_id)
+                barrier.wait()
+                ben.settle(ben.Visit(p, FCG_HOSPITAL, "FCG001", date(2026, 6, 1), Decimal("1500")), s)
+                db.session.commit()
+            except Exception as e:  # pragma: no cover - reported below
+                errors.append(e)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=clerk) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    rows = db.session.scalars(select(BenefitSettlement).order_by(BenefitSettlement.id)).all()
+    assert len(rows) == 2
+    assert sum(r.deductible_fen for r in rows) == 20000  # one deductible, not two
+    assert sum(r.limit_used_fen for r in rows) == 200000  # 1300 + 700: the 2000 limit, not 2600
+    assert sum(r.reimbursed_fen for r in rows) == 140000
