@@ -18,6 +18,13 @@ def local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(TZ).strftime(fmt)
 
 
+def fen(value) -> str:
+    """Integer fen as yuan with two decimals ("1234.50"), by Decimal arithmetic (never float)."""
+    from core.services.benefits import yuan
+
+    return yuan(int(value or 0))
+
+
 def init_app(app):
     app.jinja_env.filters.update(
         mask_id=mask_id,
@@ -27,6 +34,7 @@ def init_app(app):
         local_time=local_time,
         role_name=lambda r: ROLES.get(r, r),
         rec_status=lambda s: RECOGNITION_STATUSES.get(s, s),
+        fen=fen,
     )
 
     @app.context_processor

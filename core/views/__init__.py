@@ -15,9 +15,9 @@ from core.services import ServiceError
 
 
 def register_blueprints(app: Flask) -> None:
-    from core.views import account, applications, auth, public, recognitions, staff
+    from core.views import account, applications, auth, benefits, public, recognitions, staff
 
-    for module in (public, auth, account, applications, recognitions, staff):
+    for module in (public, auth, account, applications, recognitions, staff, benefits):
         app.register_blueprint(module.bp)
 
     @login_manager.user_loader

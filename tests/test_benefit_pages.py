@@ -1,0 +1,163 @@
+"""Benefit pages: the person's balances, and 医保科/agency recording, estimating and reversing,
+each within its own scope."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from core.extensions import db
+from core.models import AuditLog, BenefitSettlement, InpatientStay
+from core.services import benefits as ben
+from tests.conftest import login
+from tests.test_benefits import FCG_HOSPITAL, on, recognise
+
+
+@pytest.fixture
+def scene(make, fcg_staff):
+    person = make.person(region="450600", division="450602", category="employed", name="韦小红")
+    recognise(make, fcg_staff["reviewer"], person, ["FCG001", "FCG002"], date(2026, 1, 5))
+    on(date(2026, 11, 23))
+    hospital = make.staff("fcg_yibao", "hospital_office", region="450600", division="450602", hospital=FCG_HOSPITAL)
+    other = make.staff("zy_yibao", "hospital_office", region="450600", division="450603", hospital="H450603001")
+    return dict(person=person, hospital=hospital, other=other, agency=fcg_staff["reviewer"],
+                dx=fcg_staff["dx_reviewer"])
+
+
+def look_up(client, person):
+    return client.post("/staff/benefits", data={"id_number": person.id_number})
+
+
+def visit_form(**changes):
+    data = {"disease": "FCG001", "visit_date": "2026-11-20", "eligible": "1000.00", "items": "", "note": ""}
+    data.update(changes)
+    return data
+
+
+def count(model):
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_person_sees_this_years_deductible_and_limits_with_bars(app, client, scene):
+    s = scene
+    ben.settle(ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 3, 1), Decimal("1000")), s["hospital"])
+    db.session.commit()
+    login(client, s["person"].username)
+    html = client.get("/benefits").get_data(as_text=True)
+    assert "我的门特待遇(2026 年)" in html
+    assert "已用 <strong>200.00</strong> / 200.00 元" in html  # the deductible, paid in full
+    assert "已用 <strong>800.00</strong> / 2000.00 元" in html and "1200.00" in html  # 高血压 limit used/left
+    assert "已用 <strong>0.00</strong> / 2500.00 元" in html  # 糖尿病 untouched
+    assert html.count("<progress") == 3 and "示例" in html
+    assert "560.00" in html  # the settlement row
+    assert "我的待遇" in html  # in the navigation
+
+
+def test_hospital_looks_up_estimates_records_and_reverses(app, client, scene):
+    s = scene
+    login(client, "fcg_yibao")
+    r = look_up(client, s["person"])
+    assert r.status_code == 302
+    page = client.get(r.headers["Location"])
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and s["person"].id_number not in html and "4506" in html  # masked
+    assert db.session.scalar(select(func.count()).where(AuditLog.action == "benefit.view_person")) == 1
+    url = f"/staff/benefits/people/{s['person'].id}"
+    # 试算 (htmx): the steps, nothing saved.
+    est = client.post(f"{url}/estimate", data=visit_form(eligible="3000"), headers={"HX-Request": "true"})
+    text = est.get_data(as_text=True)
+    assert est.status_code == 200 and 'id="estimate-result"' in text and "<html" not in text
+    assert "报销 <strong>1400.00</strong> 元" in text and "起付标准" in text and "70%" in text
+    assert count(BenefitSettlement) == 0
+    # Without JavaScript the same button posts the form and gets the whole page with the result.
+    full = client.post(f"{url}/estimate", data=visit_form(eligible="3000")).get_data(as_text=True)
+    assert "<html" in full and "报销 <strong>1400.00</strong> 元" in full
+    # 结算并登记: the institution is the clerk's own hospital whatever the form says.
+    r = client.post(f"{url}/visits", data=visit_form(institution="H450603001"))
+    assert r.status_code == 302
+    row = db.session.scalars(select(BenefitSettlement)).one()
+    assert (row.institution_code, row.reimbursed_fen, row.recorded_by_id) == (FCG_HOSPITAL, 56000, s["hospital"].id)
+    detail = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "560.00 元" in detail and row.policy_version in detail
+    assert db.session.scalar(select(func.count()).where(AuditLog.action == "benefit.settle")) == 1
+    # 冲销: a reason is required; then a reversal row, audited.
+    assert client.post(f"/staff/benefits/settlements/{row.id}/reverse", data={"reason": ""}).status_code == 303
+    assert count(BenefitSettlement) == 1
+    client.post(f"/staff/benefits/settlements/{row.id}/reverse", data={"reason": "金额录入错误"})
+    assert count(BenefitSettlement) == 2
+    assert db.session.scalar(select(func.count()).where(AuditLog.action == "benefit.reverse")) == 1
+    assert "已被冲销" in client.get(f"/benefits/settlements/{row.id}").get_data(as_text=True)
+
+
+def test_bad_visit_input_is_refused_with_a_message_and_saves_nothing(app, client, scene):
+    login(client, "fcg_yibao")
+    look_up(client, scene["person"])
+    url = f"/staff/benefits/people/{scene['person'].id}"
+    r = client.post(f"{url}/visits", data=visit_form(eligible="12.345", visit_date="2026-12-01"))
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "两位小数" in html and "不能晚于今天" in html
+    assert 'value="12.345"' in html  # what was typed is kept
+    r = client.post(f"{url}/estimate", data=visit_form(eligible="abc"), headers={"HX-Request": "true"})
+    assert r.status_code == 422 and "不是有效的金额" in r.get_data(as_text=True)
+    assert count(BenefitSettlement) == 0
+
+
+def test_staff_reach_only_their_scope(app, client, scene, make):
+    s = scene
+    row = ben.settle(ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 3, 1), Decimal("500")), s["hospital"])
+    db.session.commit()
+    url = f"/staff/benefits/people/{s['person'].id}"
+    # Another hospital: cannot see this hospital's settlement, and sees none of it on the person page.
+    login(client, "zy_yibao")
+    assert client.get(f"/benefits/settlements/{row.id}").status_code == 404
+    assert client.get(url).status_code == 404  # not looked up in this session
+    look_up(client, s["person"])
+    html = client.get(url).get_data(as_text=True)
+    assert f"第 {row.id} 号" not in html
+    assert client.post(f"/staff/benefits/settlements/{row.id}/reverse", data={"reason": "x"}).status_code == 404
+    assert "最近的结算(本院)" in client.get("/staff/benefits").get_data(as_text=True)
+    # A district reviewer of 东兴市 cannot find a 港口区 person.
+    dx = app.test_client()
+    login(dx, "dx_review")
+    assert look_up(dx, s["person"]).status_code == 404
+    # Inner Mongolia staff cannot find a Fangchenggang person.
+    make.staff("nmg_yibao", "hospital_office", hospital="H150100001", division="150100")
+    nmg = app.test_client()
+    login(nmg, "nmg_yibao")
+    assert look_up(nmg, s["person"]).status_code == 404
+    # The person sees their own settlement; another person does not.
+    me = app.test_client()
+    login(me, s["person"].username)
+    assert me.get(f"/benefits/settlements/{row.id}").status_code == 200
+    assert me.get("/staff/benefits").status_code == 403
+    someone = make.person(region="450600", division="450602", name="李四")
+    other = app.test_client()
+    login(other, someone.username)
+    assert other.get(f"/benefits/settlements/{row.id}").status_code == 404
+    assert "第 " + str(row.id) + " 号" not in other.get("/benefits").get_data(as_text=True)
+    # Physicians do not record settlements.
+    make.staff("fcg_doc", "physician", region="450600", hospital=FCG_HOSPITAL, title="主任医师")
+    doc = app.test_client()
+    login(doc, "fcg_doc")
+    assert doc.post("/staff/benefits", data={"id_number": s["person"].id_number}).status_code == 403
+
+
+def test_agency_records_a_stay_and_is_told_of_settlements_inside_it(app, client, scene):
+    s = scene
+    row = ben.settle(ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 11, 2), Decimal("300")), s["hospital"])
+    db.session.commit()
+    login(client, "fcg_review")
+    look_up(client, s["person"])
+    url = f"/staff/benefits/people/{s['person'].id}"
+    r = client.post(f"{url}/stays", data={"institution": FCG_HOSPITAL, "admitted_on": "2026-11-01", "discharged_on": "2026-11-05"},
+                    follow_redirects=True)
+    html = r.get_data(as_text=True)
+    assert "已登记住院" in html and f"第 {row.id} 号" in html and "请核实后冲销" in html
+    bad = client.post(f"{url}/stays", data={"institution": FCG_HOSPITAL, "admitted_on": "2026-11-10", "discharged_on": "2026-11-03"})
+    assert bad.status_code == 422 and "出院日期应在入院日期之后" in bad.get_data(as_text=True)
+    assert count(InpatientStay) == 1
+    est = client.post(f"{url}/estimate", data=visit_form(institution=FCG_HOSPITAL, visit_date="2026-11-03"),
+                      headers={"HX-Request": "true"})
+    assert "不予支付" in est.get_data(as_text=True) and "住院期间" in est.get_data(as_text=True)
