@@ -24,6 +24,9 @@ class Regions:
         self.materials = lru_cache(maxsize=1024)(self._materials)
         self.steps = lru_cache(maxsize=16)(self._steps)
         self.benefit_policy = lru_cache(maxsize=64)(self._benefit_policy)
+        self._institution_names = {
+            code: {i.code: i.name for i in info.institutions} for code, info in self._infos.items()
+        }
 
     # --- regions -------------------------------------------------------------------------
     def all(self) -> list[RegionInfo]:
@@ -34,6 +37,10 @@ class Regions:
 
     def get(self, code: str | None) -> RegionInfo | None:
         return self._infos.get(code or "")
+
+    def institution_name(self, region: str, code: str) -> str:
+        """An institution's name, or its code when the region does not know it."""
+        return self._institution_names.get(region, {}).get(code, code)
 
     def __contains__(self, code) -> bool:
         return code in self._infos

@@ -35,10 +35,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.extensions import db
+from core.models.base import utcnow
 from core.models import BenefitSettlement, ChosenInstitution, InpatientStay, Recognition, User
 from core.regions import regions
 from core.services import Conflict, Forbidden, Invalid
@@ -151,13 +152,15 @@ class Calculation:
     rate: BenefitRate | None = None
     recognition: Recognition | None = None
     deductible_amount: Decimal = ZERO
+    deductible_used_before: Decimal = ZERO
     deductible_left_before: Decimal = ZERO
     deductible_paid: Decimal = ZERO
     limit: Decimal = ZERO
+    limit_used_before: Decimal = ZERO
     limit_left_before: Decimal = ZERO
     limit_used: Decimal = ZERO
+    computed: Decimal = ZERO  # amount above the deductible (or counted) × ratio, before a fund cap
     reimbursed: Decimal = ZERO
-    steps: list[Step] = field(default_factory=list)
 
     @property
     def own(self) -> Decimal:
@@ -190,7 +193,8 @@ class Calculation:
             "ratio": str(self.rate.ratio) if self.rate else None,
             "annual_limit": yuan(self.limit) if self.rate else None,
             "limit_left_after": yuan(self.limit_left_after) if self.rate else None,
-            "steps": [{"label": s.label, "detail": s.detail, "amount": None if s.amount is None else yuan(s.amount)} for s in self.steps],
+            "steps": [{"label": s.label, "detail": s.detail, "amount": None if s.amount is None else yuan(s.amount)}
+                      for s in explain(self)],
         }
 
 
@@ -229,99 +233,120 @@ def person_category(person: User) -> str:
 
 
 def calculate(ledger: PersonLedger, visit: Visit, settled_on: date) -> Calculation:
-    """What ``visit`` gets back, given everything already settled in ``ledger`` (nothing is saved)."""
+    """What ``visit`` gets back, given everything already settled in ``ledger`` (nothing is saved).
+
+    Only arithmetic and rules here; ``explain`` turns the result into the steps shown to people.
+    """
+    regs = regions()
     person = ledger.person
     region = person.region_code
     year = benefit_year(region, visit.visit_date, settled_on)
-    policy = regions().benefit_policy(region, year)
+    policy = regs.benefit_policy(region, year)
     if not policy.configured:
         raise Invalid(f"本地区未配置 {year} 年度的门特待遇政策,暂不能结算。")
     category = person_category(person)
-    disease = regions().disease(region, visit.disease_code, year)
-    name = disease.name if disease else visit.disease_code
-    calc = Calculation(visit, year, category, policy, name)
-    s = calc.steps.append
-    s(Step("费用", f"{visit.visit_date.isoformat()} {_institution_name(region, visit.institution_code)} {name},符合门特支付范围的费用", visit.eligible))
-    rule = "按结算日期" if policy.year_rule == "settlement" else "按就诊日期"
-    s(Step("待遇年度", f"{rule}计入 {year} 年度;人员类别:{BENEFIT_CATEGORIES[category]};政策版本 {policy.version}"))
-
-    def refuse(reason: str) -> Calculation:
-        calc.reason = reason
-        s(Step("不予支付", reason))
-        s(Step("个人负担", "全部费用由个人负担", visit.eligible))
-        return calc
-
+    disease = regs.disease(region, visit.disease_code, year)
+    calc = Calculation(visit, year, category, policy, disease.name if disease else visit.disease_code)
     if disease is None:
-        return refuse(f"该病种不在 {year} 年度门特病种目录内。")
+        calc.reason = f"该病种不在 {year} 年度门特病种目录内。"
+        return calc
     calc.rate = policy.rate(visit.disease_code, category)
     if calc.rate is None:
-        return refuse(f"{year} 年度政策未规定{BENEFIT_CATEGORIES[category]}人员该病种的门特待遇。")
+        calc.reason = f"{year} 年度政策未规定{BENEFIT_CATEGORIES[category]}人员该病种的门特待遇。"
+        return calc
     rec, why = recs.coverage(ledger.recognitions.get(visit.disease_code, []), visit.visit_date)
     if rec is None:
-        return refuse(why)
+        calc.reason = why
+        return calc
     calc.recognition = rec
-    s(Step("认定", f"就诊日在认定有效期内(认定 {rec.start_date.isoformat()} 至 {rec.end_date.isoformat()})"))
     if policy.inpatient_excluded:
         stay = next((st for st in ledger.stays if st.covers(visit.visit_date)), None)
         if stay is not None:
             until = stay.discharged_on.isoformat() if stay.discharged_on else "尚未出院"
-            return refuse(
+            calc.reason = (
                 f"就诊日在住院期间({_institution_name(region, stay.institution_code)} {stay.admitted_on.isoformat()} 入院,"
                 f"{until}),住院期间不享受门特待遇。"
             )
+            return calc
     if policy.chosen_institution_required:
         allowed = chosen_institutions(ledger, visit.visit_date, rec)
         if visit.institution_code not in allowed:
             names = "、".join(_institution_name(region, c) for c in sorted(allowed)) or "无"
-            return refuse(
+            calc.reason = (
                 f"{_institution_name(region, visit.institution_code)} 不是参保人选定的门特定点医疗机构(已选定:{names}),"
                 "本地区须在选定的机构就医。"
             )
+            return calc
     calc.covered = True
 
-    # Deductible.
+    # Deductible: what is left of the year's (shared or per-disease) deductible is paid first.
     calc.deductible_amount = policy.deductible[category]
     scope = None if policy.one_deductible_across_diseases else visit.disease_code
-    used = from_fen(ledger.deductible_used_fen(year, scope))
-    calc.deductible_left_before = max(calc.deductible_amount - used, ZERO)
+    calc.deductible_used_before = from_fen(ledger.deductible_used_fen(year, scope))
+    calc.deductible_left_before = max(calc.deductible_amount - calc.deductible_used_before, ZERO)
     calc.deductible_paid = min(visit.eligible, calc.deductible_left_before)
-    shared = "所有病种共用一个起付标准" if scope is None else "每个病种分别计算起付标准"
-    s(Step(
-        "起付标准",
-        f"{year} 年度起付标准 {yuan(calc.deductible_amount)} 元({shared}),此前已付 {yuan(used)} 元,"
-        f"尚余 {yuan(calc.deductible_left_before)} 元;本次由个人支付",
-        calc.deductible_paid,
-    ))
     above = visit.eligible - calc.deductible_paid
-    s(Step("起付标准以上费用", f"{yuan(visit.eligible)} − {yuan(calc.deductible_paid)}", above))
 
     # Annual limit and ratio.
     calc.limit = calc.rate.annual_limit
-    limit_used_before = from_fen(ledger.limit_used.get((year, visit.disease_code), 0))
-    calc.limit_left_before = max(calc.limit - limit_used_before, ZERO)
+    calc.limit_used_before = from_fen(ledger.limit_used.get((year, visit.disease_code), 0))
+    calc.limit_left_before = max(calc.limit - calc.limit_used_before, ZERO)
     ratio = calc.rate.ratio
-    pct = f"{(ratio * 100).normalize():f}%"
     if policy.limit_basis == "fund":
-        s(Step("年度限额", f"{name}年度基金最高支付 {yuan(calc.limit)} 元,已支付 {yuan(limit_used_before)} 元,尚余 {yuan(calc.limit_left_before)} 元"))
-        raw = round_fen(above * ratio)
-        s(Step("按比例计算", f"{yuan(above)} × {pct} = {yuan(raw)}(按分四舍五入)", raw))
-        calc.reimbursed = min(raw, calc.limit_left_before)
+        calc.computed = round_fen(above * ratio)
+        calc.reimbursed = min(calc.computed, calc.limit_left_before)
         calc.limit_used = calc.reimbursed
-        if calc.reimbursed < raw:
-            calc.reason = f"{name}年度基金支付限额已用完,超出部分 {yuan(raw - calc.reimbursed)} 元由个人负担。"
-            s(Step("限额封顶", calc.reason, calc.reimbursed))
+        if calc.reimbursed < calc.computed:
+            calc.reason = f"{calc.disease_name}年度基金支付限额已用完,超出部分 {yuan(calc.computed - calc.reimbursed)} 元由个人负担。"
     else:
-        s(Step("年度限额", f"{name}年度限额 {yuan(calc.limit)} 元(可报销费用),已使用 {yuan(limit_used_before)} 元,尚余 {yuan(calc.limit_left_before)} 元"))
         calc.limit_used = min(above, calc.limit_left_before)
-        if calc.limit_used < above:
-            calc.reason = f"{name}年度限额已用完,超出限额的 {yuan(above - calc.limit_used)} 元由个人负担。"
-            s(Step("计入限额的费用", f"min({yuan(above)}, {yuan(calc.limit_left_before)});{calc.reason}", calc.limit_used))
         calc.reimbursed = round_fen(calc.limit_used * ratio)
-        s(Step("按比例计算", f"{yuan(calc.limit_used)} × {pct}({BENEFIT_CATEGORIES[category]})= 报销金额(按分四舍五入)", calc.reimbursed))
-    s(Step("报销金额", "医保基金支付", calc.reimbursed))
-    s(Step("个人负担", f"{yuan(visit.eligible)} − {yuan(calc.reimbursed)}", calc.own))
-    s(Step("限额余额", f"本次后{name}年度限额尚余", calc.limit_left_after))
+        calc.computed = calc.reimbursed
+        if calc.limit_used < above:
+            calc.reason = f"{calc.disease_name}年度限额已用完,超出限额的 {yuan(above - calc.limit_used)} 元由个人负担。"
     return calc
+
+
+def explain(calc: Calculation) -> list[Step]:
+    """The calculation as the steps an estimate shows, in order, with the amounts."""
+    v, policy, name = calc.visit, calc.policy, calc.disease_name
+    region = v.person.region_code
+    steps = [
+        Step("费用", f"{v.visit_date.isoformat()} {_institution_name(region, v.institution_code)} {name},符合门特支付范围的费用", v.eligible),
+        Step("待遇年度", f"{'按结算日期' if policy.year_rule == 'settlement' else '按就诊日期'}计入 {calc.benefit_year} 年度;"
+                        f"人员类别:{BENEFIT_CATEGORIES[calc.category]};政策版本 {policy.version}"),
+    ]
+    if not calc.covered:
+        steps.append(Step("不予支付", calc.reason or ""))
+        steps.append(Step("个人负担", "全部费用由个人负担", v.eligible))
+        return steps
+    rec = calc.recognition
+    steps.append(Step("认定", f"就诊日在认定有效期内(认定 {rec.start_date.isoformat()} 至 {rec.end_date.isoformat()})"))
+    shared = "所有病种共用一个起付标准" if policy.one_deductible_across_diseases else "每个病种分别计算起付标准"
+    steps.append(Step(
+        "起付标准",
+        f"{calc.benefit_year} 年度起付标准 {yuan(calc.deductible_amount)} 元({shared}),此前已付 "
+        f"{yuan(calc.deductible_used_before)} 元,尚余 {yuan(calc.deductible_left_before)} 元;本次由个人支付",
+        calc.deductible_paid,
+    ))
+    above = v.eligible - calc.deductible_paid
+    steps.append(Step("起付标准以上费用", f"{yuan(v.eligible)} − {yuan(calc.deductible_paid)}", above))
+    pct = f"{(calc.rate.ratio * 100).normalize():f}%"
+    used, left = yuan(calc.limit_used_before), yuan(calc.limit_left_before)
+    if policy.limit_basis == "fund":
+        steps.append(Step("年度限额", f"{name}年度基金最高支付 {yuan(calc.limit)} 元,已支付 {used} 元,尚余 {left} 元"))
+        steps.append(Step("按比例计算", f"{yuan(above)} × {pct}({BENEFIT_CATEGORIES[calc.category]}),按分四舍五入", calc.computed))
+        if calc.reimbursed < calc.computed:
+            steps.append(Step("限额封顶", calc.reason or "", calc.reimbursed))
+    else:
+        steps.append(Step("年度限额", f"{name}年度限额 {yuan(calc.limit)} 元(可报销费用),已使用 {used} 元,尚余 {left} 元"))
+        if calc.limit_used < above:
+            steps.append(Step("计入限额的费用", f"min({yuan(above)}, {left});{calc.reason}", calc.limit_used))
+        steps.append(Step("按比例计算", f"{yuan(calc.limit_used)} × {pct}({BENEFIT_CATEGORIES[calc.category]}),按分四舍五入", calc.reimbursed))
+    steps.append(Step("报销金额", "医保基金支付", calc.reimbursed))
+    steps.append(Step("个人负担", f"{yuan(v.eligible)} − {yuan(calc.reimbursed)}", calc.own))
+    steps.append(Step("限额余额", f"本次后{name}年度限额尚余", calc.limit_left_after))
+    return steps
 
 
 def chosen_institutions(ledger: PersonLedger, on: date, rec: Recognition | None) -> set[str]:
@@ -337,9 +362,7 @@ def chosen_institutions(ledger: PersonLedger, on: date, rec: Recognition | None)
 
 
 def _institution_name(region: str, code: str) -> str:
-    info = regions().get(region)
-    inst = info.institution(code) if info else None
-    return inst.name if inst else code
+    return regions().institution_name(region, code)
 
 
 # --- loading and locking -------------------------------------------------------------------------
@@ -471,38 +494,57 @@ def settle(visit: Visit, actor: User) -> BenefitSettlement:
 
 
 def settle_many(visits: list[Visit], actor: User, settled_on: date | None = None) -> list[BenefitSettlement]:
-    """Settle visits in the given order (e.g. a day's import) in one transaction.
+    """Settle visits in the given order in one transaction; returns the saved rows."""
+    rows = [BenefitSettlement(**values) for _, values in _settle(visits, actor, settled_on)]
+    db.session.add_all(rows)
+    db.session.flush()
+    return rows
 
-    Everything a person's visits need is loaded once for the whole batch, so the cost per visit is
-    the calculation and its insert.
+
+def import_visits(visits: list[Visit], actor: User, settled_on: date | None = None) -> dict:
+    """Batched import (e.g. a day's visits from a hospital system): like ``settle_many`` but the rows
+    go in with one multi-row INSERT and no ORM objects, and one audit row records the batch.
+
+    Returns a summary dict: count, covered, not_covered, eligible, reimbursed, own (yuan strings).
     """
+    done = _settle(visits, actor, settled_on)
+    if done:
+        db.session.execute(insert(BenefitSettlement), [values for _, values in done])
+    covered = sum(1 for c, _ in done if c.covered)
+    totals = {k: sum(v[f"{k}_fen"] for _, v in done) for k in ("eligible", "reimbursed", "own")}
+    summary = {"count": len(done), "covered": covered, "not_covered": len(done) - covered,
+               **{k: yuan(v) for k, v in totals.items()}}
+    audit("benefit.import", ("benefit_settlements", None), user=actor,
+          detail=" ".join(f"{k}={v}" for k, v in summary.items()))
+    return summary
+
+
+def _settle(visits: list[Visit], actor: User, settled_on: date | None) -> list[tuple[Calculation, dict]]:
+    """Check, lock, load once, calculate in order. Everything a person's visits need is loaded once
+    for the whole batch, so the cost per visit is the calculation and its insert."""
     settled_on = settled_on or today()
     people = {v.person.id: v.person for v in visits}
     for v in visits:
         check_recorder(actor, v.person, v.institution_code)
     lock_people(people)
-    region_years = defaultdict(set)
-    for v in visits:
-        region_years[v.person.region_code].add(benefit_year(v.person.region_code, v.visit_date, settled_on))
-    ledgers = load_ledgers(list(people.values()), {y for ys in region_years.values() for y in ys})
-    rows = []
+    years = {benefit_year(v.person.region_code, v.visit_date, settled_on) for v in visits}
+    ledgers = load_ledgers(list(people.values()), years)
+    out = []
     for v in visits:
         ledger = ledgers[v.person.id]
         calc = calculate(ledger, v, settled_on)
         ledger.add(calc)
-        rows.append(_row(calc, settled_on, actor))
-    db.session.add_all(rows)
-    db.session.flush()
-    return rows
+        out.append((calc, _values(calc, settled_on, actor)))
+    return out
 
 
 def _years(region: str, visits, settled_on) -> set[int]:
     return {benefit_year(region, v.visit_date, settled_on) for v in visits}
 
 
-def _row(calc: Calculation, settled_on: date, actor: User) -> BenefitSettlement:
+def _values(calc: Calculation, settled_on: date, actor: User) -> dict:
     v = calc.visit
-    return BenefitSettlement(
+    return dict(
         person_id=v.person.id,
         region_code=v.person.region_code,
         division_code=v.person.division_code,
@@ -529,6 +571,7 @@ def _row(calc: Calculation, settled_on: date, actor: User) -> BenefitSettlement:
         items=[{"name": i["name"], "amount": yuan(i["amount"])} for i in v.items] or None,
         note=v.note or None,
         recorded_by_id=actor.id,
+        recorded_at=utcnow(),
     )
 
 
