@@ -161,3 +161,17 @@ def test_agency_records_a_stay_and_is_told_of_settlements_inside_it(app, client,
     est = client.post(f"{url}/estimate", data=visit_form(institution=FCG_HOSPITAL, visit_date="2026-11-03"),
                       headers={"HX-Request": "true"})
     assert "不予支付" in est.get_data(as_text=True) and "住院期间" in est.get_data(as_text=True)
+
+
+def test_a_resident_registers_with_the_scheme_and_gets_the_resident_ratio(app, client):
+    from tests.test_pages import register
+
+    r = register(client, "11010519491231002X", region="450600", division="450602", insured_scheme="resident")
+    assert r.status_code == 302
+    from core.models import User
+
+    person = db.session.scalar(select(User).where(User.id_number == "11010519491231002X"))
+    assert person.insured_scheme == "resident"
+    assert ben.balances_dict(person, 2026)["category_name"] == "城乡居民"
+    bad = register(app.test_client(), "440524188001010014", region="450600", division="450602", insured_scheme="student")
+    assert bad.status_code == 400 and db.session.scalar(select(func.count()).select_from(User).where(User.id_number == "440524188001010014")) == 0

@@ -225,3 +225,48 @@ def test_region_data_errors_name_the_file_and_line(tmp_path):
     with pytest.raises(ValueError) as e:
         RegionData(data)
     assert "diseases.csv" in str(e.value) and f"第 {first + 1} 行" in str(e.value) and "最多 100" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "file, old, new, words",
+    [
+        ("benefits.toml", "employed = 200", "employed = 200.005", "deductible.employed"),
+        ("benefits.toml", "resident = 300", "", "缺少 resident"),
+        ("benefits.toml", 'year_rule = "visit"', 'year_rule = "calendar"', "year_rule"),
+        ("benefits.toml", "valid_from = 2025", "valid_from = 1999", "valid_from"),
+        ("benefit_rates.csv", "*,resident,,0.60", "*,resident,,1.60", "第 5 行"),
+        ("benefit_rates.csv", "*,resident,,0.60", "*,student,,0.60", "人员类别"),
+        ("benefit_rates.csv", "FCG003,resident", "FCG999,resident", "不在 diseases.csv"),
+    ],
+)
+def test_benefit_data_errors_name_the_file_and_problem(tmp_path, file, old, new, words):
+    import shutil
+
+    from regions._loader import RegionData
+
+    data = tmp_path / "data"
+    shutil.copytree("regions/fangchenggang/data", data)
+    text = (data / file).read_text(encoding="utf-8")
+    assert old in text
+    (data / file).write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ValueError) as e:
+        RegionData(data)
+    assert file in str(e.value) and words in str(e.value)
+
+
+def test_benefit_policy_versions_change_with_the_figures(tmp_path):
+    """Settlements store the version: an edited figure gives another version even if the label stays."""
+    import shutil
+
+    from regions._loader import RegionData
+
+    data = tmp_path / "data"
+    shutil.copytree("regions/fangchenggang/data", data)
+    before = RegionData(data).benefit_policy(2026)
+    (data / "benefit_rates.csv").write_text(
+        (data / "benefit_rates.csv").read_text(encoding="utf-8").replace("*,resident,,0.60", "*,resident,,0.65"), encoding="utf-8"
+    )
+    after = RegionData(data).benefit_policy(2026)
+    assert before.version != after.version and before.version.split("/")[0] == after.version.split("/")[0]
+    assert after.rate("FCG001", "resident").ratio == Decimal("0.65")
+    assert RegionData(data).benefit_policy(2024) is None

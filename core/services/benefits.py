@@ -723,7 +723,9 @@ def balances_dict(person: User, year: int | None = None) -> dict:
     used = from_fen(ledger.deductible_used_fen(year, None))
     out["deductible"] = {"amount": yuan(amount), "used": yuan(used), "left": yuan(max(amount - used, ZERO)),
                          "percent": _percent(used, amount)}
-    codes = list(ledger.recognitions) + [d for (y, d) in ledger.limit_used if y == year and d not in ledger.recognitions]
+    # Diseases recognised at some time in the year, then any other disease settled in it.
+    codes = [c for c, rows in ledger.recognitions.items() if any(r.start_date.year <= year <= r.end_date.year for r in rows)]
+    codes += [d for (y, d) in ledger.limit_used if y == year and d not in codes]
     reimbursed = dict(db.session.execute(
         select(BenefitSettlement.disease_code, func.sum(BenefitSettlement.reimbursed_fen))
         .where(BenefitSettlement.person_id == person.id, BenefitSettlement.benefit_year == year)
