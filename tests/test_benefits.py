@@ -187,10 +187,19 @@ def test_a_stay_recorded_later_lists_the_settlements_to_check(fcg):
     assert settle(person, staff, "300", date(2026, 4, 3)).covered
 
 
-def test_still_in_hospital_blocks_every_day_from_admission(fcg):
+def test_still_in_hospital_blocks_every_day_from_admission_until_the_discharge(fcg):
     person, staff = fcg
-    ben.record_stay(person, staff, institution_code=FCG_HOSPITAL, admitted_on="2026-11-01")
+    stay = ben.record_stay(person, staff, institution_code=FCG_HOSPITAL, admitted_on="2026-11-01")
     assert not settle(person, staff, "80", date(2026, 11, 20)).covered
+    with pytest.raises(Invalid):
+        ben.record_discharge(stay, staff, "2026-10-31")
+    closed = ben.record_discharge(stay, staff, "2026-11-10")
+    db.session.commit()
+    assert (closed.admitted_on, closed.discharged_on) == (date(2026, 11, 1), date(2026, 11, 10))
+    assert settle(person, staff, "80", date(2026, 11, 11)).covered
+    assert not settle(person, staff, "80", date(2026, 11, 10)).covered
+    with pytest.raises(Conflict):  # the open row is reversed: it cannot be discharged twice
+        ben.record_discharge(stay, staff, "2026-11-12")
 
 
 def test_a_reversal_restores_deductible_and_limit_and_is_never_an_edit(fcg):
@@ -422,3 +431,44 @@ def test_two_settlements_at_once_do_not_both_use_the_deductible(app, fcg, monkey
     assert sum(r.deductible_fen for r in rows) == 20000  # one deductible, not two
     assert sum(r.limit_used_fen for r in rows) == 200000  # 1300 + 700: the 2000 limit, not 2600
     assert sum(r.reimbursed_fen for r in rows) == 140000
+
+
+def test_import_a_days_visits_from_csv(app, runner, fcg, tmp_path):
+    person, staff = fcg
+    good = tmp_path / "day.csv"
+    good.write_text(
+        "\ufeffid_number,institution,disease,visit_date,eligible,note\n"
+        "# 防城港市第一人民医院 2026-11-20 门特结算\n"
+        f"{person.id_number},{FCG_HOSPITAL},FCG001,2026-11-20,1000.00,\n"
+        f"{person.id_number.lower()},{FCG_HOSPITAL},FCG001,2026-11-20,\"1,000.00\",复诊\n"
+        f"{person.id_number},{FCG_HOSPITAL},FCG002,2026-11-20,80,未认定病种\n",
+        encoding="utf-8",
+    )
+    dry = runner.invoke(args=["benefits", "import", str(good), "--by", staff.username, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "试算(未保存): 3 笔" in dry.output and db.session.scalar(select(BenefitSettlement.id)) is None
+    result = runner.invoke(args=["benefits", "import", str(good), "--by", staff.username])
+    assert result.exit_code == 0, result.output
+    assert "已导入: 3 笔,支付 2 笔,不予支付 1 笔" in result.output and "报销 1260.00 元" in result.output
+    rows = db.session.scalars(select(BenefitSettlement).order_by(BenefitSettlement.id)).all()
+    assert [r.reimbursed_fen for r in rows] == [56000, 70000, 0] and rows[1].note == "复诊"
+
+
+def test_import_with_a_bad_row_saves_nothing_and_names_the_lines(app, runner, fcg, tmp_path):
+    person, staff = fcg
+    bad = tmp_path / "day.csv"
+    bad.write_text(
+        "id_number,institution,disease,visit_date,eligible\n"
+        f"{person.id_number},{FCG_HOSPITAL},FCG001,2026-11-20,100\n"
+        f"{person.id_number},{FCG_HOSPITAL},FCG001,2026-11-31,100\n"
+        "11010519491231002X,H450602001,FCG001,2026-11-20,100\n"
+        f"{person.id_number},{FCG_HOSPITAL},FCG001,2026-11-20,12.345\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(args=["benefits", "import", str(bad), "--by", staff.username])
+    assert result.exit_code != 0
+    assert "第 3 行" in result.output and "第 4 行: 找不到" in result.output and "第 5 行" in result.output
+    assert "第 2 行" not in result.output
+    assert db.session.scalar(select(BenefitSettlement.id)) is None
+    physician_run = runner.invoke(args=["benefits", "import", str(bad), "--by", "nobody"])
+    assert physician_run.exit_code != 0 and "不存在" in physician_run.output

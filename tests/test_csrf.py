@@ -96,7 +96,8 @@ def test_every_post_route_is_listed(app):
     endpoints = {r.endpoint for r in post_routes(app)}
     assert {"auth.login", "auth.logout", "auth.register", "applications.new", "applications.upload",
             "staff.act", "staff.reveal", "account.reveal", "recognitions.renew",
-            "benefits.record_visit", "benefits.estimate", "benefits.reverse", "benefits.record_stay"} <= endpoints
+            "benefits.record_visit", "benefits.estimate", "benefits.reverse", "benefits.record_stay",
+            "benefits.discharge"} <= endpoints
 
 
 def test_post_without_token_is_refused_everywhere_and_changes_nothing(app, scene):

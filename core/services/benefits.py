@@ -677,6 +677,20 @@ def reverse_stay(stay: InpatientStay, actor: User, reason: str) -> InpatientStay
     return row
 
 
+def record_discharge(stay: InpatientStay, actor: User, discharged_on) -> InpatientStay:
+    """Close a stay recorded as still in hospital: the open row is reversed and the whole stay
+    recorded again with its discharge date (rows are never edited)."""
+    if stay.discharged_on is not None or stay.reversal_of_id is not None:
+        raise Invalid("该住院记录已登记出院或已冲销。")
+    day = parse_date(discharged_on, "出院日期")
+    if day < stay.admitted_on or day > today():
+        raise Invalid("出院日期应在入院日期之后,且不能晚于今天。")
+    person = db.session.get(User, stay.person_id)
+    reverse_stay(stay, actor, f"登记出院({day.isoformat()})")
+    return record_stay(person, actor, institution_code=stay.institution_code, admitted_on=stay.admitted_on.isoformat(),
+                       discharged_on=day.isoformat(), note=stay.note or "")
+
+
 def choose_institution(person: User, actor: User, *, institution_code, start_date) -> ChosenInstitution:
     """Record an institution the person chose for 门特 treatment (agency staff)."""
     if actor.role != "agency_reviewer":

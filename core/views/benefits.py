@@ -244,6 +244,24 @@ def reverse_stay(stay_id):
     return redirect(url_for("benefits.person", person_id=stay.person_id))
 
 
+@bp.post("/staff/benefits/stays/<id:stay_id>/discharge")
+@login_required
+def discharge(stay_id):
+    _recorder_only()
+    stay = db.session.get(InpatientStay, stay_id)
+    if stay is None or not can_see(current_user, stay):
+        abort(404)
+    try:
+        ben.record_discharge(stay, current_user, request.form.get("discharged_on", ""))
+    except ServiceError as e:
+        db.session.rollback()
+        flash(e.message, "error")
+    else:
+        db.session.commit()
+        flash("已登记出院。", "success")
+    return redirect(url_for("benefits.person", person_id=stay.person_id))
+
+
 @bp.post("/staff/benefits/people/<id:person_id>/chosen")
 @login_required
 def choose(person_id):
