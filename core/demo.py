@@ -141,7 +141,7 @@ def _benefit_ledger(s, wei, zhang):
     """This year's 门特 settlements for two recognised people, through the benefits service."""
     from decimal import Decimal
 
-    from core.services import benefits
+    from core.services import benefits, stays
 
     on = today()
     first = on.replace(month=1, day=2)
@@ -161,7 +161,7 @@ def _benefit_ledger(s, wei, zhang):
     wrong = visit(wei, clerk, "H450602001", "FCG001", 150, "4120.00")
     benefits.reverse(wrong, clerk, "金额多录一位,应为 412.00 元")
     visit(wei, clerk, "H450602001", "FCG001", 149, "412.00")
-    benefits.record_stay(wei, clerk, institution_code="H450602001", admitted_on=day(100).isoformat(),
+    stays.record_stay(wei, clerk, institution_code="H450602001", admitted_on=day(100).isoformat(),
                          discharged_on=day(92).isoformat(), note="高血压急症住院")
     visit(wei, clerk, "H450602001", "FCG001", 95, "268.00")  # during the stay: not covered
     visit(wei, clerk, "H450602001", "FCG001", 40, "530.80")

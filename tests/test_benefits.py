@@ -17,6 +17,7 @@ from core.regions import regions
 from core.services import Conflict, Forbidden, Invalid
 from core.services import applications as apps
 from core.services import benefits as ben
+from core.services import stays
 
 FCG_HOSPITAL = "H450602001"  # 防城港市第一人民医院 (港口区)
 
@@ -161,7 +162,7 @@ def test_visit_the_day_after_a_rejected_renewals_original_end(make, fcg):
 
 def test_visit_during_an_inpatient_stay_is_not_covered(fcg):
     person, staff = fcg
-    ben.record_stay(person, staff, institution_code=FCG_HOSPITAL, admitted_on="2026-03-01", discharged_on="2026-03-10")
+    stays.record_stay(person, staff, institution_code=FCG_HOSPITAL, admitted_on="2026-03-01", discharged_on="2026-03-10")
     db.session.commit()
     admitted = settle(person, staff, "100", date(2026, 3, 1))
     discharged = settle(person, staff, "100", date(2026, 3, 10))
@@ -171,35 +172,35 @@ def test_visit_during_an_inpatient_stay_is_not_covered(fcg):
     assert after.deductible_fen == 20000  # the refused visits used no deductible
     # Overlapping stays are refused; a reversed stay no longer blocks benefits.
     with pytest.raises(Invalid):
-        ben.record_stay(person, staff, institution_code=FCG_HOSPITAL, admitted_on="2026-03-05", discharged_on="2026-03-20")
+        stays.record_stay(person, staff, institution_code=FCG_HOSPITAL, admitted_on="2026-03-05", discharged_on="2026-03-20")
     db.session.rollback()
 
 
 def test_a_stay_recorded_later_lists_the_settlements_to_check(fcg):
     person, staff = fcg
     early = settle(person, staff, "300", date(2026, 4, 2))
-    stay = ben.record_stay(person, staff, institution_code=FCG_HOSPITAL, admitted_on="2026-04-01", discharged_on="2026-04-05")
-    assert [r.id for r in ben.settled_during(stay)] == [early.id]
+    stay = stays.record_stay(person, staff, institution_code=FCG_HOSPITAL, admitted_on="2026-04-01", discharged_on="2026-04-05")
+    assert [r.id for r in stays.settled_during(stay)] == [early.id]
     ben.reverse(early, staff, "住院期间的门特结算")
-    assert ben.settled_during(stay) == []
-    ben.reverse_stay(stay, staff, "入院日期登记错误")
+    assert stays.settled_during(stay) == []
+    stays.reverse_stay(stay, staff, "入院日期登记错误")
     db.session.commit()
     assert settle(person, staff, "300", date(2026, 4, 3)).covered
 
 
 def test_still_in_hospital_blocks_every_day_from_admission_until_the_discharge(fcg):
     person, staff = fcg
-    stay = ben.record_stay(person, staff, institution_code=FCG_HOSPITAL, admitted_on="2026-11-01")
+    stay = stays.record_stay(person, staff, institution_code=FCG_HOSPITAL, admitted_on="2026-11-01")
     assert not settle(person, staff, "80", date(2026, 11, 20)).covered
     with pytest.raises(Invalid):
-        ben.record_discharge(stay, staff, "2026-10-31")
-    closed = ben.record_discharge(stay, staff, "2026-11-10")
+        stays.record_discharge(stay, staff, "2026-10-31")
+    closed = stays.record_discharge(stay, staff, "2026-11-10")
     db.session.commit()
     assert (closed.admitted_on, closed.discharged_on) == (date(2026, 11, 1), date(2026, 11, 10))
     assert settle(person, staff, "80", date(2026, 11, 11)).covered
     assert not settle(person, staff, "80", date(2026, 11, 10)).covered
     with pytest.raises(Conflict):  # the open row is reversed: it cannot be discharged twice
-        ben.record_discharge(stay, staff, "2026-11-12")
+        stays.record_discharge(stay, staff, "2026-11-12")
 
 
 def test_a_reversal_restores_deductible_and_limit_and_is_never_an_edit(fcg):
@@ -305,7 +306,7 @@ def test_chosen_institution_required_in_inner_mongolia(make, nmg_staff):
     assert home.covered  # the recognising hospital counts as chosen
     away = settle(person, agency, "500", date(2026, 3, 2), disease="M03900", institution="H150100002")
     assert not away.covered and "不是参保人选定" in away.reason and "内蒙古医科大学附属医院" in away.reason
-    ben.choose_institution(person, agency, institution_code="H150100002", start_date="2026-03-05")
+    stays.choose_institution(person, agency, institution_code="H150100002", start_date="2026-03-05")
     db.session.commit()
     assert not settle(person, agency, "500", date(2026, 3, 4), disease="M03900", institution="H150100002").covered
     assert settle(person, agency, "500", date(2026, 3, 5), disease="M03900", institution="H150100002").covered

@@ -12,6 +12,7 @@ from core.regions import regions
 from core.services import ServiceError
 from core.services import benefits as ben
 from core.services import recognitions as recs
+from core.services import stays
 from core.services.access import can_see, can_view_person, get_visible, record_scope
 from core.services.audit import audit
 from core.services.clock import today
@@ -211,13 +212,13 @@ def record_stay(person_id):
     f = request.form
     institution = current_user.hospital_code if current_user.role == "hospital_office" else f.get("institution", "")
     try:
-        stay = ben.record_stay(person, current_user, institution_code=institution, admitted_on=f.get("admitted_on"),
+        stay = stays.record_stay(person, current_user, institution_code=institution, admitted_on=f.get("admitted_on"),
                                discharged_on=f.get("discharged_on"), note=f.get("note", ""))
     except ServiceError as e:
         db.session.rollback()
         flash(e.message, "error")
         return _person_page(person, e.status, form=f)
-    affected = ben.settled_during(stay)
+    affected = stays.settled_during(stay)
     db.session.commit()
     flash("已登记住院。住院期间的门特就诊不予支付。", "success")
     if affected:
@@ -234,7 +235,7 @@ def reverse_stay(stay_id):
     if stay is None or not can_see(current_user, stay):
         abort(404)
     try:
-        ben.reverse_stay(stay, current_user, request.form.get("reason", ""))
+        stays.reverse_stay(stay, current_user, request.form.get("reason", ""))
     except ServiceError as e:
         db.session.rollback()
         flash(e.message, "error")
@@ -252,7 +253,7 @@ def discharge(stay_id):
     if stay is None or not can_see(current_user, stay):
         abort(404)
     try:
-        ben.record_discharge(stay, current_user, request.form.get("discharged_on", ""))
+        stays.record_discharge(stay, current_user, request.form.get("discharged_on", ""))
     except ServiceError as e:
         db.session.rollback()
         flash(e.message, "error")
@@ -267,7 +268,7 @@ def discharge(stay_id):
 def choose(person_id):
     person = _person_for_staff(person_id)
     try:
-        ben.choose_institution(person, current_user, institution_code=request.form.get("institution", ""),
+        stays.choose_institution(person, current_user, institution_code=request.form.get("institution", ""),
                                start_date=request.form.get("start_date", ""))
     except ServiceError as e:
         db.session.rollback()
