@@ -53,6 +53,16 @@ def test_region_contract(code):
             for kind in ("new", "renewal"):
                 materials = regions.materials(code, d.code, kind)
                 assert any(m.required for m in materials), (d.code, kind)
+        # A benefit policy, when the region has one, covers every catalogue disease for every category.
+        policy = regions.benefit_policy(code, year)
+        if policy.configured:
+            assert set(policy.deductible) == {"employed", "retired", "resident"}
+            assert all(v >= 0 for v in policy.deductible.values())
+            assert policy.year_rule in ("visit", "settlement") and policy.limit_basis in ("eligible", "fund")
+            for d in catalogue:
+                for category in ("employed", "retired", "resident"):
+                    rate = policy.rate(d.code, category)
+                    assert rate is not None and Decimal("0") < rate.ratio <= 1 and rate.annual_limit > 0, (d.code, category)
     channels = regions.channels(code)
     assert channels and all(c.strengths and c.weaknesses and c.suits for c in channels)
     for fast in (False, True):
@@ -62,6 +72,7 @@ def test_region_contract(code):
         assert all(s.role in ("physician", "hospital_office", "agency_reviewer", "expert") for s in steps)
     # Hooks answer only for their own region.
     assert regions.pm.hook.mtkit_disease_catalog(region="000000", year=2026) is None
+    assert regions.pm.hook.mtkit_benefit_policy(region="000000", year=2026).version == ""  # the core default
 
 
 def test_neimenggu_rules_from_the_seed():
