@@ -272,6 +272,10 @@ def test_rounding_is_half_up_to_the_fen(make, fcg_staff):
 
 def test_not_recognised_or_not_started(fcg):
     person, staff = fcg
+    with pytest.raises(Invalid) as e:  # an unknown code is a typing error, not a visit
+        ben.settle(visit(person, "100", date(2026, 5, 1), disease="FCG999"), staff)
+    assert "FCG999" in e.value.message
+    db.session.rollback()
     row = settle(person, staff, "100", date(2026, 5, 1), disease="FCG002")
     assert not row.covered and "没有该病种" in row.reason and row.policy_version
     early = settle(person, staff, "100", date(2025, 1, 9))
@@ -463,12 +467,14 @@ def test_import_with_a_bad_row_saves_nothing_and_names_the_lines(app, runner, fc
         f"{person.id_number},{FCG_HOSPITAL},FCG001,2026-11-20,100\n"
         f"{person.id_number},{FCG_HOSPITAL},FCG001,2026-11-31,100\n"
         "11010519491231002X,H450602001,FCG001,2026-11-20,100\n"
+        f"{person.id_number},{FCG_HOSPITAL},FCG999,2026-11-20,100\n"
         f"{person.id_number},{FCG_HOSPITAL},FCG001,2026-11-20,12.345\n",
         encoding="utf-8",
     )
     result = runner.invoke(args=["benefits", "import", str(bad), "--by", staff.username])
     assert result.exit_code != 0
     assert "第 3 行" in result.output and "第 4 行: 找不到" in result.output and "第 5 行" in result.output
+    assert "第 6 行" in result.output and "FCG999" in result.output
     assert "第 2 行" not in result.output
     assert db.session.scalar(select(BenefitSettlement.id)) is None
     physician_run = runner.invoke(args=["benefits", "import", str(bad), "--by", "nobody"])

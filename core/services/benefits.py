@@ -246,6 +246,9 @@ def calculate(ledger: PersonLedger, visit: Visit, settled_on: date) -> Calculati
         raise Invalid(f"本地区未配置 {year} 年度的门特待遇政策,暂不能结算。")
     category = person_category(person)
     disease = regs.disease(region, visit.disease_code, year)
+    if disease is None and not ledger.recognitions.get(visit.disease_code):
+        # Neither in the catalogue nor ever recognised: a typing error, not a visit to record.
+        raise Invalid(f"病种编码 {visit.disease_code} 不在本地区 {year} 年度门特病种目录内,请核对。")
     calc = Calculation(visit, year, category, policy, disease.name if disease else visit.disease_code)
     if disease is None:
         calc.reason = f"该病种不在 {year} 年度门特病种目录内。"

@@ -10,9 +10,11 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core.extensions import db
-from core.models import User
-from core.services import ServiceError
+from core.models import Recognition, User
+from core.regions import regions
+from core.services import Invalid, ServiceError
 from core.services import benefits as ben
+from core.services.clock import today
 from core.services.identity import normalise_id
 from regions._loader import LINE, DataError, read_csv
 
@@ -30,6 +32,9 @@ def import_file(path, username: str) -> dict:
         raise ValueError(str(e)) from None
     ids = {normalise_id(r["id_number"]) for r in rows}
     people = {u.id_number: u for u in db.session.scalars(select(User).where(User.id_number.in_(ids), User.role == "insured"))}
+    recognised = set(db.session.execute(
+        select(Recognition.person_id, Recognition.disease_code).where(Recognition.person_id.in_([p.id for p in people.values()]))
+    ).all())
     visits, problems = [], []
     for row in rows:
         line = row[LINE]
@@ -41,6 +46,10 @@ def import_file(path, username: str) -> dict:
             visit = ben.make_visit(person, institution_code=row["institution"], disease_code=row["disease"],
                                    visit_date=row["visit_date"], eligible=row["eligible"], note=row.get("note", ""))
             ben.check_recorder(actor, person, visit.institution_code)
+            ben.person_category(person)
+            year = ben.benefit_year(person.region_code, visit.visit_date, today())
+            if regions().disease(person.region_code, visit.disease_code, year) is None and (person.id, visit.disease_code) not in recognised:
+                raise Invalid(f"病种编码 {visit.disease_code} 不在本地区 {year} 年度门特病种目录内")
         except ServiceError as e:
             problems.append(f"第 {line} 行: " + ";".join([e.message.rstrip(":"), *e.problems]))
             continue
