@@ -83,7 +83,8 @@ def test_hospital_looks_up_estimates_records_and_reverses(app, client, scene):
     assert "560.00 元" in detail and row.policy_version in detail
     assert db.session.scalar(select(func.count()).where(AuditLog.action == "benefit.settle")) == 1
     # 冲销: a reason is required; then a reversal row, audited.
-    assert client.post(f"/staff/benefits/settlements/{row.id}/reverse", data={"reason": ""}).status_code == 303
+    refused = client.post(f"/staff/benefits/settlements/{row.id}/reverse", data={"reason": ""})
+    assert refused.status_code == 422 and "请填写冲销原因" in refused.get_data(as_text=True)
     assert count(BenefitSettlement) == 1
     client.post(f"/staff/benefits/settlements/{row.id}/reverse", data={"reason": "金额录入错误"})
     assert count(BenefitSettlement) == 2
@@ -175,3 +176,25 @@ def test_a_resident_registers_with_the_scheme_and_gets_the_resident_ratio(app, c
     assert ben.balances_dict(person, 2026)["category_name"] == "城乡居民"
     bad = register(app.test_client(), "440524188001010014", region="450600", division="450602", insured_scheme="student")
     assert bad.status_code == 400 and db.session.scalar(select(func.count()).select_from(User).where(User.id_number == "440524188001010014")) == 0
+
+
+def test_hospital_records_a_discharge_on_an_open_stay(app, client, scene):
+    s = scene
+    login(client, "fcg_yibao")
+    look_up(client, s["person"])
+    url = f"/staff/benefits/people/{s['person'].id}"
+    client.post(f"{url}/stays", data={"admitted_on": "2026-11-01"})
+    stay = db.session.scalars(select(InpatientStay)).one()
+    assert stay.institution_code == FCG_HOSPITAL and stay.discharged_on is None
+    assert "登记出院" in client.get(url).get_data(as_text=True)
+    early = client.post(f"/staff/benefits/stays/{stay.id}/discharge", data={"discharged_on": "2026-10-30"})
+    assert early.status_code == 422 and "出院日期应在入院日期之后" in early.get_data(as_text=True)
+    assert count(InpatientStay) == 1
+    client.post(f"/staff/benefits/stays/{stay.id}/discharge", data={"discharged_on": "2026-11-08"})
+    rows = db.session.scalars(select(InpatientStay).order_by(InpatientStay.id)).all()
+    assert [(r.reversal_of_id, r.discharged_on) for r in rows] == [(None, None), (stay.id, None), (None, date(2026, 11, 8))]
+    # Another hospital cannot touch this hospital's stay.
+    other = app.test_client()
+    login(other, "zy_yibao")
+    look_up(other, s["person"])
+    assert other.post(f"/staff/benefits/stays/{rows[2].id}/reverse", data={"reason": "x"}).status_code == 404

@@ -48,10 +48,13 @@ def mine():
 @bp.get("/benefits/settlements/<id:row_id>")
 @login_required
 def settlement(row_id):
-    row = get_visible(current_user, BenefitSettlement, row_id)
+    return _settlement_page(get_visible(current_user, BenefitSettlement, row_id))
+
+
+def _settlement_page(row: BenefitSettlement, status: int = 200):
     reversal = db.session.scalar(select(BenefitSettlement).where(BenefitSettlement.reversal_of_id == row.id))
     return render_template("benefits/settlement.html", row=row, reversal=reversal,
-                           can_reverse=current_user.role in ben.RECORDER_ROLES)
+                           can_reverse=current_user.role in ben.RECORDER_ROLES), status
 
 
 # --- staff -----------------------------------------------------------------------------------------
@@ -199,7 +202,7 @@ def reverse(row_id):
     except ServiceError as e:
         db.session.rollback()
         flash(e.message, "error")
-        return redirect(url_for("benefits.settlement", row_id=row.id)), 303
+        return _settlement_page(row, e.status)
     db.session.commit()
     flash(f"已冲销(冲销记录第 {back.id} 号)。", "success")
     return redirect(url_for("benefits.settlement", row_id=row.id))
@@ -234,15 +237,21 @@ def reverse_stay(stay_id):
     stay = db.session.get(InpatientStay, stay_id)
     if stay is None or not can_see(current_user, stay):
         abort(404)
+    return _change_stay(stay, lambda: stays.reverse_stay(stay, current_user, request.form.get("reason", "")),
+                        "已冲销该住院记录。")
+
+
+def _change_stay(stay: InpatientStay, change, done: str):
+    person = _person_for_staff(stay.person_id)
     try:
-        stays.reverse_stay(stay, current_user, request.form.get("reason", ""))
+        change()
     except ServiceError as e:
         db.session.rollback()
         flash(e.message, "error")
-    else:
-        db.session.commit()
-        flash("已冲销该住院记录。", "success")
-    return redirect(url_for("benefits.person", person_id=stay.person_id))
+        return _person_page(person, e.status)
+    db.session.commit()
+    flash(done, "success")
+    return redirect(url_for("benefits.person", person_id=person.id))
 
 
 @bp.post("/staff/benefits/stays/<id:stay_id>/discharge")
@@ -252,15 +261,8 @@ def discharge(stay_id):
     stay = db.session.get(InpatientStay, stay_id)
     if stay is None or not can_see(current_user, stay):
         abort(404)
-    try:
-        stays.record_discharge(stay, current_user, request.form.get("discharged_on", ""))
-    except ServiceError as e:
-        db.session.rollback()
-        flash(e.message, "error")
-    else:
-        db.session.commit()
-        flash("已登记出院。", "success")
-    return redirect(url_for("benefits.person", person_id=stay.person_id))
+    return _change_stay(stay, lambda: stays.record_discharge(stay, current_user, request.form.get("discharged_on", "")),
+                        "已登记出院。")
 
 
 @bp.post("/staff/benefits/people/<id:person_id>/chosen")
