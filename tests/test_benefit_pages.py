@@ -198,3 +198,23 @@ def test_hospital_records_a_discharge_on_an_open_stay(app, client, scene):
     login(other, "zy_yibao")
     look_up(other, s["person"])
     assert other.post(f"/staff/benefits/stays/{rows[2].id}/reverse", data={"reason": "x"}).status_code == 404
+
+
+def test_agency_records_a_retirement_and_later_visits_use_the_new_ratio(app, client, scene):
+    s = scene
+    first = ben.settle(ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 3, 1), Decimal("1200")), s["hospital"])
+    db.session.commit()
+    login(client, "fcg_review")
+    look_up(client, s["person"])
+    url = f"/staff/benefits/people/{s['person'].id}"
+    assert client.post(f"{url}/category", data={"scheme": "employee", "category": "pensioner"}).status_code == 422
+    client.post(f"{url}/category", data={"scheme": "employee", "category": "retired"})
+    db.session.expire_all()
+    assert s["person"].insured_category == "retired"
+    assert db.session.scalar(select(func.count()).where(AuditLog.action == "person.category")) == 1
+    later = ben.settle(ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 9, 1), Decimal("100")), s["hospital"])
+    assert (first.category, first.ratio, later.category, later.ratio) == ("employed", "0.70", "retired", "0.75")
+    hospital = app.test_client()  # 医保科 cannot change it
+    login(hospital, "fcg_yibao")
+    look_up(hospital, s["person"])
+    assert hospital.post(f"{url}/category", data={"scheme": "resident", "category": "retired"}).status_code == 403

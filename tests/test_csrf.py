@@ -97,7 +97,7 @@ def test_every_post_route_is_listed(app):
     assert {"auth.login", "auth.logout", "auth.register", "applications.new", "applications.upload",
             "staff.act", "staff.reveal", "account.reveal", "recognitions.renew",
             "benefits.record_visit", "benefits.estimate", "benefits.reverse", "benefits.record_stay",
-            "benefits.discharge"} <= endpoints
+            "benefits.discharge", "benefits.category"} <= endpoints
 
 
 def test_post_without_token_is_refused_everywhere_and_changes_nothing(app, scene):

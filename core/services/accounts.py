@@ -13,7 +13,7 @@ from core.extensions import db
 from core.models import ROLES, User
 from core.models.base import utcnow
 from core.regions import regions
-from core.services import Invalid
+from core.services import Forbidden, Invalid
 from core.services.audit import audit
 from core.services.identity import (
     id_number_problem,
@@ -91,6 +91,20 @@ def register_insured(*, name, id_number, phone, password, region, division, insu
     db.session.flush()
     audit("user.register", user, user=created_by or user)
     return user
+
+
+def set_insured_category(person: User, actor: User, *, scheme: str, category: str) -> None:
+    """Agency staff record a change of scheme or category (e.g. retirement). Settlements keep the
+    category they were made with; later ones use the new one. Audited."""
+    if actor.role != "agency_reviewer" or person.role != "insured" or person.region_code != actor.region_code:
+        raise Forbidden("参保类别由本地区经办机构变更。")
+    if actor.division_code and person.division_code != actor.division_code:
+        raise Forbidden("只能变更本辖区参保人的参保类别。")
+    if scheme not in INSURED_SCHEMES or category not in INSURED_CATEGORIES:
+        raise Invalid("请选择参保险种和人员类别。")
+    before = f"{person.insured_scheme}/{person.insured_category}"
+    person.insured_scheme, person.insured_category = scheme, category
+    audit("person.category", person, user=actor, detail=f"{before} -> {scheme}/{category}")
 
 
 def create_staff(*, username, password, role, name, region=None, division=None, hospital=None, office=None, title=None) -> User:

@@ -265,6 +265,24 @@ def discharge(stay_id):
                         "已登记出院。")
 
 
+@bp.post("/staff/benefits/people/<id:person_id>/category")
+@login_required
+def category(person_id):
+    from core.services.accounts import set_insured_category
+
+    person = _person_for_staff(person_id)
+    try:
+        set_insured_category(person, current_user, scheme=request.form.get("scheme", ""),
+                             category=request.form.get("category", ""))
+    except ServiceError as e:
+        db.session.rollback()
+        flash(e.message, "error")
+        return _person_page(person, e.status)
+    db.session.commit()
+    flash("已变更参保类别;此后的结算按新类别计算,已结算的记录不变。", "success")
+    return redirect(url_for("benefits.person", person_id=person.id))
+
+
 @bp.post("/staff/benefits/people/<id:person_id>/chosen")
 @login_required
 def choose(person_id):
