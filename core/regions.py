@@ -24,6 +24,7 @@ class Regions:
         self.materials = lru_cache(maxsize=1024)(self._materials)
         self.steps = lru_cache(maxsize=16)(self._steps)
         self.benefit_policy = lru_cache(maxsize=64)(self._benefit_policy)
+        self._indexes: dict[tuple[str, int], dict[str, Disease]] = {}
         self._institution_names = {
             code: {i.code: i.name for i in info.institutions} for code, info in self._infos.items()
         }
@@ -56,7 +57,14 @@ class Regions:
         return tuple(rows)
 
     def disease(self, region: str, code: str, year: int) -> Disease | None:
-        return next((d for d in self.catalogue(region, year) if d.code == code), None)
+        return self._catalogue_index(region, year).get(code)
+
+    def _catalogue_index(self, region: str, year: int) -> dict[str, Disease]:
+        key = (region, year)
+        index = self._indexes.get(key)
+        if index is None:  # built once per (region, year); the catalogue itself is cached
+            index = self._indexes[key] = {d.code: d for d in self.catalogue(region, year)}
+        return index
 
     def _materials(self, region: str, disease: str, kind: str) -> tuple[Material, ...]:
         return tuple(self.pm.hook.mtkit_material_rules(region=region, disease=disease, kind=kind) or [])
@@ -117,6 +125,7 @@ class Regions:
                 if len(answering) > 1:
                     raise PluginError(f"地区 {code} 的病种目录由多个插件提供: {', '.join(answering)}")
             self.catalogue.cache_clear()  # re-read: the check must see what the plugins give now
+            self._indexes.clear()
             if not self.catalogue(code, year):
                 raise PluginError(f"地区 {code} 没有 {year} 年的病种目录。")
             if not self.steps(code, False):

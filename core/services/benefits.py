@@ -36,6 +36,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import load_only
 from sqlalchemy.exc import IntegrityError
 
 from core.extensions import db
@@ -219,9 +220,9 @@ class PersonLedger:
 
 
 # --- the calculation -----------------------------------------------------------------------------
-def benefit_year(region: str, visit_date: date, settled_on: date) -> int:
+def benefit_year(region: str, visit_date: date, settled_on: date, regs=None) -> int:
     """The year a visit counts in; the rule of the visit year's policy decides (see module doc)."""
-    policy = regions().benefit_policy(region, visit_date.year)
+    policy = (regs or regions()).benefit_policy(region, visit_date.year)
     return settled_on.year if policy.year_rule == "settlement" else visit_date.year
 
 
@@ -240,7 +241,7 @@ def calculate(ledger: PersonLedger, visit: Visit, settled_on: date) -> Calculati
     regs = regions()
     person = ledger.person
     region = person.region_code
-    year = benefit_year(region, visit.visit_date, settled_on)
+    year = benefit_year(region, visit.visit_date, settled_on, regs)
     policy = regs.benefit_policy(region, year)
     if not policy.configured:
         raise Invalid(f"本地区未配置 {year} 年度的门特待遇政策,暂不能结算。")
@@ -399,7 +400,14 @@ def active_rows(model, person_ids) -> dict[int, list]:
 def load_ledgers(people: list[User], years) -> dict[int, PersonLedger]:
     ids = [p.id for p in people]
     years = sorted(set(years))
-    rec_rows = db.session.scalars(select(Recognition).where(Recognition.person_id.in_(ids))).all()
+    # Only what the coverage rule reads (the rest of a recognition is not needed to settle).
+    rec_rows = db.session.scalars(
+        select(Recognition).where(Recognition.person_id.in_(ids)).options(load_only(
+            Recognition.person_id, Recognition.region_code, Recognition.institution_code, Recognition.disease_code,
+            Recognition.disease_name, Recognition.start_date, Recognition.end_date, Recognition.stop_date,
+            Recognition.status,
+        ))
+    ).all()
     by_person: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for r in rec_rows:
         by_person[r.person_id][r.disease_code].append(r)
