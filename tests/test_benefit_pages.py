@@ -218,3 +218,17 @@ def test_agency_records_a_retirement_and_later_visits_use_the_new_ratio(app, cli
     login(hospital, "fcg_yibao")
     look_up(hospital, s["person"])
     assert hospital.post(f"{url}/category", data={"scheme": "resident", "category": "retired"}).status_code == 403
+
+
+def test_the_ledger_pages_through_a_busy_year(app, client, scene):
+    from core.views import benefits as views
+
+    s = scene
+    visits = [ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 6, 1), Decimal("1.00")) for _ in range(views.PAGE_ROWS + 5)]
+    rows = ben.settle_many(visits, s["hospital"])
+    db.session.commit()
+    login(client, s["person"].username)
+    first = client.get("/benefits").get_data(as_text=True)
+    assert f"第 {rows[-1].id} 号" in first and f"第 {rows[4].id} 号" not in first and "更早的结算记录" in first
+    older = client.get(f"/benefits?year=2026&before={rows[5].id}").get_data(as_text=True)
+    assert f"第 {rows[4].id} 号" in older and f"第 {rows[0].id} 号" in older and "更早的结算记录" not in older

@@ -18,10 +18,20 @@ from core.services.audit import audit
 from core.services.clock import today
 from core.services.identity import id_number_problem, normalise_id
 from core.types import BENEFIT_CATEGORIES, INSURED_SCHEMES, LIMIT_BASES, YEAR_RULES
-from core.views import error_page, remember_looked_up, was_looked_up
+from core.views import arg_id, error_page, remember_looked_up, was_looked_up
 
 bp = Blueprint("benefits", __name__)
 PAGE_ROWS = 100
+
+
+def _ledger_page(query):
+    """One page of settlements, newest first, walking the id index from ?before= (no OFFSET)."""
+    before = arg_id("before")
+    if before:
+        query = query.where(BenefitSettlement.id < before)
+    rows = db.session.scalars(query.limit(PAGE_ROWS + 1)).all()
+    next_before = rows[PAGE_ROWS - 1].id if len(rows) > PAGE_ROWS else None
+    return rows[:PAGE_ROWS], next_before
 
 
 def _year_arg(default: int) -> int:
@@ -38,9 +48,10 @@ def mine():
     on = today()
     year = _year_arg(on.year)
     balances = ben.balances_dict(current_user, year)
-    rows = db.session.scalars(ben.visits_query(current_user, current_user.id, year).limit(PAGE_ROWS)).all()
+    rows, next_before = _ledger_page(ben.visits_query(current_user, current_user.id, year))
     return render_template(
         "benefits/mine.html", balances=balances, rows=rows, reversed_ids=ben.reversed_ids(rows), year=year,
+        next_before=next_before,
         this_year=on.year, policy=regions().benefit_policy(current_user.region_code, year),
     )
 
@@ -107,7 +118,7 @@ def _person_for_staff(person_id: int) -> User:
 def _person_page(person: User, status: int = 200, estimate: dict | None = None, form=None, problems=None):
     on = today()
     year = _year_arg(on.year)
-    rows = db.session.scalars(ben.visits_query(current_user, person.id, year).limit(PAGE_ROWS)).all()
+    rows, next_before = _ledger_page(ben.visits_query(current_user, person.id, year))
     stays = db.session.scalars(
         select(InpatientStay).where(record_scope(current_user, InpatientStay), InpatientStay.person_id == person.id)
         .order_by(InpatientStay.admitted_on.desc()).limit(50)
@@ -121,7 +132,7 @@ def _person_page(person: User, status: int = 200, estimate: dict | None = None, 
     hospitals = [i for i in info.institutions if i.kind == "hospital"]
     return render_template(
         "benefits/person.html", person=person, balances=ben.balances_dict(person, year), rows=rows,
-        reversed_ids=ben.reversed_ids(rows), stays=stays, stays_reversed=_reversed(InpatientStay, stays),
+        reversed_ids=ben.reversed_ids(rows), next_before=next_before, stays=stays, stays_reversed=_reversed(InpatientStay, stays),
         chosen=chosen, recognised=recognised, others=others, hospitals=hospitals, year=year, today=on,
         estimate=estimate, form=form or {}, problems=problems or [],
         policy=regions().benefit_policy(person.region_code, year),
