@@ -1,4 +1,6 @@
-"""The outpatient 门特 benefit ledger: what a visit gets back, settling it, reversals, stays, balances.
+"""The outpatient 门特 benefit ledger: what a visit gets back, settling it, reversals, balances.
+(Inpatient stays and chosen institutions, which decide where and when benefits apply, are recorded
+by ``core/services/stays.py``.)
 
 Money rule: amounts are ``Decimal`` yuan with fen precision and never float. Inputs must already be
 in whole fen. The one computed amount that can have more digits, ``counted × ratio``, is rounded
@@ -25,8 +27,8 @@ visits but does not re-settle visits already made. Two settlements for the same 
 at once: the person's row is locked first (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the
 write transaction is taken before anything is read).
 
-The functions named ``*_dict`` return plain dicts (amounts as strings like "123.45") for the pages
-and, later, the JSON API.
+``balances_dict`` and ``estimate`` return plain dicts (amounts as strings like "123.45") for the
+pages and, later, the JSON API; ``make_visit`` turns raw input into a ``Visit`` with Chinese messages.
 """
 from __future__ import annotations
 
@@ -36,12 +38,12 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import load_only
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import load_only
 
 from core.extensions import db
-from core.models.base import utcnow
 from core.models import BenefitSettlement, ChosenInstitution, InpatientStay, Recognition, User
+from core.models.base import utcnow
 from core.regions import regions
 from core.services import Conflict, Forbidden, Invalid
 from core.services import recognitions as recs

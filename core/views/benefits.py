@@ -18,7 +18,7 @@ from core.services.audit import audit
 from core.services.clock import today
 from core.services.identity import id_number_problem, normalise_id
 from core.types import BENEFIT_CATEGORIES, INSURED_SCHEMES, LIMIT_BASES, YEAR_RULES
-from core.views import arg_id, error_page, remember_looked_up, was_looked_up
+from core.views import arg_id, remember_looked_up, was_looked_up
 
 bp = Blueprint("benefits", __name__)
 PAGE_ROWS = 100
@@ -51,8 +51,7 @@ def mine():
     rows, next_before = _ledger_page(ben.visits_query(current_user, current_user.id, year))
     return render_template(
         "benefits/mine.html", balances=balances, rows=rows, reversed_ids=ben.reversed_ids(rows), year=year,
-        next_before=next_before,
-        this_year=on.year, policy=regions().benefit_policy(current_user.region_code, year),
+        next_before=next_before, this_year=on.year,
     )
 
 
@@ -309,8 +308,3 @@ def choose(person_id):
     flash("已登记选定的定点医疗机构。", "success")
     return redirect(url_for("benefits.person", person_id=person.id))
 
-
-@bp.errorhandler(ServiceError)
-def _service_error(e):  # pragma: no cover - views catch their own; a safety net for the rest
-    db.session.rollback()
-    return error_page(e.message, e.status, e.problems)
