@@ -118,7 +118,11 @@ def test_staff_reach_only_their_scope(app, client, scene, make):
     html = client.get(url).get_data(as_text=True)
     assert f"第 {row.id} 号" not in html
     assert client.post(f"/staff/benefits/settlements/{row.id}/reverse", data={"reason": "x"}).status_code == 404
-    assert "最近的结算(本院)" in client.get("/staff/benefits").get_data(as_text=True)
+    recent = client.get("/staff/benefits").get_data(as_text=True)
+    assert "最近的结算(本院)" in recent and f"第 {row.id} 号" not in recent
+    own = app.test_client()
+    login(own, "fcg_yibao")
+    assert f"第 {row.id} 号" in own.get("/staff/benefits").get_data(as_text=True)
     # A district reviewer of 东兴市 cannot find a 港口区 person.
     dx = app.test_client()
     login(dx, "dx_review")

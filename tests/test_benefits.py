@@ -241,6 +241,11 @@ def test_year_boundary(fcg):
     assert dec.reimbursed_fen == jan.reimbursed_fen == 140000
     assert ben.balances_dict(person, 2027)["diseases"][0]["left"] == "0.00"
     assert dec.settled_on == date(2027, 1, 5)
+    # Reversed in 2027, the December visit gives back 2026's deductible and limit, not 2027's.
+    back = ben.reverse(dec, staff, "重复登记")
+    assert back.benefit_year == 2026
+    assert ben.balances_dict(person, 2026)["deductible"]["used"] == "0.00"
+    assert ben.balances_dict(person, 2027)["deductible"]["used"] == "200.00"
 
 
 def test_year_rule_by_settlement_date(fcg, monkeypatch):
