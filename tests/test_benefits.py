@@ -368,6 +368,9 @@ def test_items_make_the_amount(fcg):
     v = ben.make_visit(person, institution_code=FCG_HOSPITAL, disease_code="FCG001", visit_date="2026-11-20",
                        eligible="", items_text="硝苯地平控释片 36.50\n血压监测,12")
     assert v.eligible == Decimal("48.50")
+    big = ben.make_visit(person, institution_code=FCG_HOSPITAL, disease_code="FCG001", visit_date="2026-11-20",
+                         eligible="1230.00", items_text="透析治疗 1,200.00\n维生素B12\t30元")
+    assert [(i["name"], i["amount"]) for i in big.items] == [("透析治疗", Decimal("1200.00")), ("维生素B12", Decimal("30.00"))]
     row = ben.settle(v, staff)
     assert row.items == [{"name": "硝苯地平控释片", "amount": "36.50"}, {"name": "血压监测", "amount": "12.00"}]
 

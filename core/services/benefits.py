@@ -32,6 +32,7 @@ pages and, later, the JSON API; ``make_visit`` turns raw input into a ``Visit`` 
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -57,6 +58,9 @@ MAX_VISIT_AMOUNT = Decimal("1000000.00")  # one visit's eligible amount, a typin
 MAX_ITEMS = 100
 RECORDER_ROLES = ("hospital_office", "agency_reviewer")  # who records visits and stays
 EARLIEST = date(2000, 1, 1)
+# An item line: a name, then spaces, a tab or a comma, then the amount (which may have thousands
+# separators: "透析治疗 1,200.00" is 1200.00, not an item "透析治疗 1" of 200.00).
+ITEM_LINE = re.compile(r"^(?P<name>.+?)[\s,,]+(?P<amount>\d[\d,,]*(?:\.\d+)?)\s*元?$")
 
 
 # --- money -----------------------------------------------------------------------------------
@@ -103,8 +107,8 @@ def parse_items(text: str | None) -> list[dict]:
         line = line.strip()
         if not line:
             continue
-        name, _, amount = line.replace("\t", " ").replace(",", " ").replace(",", " ").rpartition(" ")
-        name = name.strip()
+        match = ITEM_LINE.match(line)
+        name, amount = (match["name"].strip(), match["amount"]) if match else ("", "")
         if not name:
             raise Invalid(f"费用明细第 {n} 行应为「项目名称 金额」,如「硝苯地平控释片 36.50」。")
         if len(name) > 100:
