@@ -1,4 +1,5 @@
-"""Flask CLI commands: `flask --app app demo`, `jobs run|list`, `users` (core/cli_users.py), `files` (core/cli_files.py)."""
+"""Flask CLI commands: `flask --app app demo`, `jobs run|list`, `benefits import FILE --by USER`,
+`users` (core/cli_users.py), `files` (core/cli_files.py)."""
 from __future__ import annotations
 
 import click
@@ -62,3 +63,29 @@ def init_app(app: Flask) -> None:
             when = local_time(last.finished_at) if last else "从未运行"
             every = "每天" if j.every_minutes is None else f"每 {j.every_minutes} 分钟"
             click.echo(f"{j.name:<24} {'到期' if jobs.is_due(j) else '未到期':<4} {every:<8} 上次完成 {when}  {j.title}")
+    benefits_cli = click.Group("benefits", help="门特结算台账")
+    app.cli.add_command(benefits_cli)
+
+    @benefits_cli.command("import")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--by", "username", required=True, help="登记人(医院医保科或经办机构审核员)的用户名")
+    @click.option("--dry-run", is_flag=True, help="只检查和试算,不保存")
+    def import_visits(path, username, dry_run):
+        """Settle a day's visits from a CSV file (UTF-8): id_number,institution,disease,visit_date,eligible[,note].
+
+        All or nothing: any bad row stops the import with every problem listed by line, nothing saved.
+        """
+        from core.services.benefits_import import import_file
+
+        try:
+            summary = import_file(path, username)
+        except ValueError as e:
+            db.session.rollback()
+            raise click.ClickException(str(e)) from None
+        if dry_run:
+            db.session.rollback()
+        else:
+            db.session.commit()
+        click.echo(("试算(未保存)" if dry_run else "已导入") + f": {summary['count']} 笔,支付 {summary['covered']} 笔,"
+                   f"不予支付 {summary['not_covered']} 笔;费用 {summary['eligible']} 元,报销 {summary['reimbursed']} 元,"
+                   f"个人负担 {summary['own']} 元。")

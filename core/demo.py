@@ -48,6 +48,7 @@ STAFF = [
     ("dx_review", "agency_reviewer", "陈志强", "450600", "450681", None, "O450681001", None),
     ("fcg_expert", "expert", "梁教授", "450600", None, None, None, None),
     ("fcg_admin", "admin", "防城港管理员", "450600", None, None, None, None),
+    ("fcg_yibao", "hospital_office", "覃春燕", "450600", "450602", "H450602001", None, None),
 ]
 
 
@@ -153,10 +154,47 @@ def seed() -> list[tuple[str, str, str]]:
     # Ended last week without renewal: the first daily job run marks it 已到期 and tells 黄志明.
     _old_recognition(huang, "450600", "450681", "O450681001", "FCG002", "糖尿病", "M01600", months_left=0, days_left=-7)
     db.session.flush()
+    _benefit_ledger(s, wei, zhang)
 
     logins = [(u, r, n) for u, r, n, *_ in STAFF]
     logins += [(p.username, "insured", p.name) for p in people]
     return logins
+
+
+def _benefit_ledger(s, wei, zhang):
+    """This year's 门特 settlements for two recognised people, through the benefits service."""
+    from decimal import Decimal
+
+    from core.services import benefits, stays
+
+    on = today()
+    first = on.replace(month=1, day=2)
+
+    def day(days_ago):  # a date this year, not after today
+        return max(first, on - timedelta(days=days_ago))
+
+    def visit(person, clerk, inst, disease, days_ago, amount, items=()):
+        v = benefits.Visit(person, inst, disease, day(days_ago), Decimal(amount),
+                           [{"name": n, "amount": Decimal(a)} for n, a in items])
+        return benefits.settle(v, clerk)
+
+    # 韦小红 (防城港, 职工退休, 高血压): visits at 防城港市第一人民医院, a hospital stay, a reversal.
+    clerk = s["fcg_yibao"]
+    visit(wei, clerk, "H450602001", "FCG001", 250, "386.50", [("硝苯地平控释片", "236.50"), ("血压监测及心电图", "150.00")])
+    visit(wei, clerk, "H450602001", "FCG001", 190, "412.00")
+    wrong = visit(wei, clerk, "H450602001", "FCG001", 150, "4120.00")
+    benefits.reverse(wrong, clerk, "金额多录一位,应为 412.00 元")
+    visit(wei, clerk, "H450602001", "FCG001", 149, "412.00")
+    stays.record_stay(wei, clerk, institution_code="H450602001", admitted_on=day(100).isoformat(),
+                         discharged_on=day(92).isoformat(), note="高血压急症住院")
+    visit(wei, clerk, "H450602001", "FCG001", 95, "268.00")  # during the stay: not covered
+    visit(wei, clerk, "H450602001", "FCG001", 40, "530.80")
+    # 张桂英 (内蒙古, 职工退休, 高血压病): at the recognising hospital, and once at one she has not chosen.
+    clerk = s["nmg_yibao"]
+    visit(zhang, clerk, "H150100001", "M03900", 200, "640.00")
+    visit(zhang, clerk, "H150100001", "M03900", 120, "720.50")
+    visit(zhang, s["nmg_agency"], "H150100003", "M03900", 60, "310.00")  # not a chosen institution
+    visit(zhang, clerk, "H150100001", "M03900", 20, "685.00")
 
 
 def _draft(person, region, division, inst, diseases, upload=True, channel="online"):

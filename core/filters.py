@@ -25,6 +25,11 @@ def cn_date(value) -> str:
     if hasattr(value, "astimezone") and hasattr(value, "hour"):
         value = value.astimezone(TZ).date()
     return f"{value.year}年{value.month}月{value.day}日"
+def fen(value) -> str:
+    """Integer fen as yuan with two decimals ("1234.50"), by Decimal arithmetic (never float)."""
+    from core.services.benefits import yuan
+
+    return yuan(int(value or 0))
 
 
 def init_app(app):
@@ -37,6 +42,7 @@ def init_app(app):
         cn_date=cn_date,
         role_name=lambda r: ROLES.get(r, r),
         rec_status=lambda s: RECOGNITION_STATUSES.get(s, s),
+        fen=fen,
     )
 
     @app.context_processor

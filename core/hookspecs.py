@@ -85,7 +85,16 @@ def mtkit_reason_codes(region: str) -> list[ReasonCode]:
 
 @hookspec(firstresult=True)
 def mtkit_benefit_policy(region: str, year: int) -> BenefitPolicy:
-    """Return the deductible rules of ``region`` for ``year`` (used by the benefits ledger)."""
+    """Return the outpatient 门特 benefit policy of ``region`` for ``year`` (used by the benefits ledger).
+
+    :param region: region code.
+    :param year: the benefit year a visit counts in (see ``BenefitPolicy.year_rule``).
+    The policy carries the deductible per benefit category (职工在职/职工退休/城乡居民), whether one
+    deductible covers every disease, the ratio and annual limit per (disease, category), whether
+    visits must be at a chosen institution, the year rule, what the limit caps, and a ``version``
+    that each settlement stores. Return None for other regions; the core default (an empty,
+    unconfigured policy: nothing can be settled) runs last. Called once per (region, year), cached.
+    """
 
 
 @hookspec(firstresult=True)

@@ -10,7 +10,7 @@ from functools import lru_cache
 from flask import current_app
 
 from core.plugins import PluginError, region_plugins
-from core.types import Channel, Disease, Material, RegionInfo, RenewalPolicy, ReviewStep
+from core.types import BenefitPolicy, Channel, Disease, Material, RegionInfo, RenewalPolicy, ReviewStep
 
 
 class Regions:
@@ -23,6 +23,11 @@ class Regions:
         self.catalogue = lru_cache(maxsize=64)(self._catalogue)
         self.materials = lru_cache(maxsize=1024)(self._materials)
         self.steps = lru_cache(maxsize=16)(self._steps)
+        self.benefit_policy = lru_cache(maxsize=64)(self._benefit_policy)
+        self._indexes: dict[tuple[str, int], dict[str, Disease]] = {}
+        self._institution_names = {
+            code: {i.code: i.name for i in info.institutions} for code, info in self._infos.items()
+        }
 
     # --- regions -------------------------------------------------------------------------
     def all(self) -> list[RegionInfo]:
@@ -33,6 +38,10 @@ class Regions:
 
     def get(self, code: str | None) -> RegionInfo | None:
         return self._infos.get(code or "")
+
+    def institution_name(self, region: str, code: str) -> str:
+        """An institution's name, or its code when the region does not know it."""
+        return self._institution_names.get(region, {}).get(code, code)
 
     def __contains__(self, code) -> bool:
         return code in self._infos
@@ -48,7 +57,14 @@ class Regions:
         return tuple(rows)
 
     def disease(self, region: str, code: str, year: int) -> Disease | None:
-        return next((d for d in self.catalogue(region, year) if d.code == code), None)
+        return self._catalogue_index(region, year).get(code)
+
+    def _catalogue_index(self, region: str, year: int) -> dict[str, Disease]:
+        key = (region, year)
+        index = self._indexes.get(key)
+        if index is None:  # built once per (region, year); the catalogue itself is cached
+            index = self._indexes[key] = {d.code: d for d in self.catalogue(region, year)}
+        return index
 
     def _materials(self, region: str, disease: str, kind: str) -> tuple[Material, ...]:
         return tuple(self.pm.hook.mtkit_material_rules(region=region, disease=disease, kind=kind) or [])
@@ -84,6 +100,10 @@ class Regions:
             merged.update(answer or {})
         return merged
 
+    def _benefit_policy(self, region: str, year: int) -> BenefitPolicy:
+        """The region's 门特 benefit policy for ``year`` (an unconfigured one has an empty version)."""
+        return self.pm.hook.mtkit_benefit_policy(region=region, year=year) or BenefitPolicy()
+
     def renewal_policy(self, region: str, disease: str) -> RenewalPolicy:
         return self.pm.hook.mtkit_renewal_policy(region=region, disease=disease)
 
@@ -110,6 +130,7 @@ class Regions:
                 if len(answering) > 1:
                     raise PluginError(f"地区 {code} 的病种目录由多个插件提供: {', '.join(answering)}")
             self.catalogue.cache_clear()  # re-read: the check must see what the plugins give now
+            self._indexes.clear()
             if not self.catalogue(code, year):
                 raise PluginError(f"地区 {code} 没有 {year} 年的病种目录。")
             if not self.steps(code, False):

@@ -13,6 +13,22 @@ PHYSICIAN_TITLES = ("住院医师", "主治医师", "副主任医师", "主任�
 
 # Insured categories whose ratios differ (在职 / 退休).
 INSURED_CATEGORIES = {"employed": "在职", "retired": "退休"}
+# Insurance schemes (NHSA insutype 310 职工基本医疗保险 / 390 城乡居民基本医疗保险).
+INSURED_SCHEMES = {"employee": "职工医保", "resident": "城乡居民医保"}
+# Benefit categories: deductibles, ratios and limits are set per category. Employees are split by
+# 在职/退休; residents have one category.
+BENEFIT_CATEGORIES = {"employed": "职工在职", "retired": "职工退休", "resident": "城乡居民"}
+# Which calendar year a visit counts in (deductible, limits, policy): its visit date or its settlement date.
+YEAR_RULES = {"visit": "按就诊日期所在年度", "settlement": "按结算日期所在年度"}
+# What the annual limit caps: the eligible cost counted after the deductible, or the fund's payment.
+LIMIT_BASES = {"eligible": "年度限额为可报销费用上限(限额内费用按比例报销)", "fund": "年度限额为统筹基金最高支付额"}
+
+
+def benefit_category(scheme: str | None, category: str | None) -> str | None:
+    """The benefit category of a person: "resident", or "employed"/"retired" for employees."""
+    if scheme == "resident":
+        return "resident"
+    return category if category in ("employed", "retired") else None
 
 
 def title_rank(title: str | None) -> int:
@@ -155,12 +171,40 @@ class ReasonCode:
 
 
 @dataclass(frozen=True)
-class BenefitPolicy:
-    """Deductible rules; filled in by the benefits issue."""
+class BenefitRate:
+    """Reimbursement ratio and annual limit (yuan) of one disease for one benefit category."""
 
+    annual_limit: Decimal
+    ratio: Decimal
+    sample: bool = True
+
+
+@dataclass(frozen=True)
+class BenefitPolicy:
+    """The outpatient 门特 benefit rules of a region for one year (used by the benefits ledger).
+
+    An empty ``version`` means the region has no policy for the year: nothing can be settled.
+    ``deductible`` and ``rates`` are keyed by benefit category (``BENEFIT_CATEGORIES``);
+    ``rates`` by (disease code, category). ``sample`` marks values that are not official figures.
+    """
+
+    version: str = ""
+    year: int = 0
     deductible: dict[str, Decimal] = field(default_factory=dict)
     one_deductible_across_diseases: bool = True
     inpatient_excluded: bool = True
+    chosen_institution_required: bool = False
+    year_rule: str = "visit"  # see YEAR_RULES
+    limit_basis: str = "eligible"  # see LIMIT_BASES
+    rates: dict[tuple[str, str], BenefitRate] = field(default_factory=dict)
+    sample: bool = True  # the deductibles and rules (rates carry their own flag)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.version)
+
+    def rate(self, disease_code: str, category: str) -> BenefitRate | None:
+        return self.rates.get((disease_code, category))
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,17 @@ Files of a data directory (columns are described in ``regions/README.md``):
                      sla_working_days,optional,min_title
   notices.toml       optional: renewal_reminder_days, [template.<kind>] title, body
   holidays.csv       optional: date,working,note (local holidays, or a year chinesecalendar lacks)
+  benefits.toml      optional: [[policy]] per range of years: version,valid_from,valid_to,sample,
+                     one_deductible_across_diseases,inpatient_excluded,chosen_institution_required,
+                     year_rule,limit_basis and [policy.deductible] employed/retired/resident
+  benefit_rates.csv  optional: disease,category,annual_limit,ratio,valid_from,valid_to,sample
+                     (ratios/limits per benefit category; employees default to diseases.csv)
 """
 from __future__ import annotations
 
 import csv
 from datetime import date
+import hashlib
 import re
 import tomllib
 from dataclasses import dataclass
@@ -29,8 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from core.types import (
+    BENEFIT_CATEGORIES,
+    LIMIT_BASES,
     PHYSICIAN_TITLES,
     NoticeTemplate,
+    YEAR_RULES,
+    BenefitPolicy,
+    BenefitRate,
     Channel,
     Disease,
     Division,
@@ -507,6 +518,147 @@ def load_holidays(path: Path) -> dict[date, bool]:
             raise DataError(path, line, f"日期 {day} 重复")
         out[day] = parse_bool(row["working"], path, line, "working")
     return out
+# --- benefit policy (门特待遇) ----------------------------------------------------------------
+@dataclass(frozen=True)
+class PolicyRow:
+    """One [[policy]] of benefits.toml: the rules for a range of years."""
+
+    label: str
+    valid_from: int
+    valid_to: int | None
+    sample: bool
+    deductible: dict[str, Decimal]
+    flags: dict[str, Any]
+
+    def valid_in(self, year: int) -> bool:
+        return self.valid_from <= year and (self.valid_to is None or year <= self.valid_to)
+
+
+POLICY_FLAGS = ("one_deductible_across_diseases", "inpatient_excluded", "chosen_institution_required")
+
+
+def load_benefit_policies(path: Path) -> tuple[PolicyRow, ...]:
+    data = read_toml(path)
+    tables = data.get("policy")
+    if not isinstance(tables, list) or not tables:
+        raise DataError(path, None, "至少需要一个 [[policy]]")
+    out: list[PolicyRow] = []
+    for i, t in enumerate(tables, 1):
+        where = f"第 {i} 个 [[policy]]"
+        label = _toml_str(t, "version", path, where, max_len=20)
+        years = []
+        for key in ("valid_from", "valid_to"):
+            value = t.get(key)
+            if value is None and key == "valid_to":
+                years.append(None)
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not 2000 <= value <= 2100:
+                raise DataError(path, where, f"{key} 应为 2000 到 2100 之间的年份")
+            years.append(value)
+        valid_from, valid_to = years
+        if valid_to is not None and valid_to < valid_from:
+            raise DataError(path, where, f"valid_to {valid_to} 早于 valid_from {valid_from}")
+        flags: dict[str, Any] = {}
+        for key in POLICY_FLAGS + ("sample",):
+            value = t.get(key, True if key in ("one_deductible_across_diseases", "inpatient_excluded", "sample") else False)
+            if not isinstance(value, bool):
+                raise DataError(path, where, f"{key} 应为 true 或 false")
+            flags[key] = value
+        for key, allowed in (("year_rule", YEAR_RULES), ("limit_basis", LIMIT_BASES)):
+            value = t.get(key, next(iter(allowed)))
+            if value not in allowed:
+                raise DataError(path, where, f"{key} 的值 {value!r} 应为 {'、'.join(allowed)} 之一")
+            flags[key] = value
+        table = t.get("deductible")
+        if not isinstance(table, dict):
+            raise DataError(path, where, "缺少 [policy.deductible](各类人员的起付标准,元)")
+        deductible: dict[str, Decimal] = {}
+        for category, value in table.items():
+            if category not in BENEFIT_CATEGORIES:
+                raise DataError(path, where, f"起付标准的人员类别 {category!r} 应为 {'、'.join(BENEFIT_CATEGORIES)} 之一")
+            deductible[category] = parse_money(str(value), path, where, f"deductible.{category}")
+        missing = [c for c in BENEFIT_CATEGORIES if c not in deductible]
+        if missing:
+            raise DataError(path, where, f"[policy.deductible] 缺少 {', '.join(missing)}")
+        row = PolicyRow(label, valid_from, valid_to, flags.pop("sample"), deductible, flags)
+        for other in out:
+            if _overlap(other, row):
+                raise DataError(path, where, f"与版本 {other.label} 的有效年度重叠")
+        out.append(row)
+    return tuple(out)
+
+
+RATE_COLUMNS = ("disease", "category", "annual_limit", "ratio", "valid_from", "valid_to", "sample")
+
+
+@dataclass(frozen=True)
+class RateRow:
+    disease: str  # a disease code or "*" (every disease)
+    category: str
+    annual_limit: Decimal | None  # None: the catalogue's annual limit
+    ratio: Decimal
+    valid_from: int
+    valid_to: int | None
+    sample: bool
+    line: int
+
+    def valid_in(self, year: int) -> bool:
+        return self.valid_from <= year and (self.valid_to is None or year <= self.valid_to)
+
+
+def load_benefit_rates(path: Path, disease_codes: set[str]) -> tuple[RateRow, ...]:
+    out: list[RateRow] = []
+    for row in read_csv(path, RATE_COLUMNS):
+        line = row[LINE]
+        disease = _need(row, "disease", path)
+        if disease != "*" and disease not in disease_codes:
+            raise DataError(path, line, f"病种编码 {disease} 不在 diseases.csv 中(所有病种请写 *)")
+        category = _need(row, "category", path)
+        if category not in BENEFIT_CATEGORIES:
+            raise DataError(path, line, f"人员类别 {category!r} 应为 {'、'.join(BENEFIT_CATEGORIES)} 之一")
+        limit = parse_money(row["annual_limit"], path, line, "annual_limit") if row["annual_limit"] else None
+        valid_from = parse_int(row["valid_from"], path, line, "valid_from", 2000, 2100)
+        valid_to = parse_int(row["valid_to"], path, line, "valid_to", 2000, 2100, allow_empty=True)
+        entry = RateRow(
+            disease, category, limit, parse_ratio(_need(row, "ratio", path), path, line, "ratio"),
+            valid_from, valid_to, parse_bool(row["sample"] or "true", path, line, "sample"), line,
+        )
+        for other in out:
+            if (other.disease, other.category) == (disease, category) and _overlap(other, entry):
+                raise DataError(path, line, f"与第 {other.line} 行重复(同一病种和人员类别的年度不能重叠)")
+        out.append(entry)
+    return tuple(out)
+
+
+def build_benefit_policy(region_code: str, year: int, policy: PolicyRow, rates: tuple[RateRow, ...],
+                         catalogue: list[Disease]) -> BenefitPolicy:
+    """The policy of ``year``: employees' ratios and limits from the catalogue, then the rates file
+    (a row for "*" applies to every disease, a row for one disease wins over "*")."""
+    table: dict[tuple[str, str], BenefitRate] = {}
+    for d in catalogue:
+        table[(d.code, "employed")] = BenefitRate(d.annual_limit, d.ratio_employed, d.sample)
+        table[(d.code, "retired")] = BenefitRate(d.annual_limit, d.ratio_retired, d.sample)
+    valid = [r for r in rates if r.valid_in(year)]
+    for specific in (False, True):
+        for r in valid:
+            if (r.disease != "*") != specific:
+                continue
+            for d in catalogue:
+                if r.disease in ("*", d.code):
+                    limit = r.annual_limit if r.annual_limit is not None else d.annual_limit
+                    table[(d.code, r.category)] = BenefitRate(limit, r.ratio, r.sample)
+    # The version names the file's label and a digest of every figure, so an edit that forgets to
+    # change the label still shows as another version on the settlements made with it.
+    figures = repr((sorted(policy.deductible.items()), sorted(policy.flags.items()), sorted(table.items())))
+    digest = hashlib.sha256(figures.encode()).hexdigest()[:8]
+    return BenefitPolicy(
+        version=f"{policy.label}/{digest}",
+        year=year,
+        deductible=dict(policy.deductible),
+        rates=table,
+        sample=policy.sample,
+        **policy.flags,
+    )
 
 
 # --- everything of one region ------------------------------------------------------------------
@@ -528,6 +680,17 @@ class RegionData:
         self.steps = load_review_steps(d / "review_steps.toml")
         self.reminder_days, self.notice_templates = load_notices(d / "notices.toml")
         self.holidays = load_holidays(d / "holidays.csv")
+        # Benefit rules are optional: a region without them cannot settle 门特 visits yet.
+        self.policies = load_benefit_policies(d / "benefits.toml") if (d / "benefits.toml").exists() else ()
+        rates_file = d / "benefit_rates.csv"
+        self.rate_rows = load_benefit_rates(rates_file, set(self.disease_codes)) if rates_file.exists() else ()
+
+    def benefit_policy(self, year: int) -> BenefitPolicy | None:
+        """The benefit policy of ``year``; None when the data has none for that year."""
+        row = next((p for p in self.policies if p.valid_in(year)), None)
+        if row is None:
+            return None
+        return build_benefit_policy(self.code, year, row, self.rate_rows, self.catalogue(year))
 
     def catalogue(self, year: int) -> list[Disease]:
         """The diseases valid in ``year``, in file order ([] before the first year in the data)."""

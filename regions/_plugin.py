@@ -66,3 +66,7 @@ class DataRegion:
     @hookimpl
     def mtkit_pdf_templates(self, region):
         return dict(self.pdf_templates) if region == self.code else None
+
+    @hookimpl
+    def mtkit_benefit_policy(self, region, year):
+        return self.data.benefit_policy(year) if region == self.code else None

@@ -361,6 +361,7 @@ def test_phone_width_pages(make, browser, live):
         login(page, id_number)
         check("/applications/new")
         check(f"/applications/{draft_id}")  # the materials checklist with its file inputs
+        check("/benefits")  # 我的待遇: balances and the ledger table
     finally:
         context.close()
 
@@ -392,7 +393,7 @@ def test_return_for_supplement(make, nmg_staff, page, pdf_path):
 
     # Supplement the diagnosis and resubmit: back in review at the step that returned it.
     item = page.locator("#materials li.material").filter(has=page.get_by_text("病情诊断书", exact=True))
-    item.get_by_text("再上传一份").click()
+    item.get_by_text("再添加文件").click()
     item.get_by_label("选择文件:病情诊断书", exact=True).set_input_files(pdf_path)
     item.get_by_role("button", name="上传").click()
     expect(item.get_by_role("link", name=pdf_path.name)).to_be_visible()
@@ -560,3 +561,36 @@ def test_calendar_and_deadline_pages_fit_a_phone(make, fcg_staff, browser, live)
         expect(page.get_by_text("2027 年国家法定节假日官方数据缺失")).to_be_visible()
     finally:
         context.close()
+def test_hospital_estimates_and_records_a_visit_and_the_person_sees_the_bar(make, fcg_staff, page, live):
+    """防城港 医保科: look the person up, 试算 through htmx (CSRF header), 结算并登记; the person's 我的待遇."""
+    from tests.test_benefits import recognise
+
+    person = make.person(region="450600", division="450602", category="employed")
+    recognise(make, fcg_staff["reviewer"], person, ["FCG001"], date(2026, 1, 5))
+    from flask import current_app
+
+    current_app.config["MTKIT_TODAY"] = TODAY
+    make.staff("fcg_yibao", "hospital_office", region="450600", division="450602", hospital="H450602001")
+    id_number = person.id_number
+    db.session.commit()
+
+    login(page, "fcg_yibao")
+    page.get_by_role("link", name="门特结算").click()
+    page.get_by_label("参保人身份证号码").fill(id_number)
+    page.get_by_role("button", name="查找").click()
+    page.get_by_label("符合门特支付范围的费用(元)").fill("3000")
+    page.get_by_role("button", name="试算(不保存)").click()
+    result = page.locator("#estimate-result")
+    expect(result).to_contain_text("报销 1400.00 元")
+    expect(result).to_contain_text("起付标准")
+    assert any(r.method == "POST" and r.url.endswith("/estimate") and r.headers.get("hx-request") for r in page.traffic.requests)
+    page.get_by_label("符合门特支付范围的费用(元)").fill("1000")
+    page.get_by_role("button", name="结算并登记").click()
+    expect(page.get_by_text("已结算登记:报销 560.00 元,个人负担 440.00 元。")).to_be_visible()
+    assert not page.traffic.problems, page.traffic.problems
+    logout(page)
+
+    login(page, id_number)
+    page.get_by_role("link", name="我的待遇").click()
+    expect(page.locator("progress")).to_have_count(2)
+    expect(page.get_by_text("已用 800.00 / 2000.00 元")).to_be_visible()

@@ -15,7 +15,9 @@ from core.models import (
     Application,
     ApplicationEvent,
     AuditLog,
+    BenefitSettlement,
     Decision,
+    InpatientStay,
     Material,
     Notice,
     Recognition,
@@ -61,7 +63,7 @@ def snapshot():
     db.session.expire_all()
     counts = {
         m.__tablename__: db.session.scalar(select(func.count()).select_from(m))
-        for m in (Application, ApplicationEvent, AuditLog, Decision, Material, Notice, Recognition, User)
+        for m in (Application, ApplicationEvent, AuditLog, BenefitSettlement, Decision, InpatientStay, Material, Notice, Recognition, User)
     }
     states = {
         "apps": sorted(db.session.execute(select(Application.id, Application.status, Application.version,
@@ -95,7 +97,9 @@ def test_every_post_route_is_listed(app):
     """Guard: when a new POST route appears, it is covered by the loop below automatically."""
     endpoints = {r.endpoint for r in post_routes(app)}
     assert {"auth.login", "auth.logout", "auth.register", "applications.new", "applications.upload",
-            "staff.act", "staff.reveal", "account.reveal", "recognitions.renew"} <= endpoints
+            "staff.act", "staff.reveal", "account.reveal", "recognitions.renew",
+            "benefits.record_visit", "benefits.estimate", "benefits.reverse", "benefits.record_stay",
+            "benefits.discharge", "benefits.category"} <= endpoints
 
 
 def test_post_without_token_is_refused_everywhere_and_changes_nothing(app, scene):
@@ -112,6 +116,9 @@ def test_post_without_token_is_refused_everywhere_and_changes_nothing(app, scene
         "day_id": 1,  # CSRF is checked before the record is looked up
         "delivery_id": 1,
         "batch": "x",
+        "person_id": s["person"].id,
+        "row_id": 1,
+        "stay_id": 1,
     }
     adapter = app.url_map.bind("localhost")
     before = snapshot()

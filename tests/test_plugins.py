@@ -53,6 +53,16 @@ def test_region_contract(code):
             for kind in ("new", "renewal"):
                 materials = regions.materials(code, d.code, kind)
                 assert any(m.required for m in materials), (d.code, kind)
+        # A benefit policy, when the region has one, covers every catalogue disease for every category.
+        policy = regions.benefit_policy(code, year)
+        if policy.configured:
+            assert set(policy.deductible) == {"employed", "retired", "resident"}
+            assert all(v >= 0 for v in policy.deductible.values())
+            assert policy.year_rule in ("visit", "settlement") and policy.limit_basis in ("eligible", "fund")
+            for d in catalogue:
+                for category in ("employed", "retired", "resident"):
+                    rate = policy.rate(d.code, category)
+                    assert rate is not None and Decimal("0") < rate.ratio <= 1 and rate.annual_limit > 0, (d.code, category)
     channels = regions.channels(code)
     assert channels and all(c.strengths and c.weaknesses and c.suits for c in channels)
     for fast in (False, True):
@@ -62,6 +72,7 @@ def test_region_contract(code):
         assert all(s.role in ("physician", "hospital_office", "agency_reviewer", "expert") for s in steps)
     # Hooks answer only for their own region.
     assert regions.pm.hook.mtkit_disease_catalog(region="000000", year=2026) is None
+    assert regions.pm.hook.mtkit_benefit_policy(region="000000", year=2026).version == ""  # the core default
 
 
 def test_neimenggu_rules_from_the_seed():
@@ -225,3 +236,48 @@ def test_region_data_errors_name_the_file_and_line(tmp_path):
     with pytest.raises(ValueError) as e:
         RegionData(data)
     assert "diseases.csv" in str(e.value) and f"第 {first + 1} 行" in str(e.value) and "最多 100" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "file, old, new, words",
+    [
+        ("benefits.toml", "employed = 200", "employed = 200.005", "deductible.employed"),
+        ("benefits.toml", "resident = 300", "", "缺少 resident"),
+        ("benefits.toml", 'year_rule = "visit"', 'year_rule = "calendar"', "year_rule"),
+        ("benefits.toml", "valid_from = 2025", "valid_from = 1999", "valid_from"),
+        ("benefit_rates.csv", "*,resident,,0.60", "*,resident,,1.60", "第 5 行"),
+        ("benefit_rates.csv", "*,resident,,0.60", "*,student,,0.60", "人员类别"),
+        ("benefit_rates.csv", "FCG003,resident", "FCG999,resident", "不在 diseases.csv"),
+    ],
+)
+def test_benefit_data_errors_name_the_file_and_problem(tmp_path, file, old, new, words):
+    import shutil
+
+    from regions._loader import RegionData
+
+    data = tmp_path / "data"
+    shutil.copytree("regions/fangchenggang/data", data)
+    text = (data / file).read_text(encoding="utf-8")
+    assert old in text
+    (data / file).write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ValueError) as e:
+        RegionData(data)
+    assert file in str(e.value) and words in str(e.value)
+
+
+def test_benefit_policy_versions_change_with_the_figures(tmp_path):
+    """Settlements store the version: an edited figure gives another version even if the label stays."""
+    import shutil
+
+    from regions._loader import RegionData
+
+    data = tmp_path / "data"
+    shutil.copytree("regions/fangchenggang/data", data)
+    before = RegionData(data).benefit_policy(2026)
+    (data / "benefit_rates.csv").write_text(
+        (data / "benefit_rates.csv").read_text(encoding="utf-8").replace("*,resident,,0.60", "*,resident,,0.65"), encoding="utf-8"
+    )
+    after = RegionData(data).benefit_policy(2026)
+    assert before.version != after.version and before.version.split("/")[0] == after.version.split("/")[0]
+    assert after.rate("FCG001", "resident").ratio == Decimal("0.65")
+    assert RegionData(data).benefit_policy(2024) is None

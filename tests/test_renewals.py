@@ -247,3 +247,21 @@ def test_renewal_explains_what_is_already_open(make, recognised):
     assert f"续办草稿(第 {draft.id} 号)" in recs.renewal_problem(rec, date(2026, 11, 2))
     submit(make, draft, person)
     assert f"续办申请(第 {draft.id} 号)正在办理中" in recs.renewal_problem(rec, date(2026, 11, 2))
+
+
+def test_coverage_on_a_date_names_the_recognition_or_the_reason(make, recognised):
+    person, rec, staff = recognised
+    rows = recs.for_person(person.id, "450600", "FCG001")
+    assert recs.coverage(rows, date(2026, 5, 1)) == (rec, None)
+    assert recs.coverage([], date(2026, 5, 1))[1] == "参保人没有该病种的门特认定。"
+    assert "2025-01-10" in recs.coverage(rows, date(2025, 1, 9))[1]  # not started yet
+    assert "已于 2027-01-09 到期" in recs.coverage(rows, date(2027, 1, 10))[1]
+    # A timely renewal under review keeps benefits after the end; once approved, the successor covers.
+    app = renew(person, rec, date(2027, 1, 2))
+    submit(make, app, person)
+    assert recs.coverage(rows, date(2027, 1, 15)) == (rec, None)
+    on(date(2027, 1, 20))
+    finish_fcg(app, staff)
+    rows = recs.for_person(person.id, "450600", "FCG001")
+    successor, why = recs.coverage(rows, date(2027, 1, 15))
+    assert why is None and successor.previous_id == rec.id

@@ -43,6 +43,8 @@ class User(UserMixin, db.Model):
     office_code: Mapped[str | None] = mapped_column(String(30))
     title: Mapped[str | None] = mapped_column(String(20))  # physician title, e.g. 副主任医师
     insured_category: Mapped[str | None] = mapped_column(String(10))  # employed / retired
+    # employee (职工医保) / resident (城乡居民医保): with the category it decides deductible and ratios.
+    insured_scheme: Mapped[str] = mapped_column(String(10), default="employee", server_default="employee")
     address: Mapped[str | None] = mapped_column(String(200))
     remote_address: Mapped[str | None] = mapped_column(String(200))  # 异地居住地址
     # Channels a person chose for notices besides the in-app inbox (always on).

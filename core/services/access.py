@@ -21,6 +21,27 @@ def application_scope(user: User, model=Application):
     return cond
 
 
+def record_scope(user: User, model):
+    """A SQL condition selecting the benefit-ledger rows (settlements, stays, chosen institutions)
+    ``user`` may see: their own (insured), those at their hospital (physician, 医保科: a hospital
+    sees only its own visits and stays), their area (agency, administrators)."""
+    return _scope(user, model)
+
+
+def can_view_person(user: User, person: User) -> bool:
+    """Whether staff may open ``person``'s benefit page: an insured person of their region (and
+    district, for staff of one district). Views also require a look-up by ID number (代办 rule)."""
+    if user.role == "insured":
+        return user.id == person.id
+    if person.role != "insured":
+        return False
+    if user.role == "admin" and not user.region_code:
+        return True
+    if person.region_code != user.region_code:
+        return False
+    return user.role in HOSPITAL_ROLES or not user.division_code or person.division_code == user.division_code
+
+
 def _scope(user: User, model):
     if user.role == "insured":
         return model.person_id == user.id

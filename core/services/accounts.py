@@ -13,7 +13,7 @@ from core.extensions import db
 from core.models import ROLES, User
 from core.models.base import utcnow
 from core.regions import regions
-from core.services import Invalid
+from core.services import Forbidden, Invalid
 from core.services.audit import audit
 from core.services.identity import (
     id_number_problem,
@@ -21,7 +21,7 @@ from core.services.identity import (
     normalise_id,
     phone_problem,
 )
-from core.types import INSURED_CATEGORIES, PHYSICIAN_TITLES
+from core.types import INSURED_CATEGORIES, INSURED_SCHEMES, PHYSICIAN_TITLES
 
 MIN_PASSWORD = 8
 
@@ -50,7 +50,8 @@ def password_problem(password: str | None) -> str | None:
     return None
 
 
-def register_insured(*, name, id_number, phone, password, region, division, insured_category="employed", created_by=None) -> User:
+def register_insured(*, name, id_number, phone, password, region, division, insured_category="employed", created_by=None,
+                     insured_scheme="employee") -> User:
     """Self-registration (or registration at a window). Username is the ID number."""
     problems = []
     name = (name or "").strip()
@@ -67,6 +68,8 @@ def register_insured(*, name, id_number, phone, password, region, division, insu
         problems.append(f"请选择{info.division_label}。")
     if insured_category not in INSURED_CATEGORIES:
         problems.append("请选择人员类别(在职或退休)。")
+    if insured_scheme not in INSURED_SCHEMES:
+        problems.append("请选择参保险种(职工医保或城乡居民医保)。")
     if not problems and db.session.scalar(select(func.count()).where(User.id_number == idn)):
         problems.append("该身份证号码已注册,请直接登录;如忘记密码请到窗口办理。")
     if problems:
@@ -80,6 +83,7 @@ def register_insured(*, name, id_number, phone, password, region, division, insu
         region_code=region,
         division_code=division,
         insured_category=insured_category,
+        insured_scheme=insured_scheme,
         created_by_id=getattr(created_by, "id", None),
     )
     user.set_password(password)
@@ -87,6 +91,20 @@ def register_insured(*, name, id_number, phone, password, region, division, insu
     db.session.flush()
     audit("user.register", user, user=created_by or user)
     return user
+
+
+def set_insured_category(person: User, actor: User, *, scheme: str, category: str) -> None:
+    """Agency staff record a change of scheme or category (e.g. retirement). Settlements keep the
+    category they were made with; later ones use the new one. Audited."""
+    if actor.role != "agency_reviewer" or person.role != "insured" or person.region_code != actor.region_code:
+        raise Forbidden("参保类别由本地区经办机构变更。")
+    if actor.division_code and person.division_code != actor.division_code:
+        raise Forbidden("只能变更本辖区参保人的参保类别。")
+    if scheme not in INSURED_SCHEMES or category not in INSURED_CATEGORIES:
+        raise Invalid("请选择参保险种和人员类别。")
+    before = f"{person.insured_scheme}/{person.insured_category}"
+    person.insured_scheme, person.insured_category = scheme, category
+    audit("person.category", person, user=actor, detail=f"{before} -> {scheme}/{category}")
 
 
 def create_staff(*, username, password, role, name, region=None, division=None, hospital=None, office=None, title=None) -> User:

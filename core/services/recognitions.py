@@ -31,6 +31,40 @@ def is_effective(rec: Recognition, on: date) -> bool:
     return dates.is_effective(rec.start_date, rec.end_date, on, rec.stop_date, pending)
 
 
+def coverage(recognitions: list[Recognition], on: date) -> tuple[Recognition | None, str | None]:
+    """Which of a person's recognitions for one disease gives benefits on ``on``.
+
+    Returns (recognition, None), or (None, reason) with the reason in Chinese: none at all, not
+    started yet, stopped after a rejected renewal, or expired (a timely renewal under review keeps
+    benefits, see ``is_effective``).
+    """
+    for rec in sorted(recognitions, key=lambda r: r.start_date, reverse=True):
+        if is_effective(rec, on):
+            return rec, None
+    if not recognitions:
+        return None, "参保人没有该病种的门特认定。"
+    started = [r for r in recognitions if r.start_date <= on]
+    if not started:
+        first = min(r.start_date for r in recognitions)
+        return None, f"该病种的门特认定自 {first.isoformat()} 起生效,就诊日 {on.isoformat()} 尚未开始。"
+    last = max(started, key=lambda r: r.end_date)
+    if last.stop_date is not None and on >= last.stop_date:
+        return None, (
+            f"该病种认定的续办未通过,门特待遇自 {last.stop_date.isoformat()} 起停止"
+            f"(原有效期至 {last.end_date.isoformat()})。"
+        )
+    if last.status == "ended":
+        return None, "该病种的门特认定已终止。"
+    return None, f"该病种的门特认定已于 {last.end_date.isoformat()} 到期,就诊日 {on.isoformat()} 不在有效期内。"
+
+
+def for_person(person_id: int, region: str, disease_code: str | None = None) -> list[Recognition]:
+    query = select(Recognition).where(Recognition.person_id == person_id, Recognition.region_code == region)
+    if disease_code is not None:
+        query = query.where(Recognition.disease_code == disease_code)
+    return list(db.session.scalars(query.order_by(Recognition.start_date)))
+
+
 def state(rec: Recognition, on: date) -> str:
     """Status shown to people: 有效 / 续办审核中(待遇继续) / 已续办 / 已到期 / 已终止 / 未开始."""
     if rec.status == "renewed":

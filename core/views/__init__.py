@@ -15,9 +15,9 @@ from core.services import ServiceError
 
 
 def register_blueprints(app: Flask) -> None:
-    from core.views import account, applications, auth, documents, public, recognitions, staff
+    from core.views import account, applications, auth, benefits, documents, public, recognitions, staff
 
-    for module in (public, auth, account, applications, recognitions, staff, documents):
+    for module in (public, auth, account, applications, recognitions, staff, documents, benefits):
         app.register_blueprint(module.bp)
     from core import api
 

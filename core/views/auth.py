@@ -63,6 +63,7 @@ def register():
                 region=form.region.data,
                 division=form.division.data,
                 insured_category=form.insured_category.data,
+                insured_scheme=form.insured_scheme.data,
             )
         except ServiceError as e:
             db.session.rollback()

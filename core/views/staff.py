@@ -139,7 +139,8 @@ def register_person():
         person = register_insured(
             name=form.get("name"), id_number=form.get("id_number"), phone=form.get("phone"),
             password=form.get("password"), region=current_user.region_code, division=division,
-            insured_category=form.get("insured_category", ""), created_by=current_user._get_current_object(),
+            insured_category=form.get("insured_category", ""), insured_scheme=form.get("insured_scheme", "employee"),
+            created_by=current_user._get_current_object(),
         )
     except ServiceError as e:
         db.session.rollback()

@@ -21,3 +21,4 @@ mtkit_renewal_policy = REGION.mtkit_renewal_policy
 mtkit_notice_template = REGION.mtkit_notice_template
 mtkit_holidays = REGION.mtkit_holidays
 mtkit_pdf_templates = REGION.mtkit_pdf_templates
+mtkit_benefit_policy = REGION.mtkit_benefit_policy

@@ -1,0 +1,238 @@
+"""Benefit pages: the person's balances, and 医保科/agency recording, estimating and reversing,
+each within its own scope."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from core.extensions import db
+from core.models import AuditLog, BenefitSettlement, InpatientStay
+from core.services import benefits as ben
+from tests.conftest import login
+from tests.test_benefits import FCG_HOSPITAL, on, recognise
+
+
+@pytest.fixture
+def scene(make, fcg_staff):
+    person = make.person(region="450600", division="450602", category="employed", name="韦小红")
+    recognise(make, fcg_staff["reviewer"], person, ["FCG001", "FCG002"], date(2026, 1, 5))
+    on(date(2026, 11, 23))
+    hospital = make.staff("fcg_yibao", "hospital_office", region="450600", division="450602", hospital=FCG_HOSPITAL)
+    other = make.staff("zy_yibao", "hospital_office", region="450600", division="450603", hospital="H450603001")
+    return dict(person=person, hospital=hospital, other=other, agency=fcg_staff["reviewer"],
+                dx=fcg_staff["dx_reviewer"])
+
+
+def look_up(client, person):
+    return client.post("/staff/benefits", data={"id_number": person.id_number})
+
+
+def visit_form(**changes):
+    data = {"disease": "FCG001", "visit_date": "2026-11-20", "eligible": "1000.00", "items": "", "note": ""}
+    data.update(changes)
+    return data
+
+
+def count(model):
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_person_sees_this_years_deductible_and_limits_with_bars(app, client, scene):
+    s = scene
+    ben.settle(ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 3, 1), Decimal("1000")), s["hospital"])
+    db.session.commit()
+    login(client, s["person"].username)
+    html = client.get("/benefits").get_data(as_text=True)
+    assert "我的门特待遇(2026 年)" in html
+    assert "已用 <strong>200.00</strong> / 200.00 元" in html  # the deductible, paid in full
+    assert "已用 <strong>800.00</strong> / 2000.00 元" in html and "1200.00" in html  # 高血压 limit used/left
+    assert "已用 <strong>0.00</strong> / 2500.00 元" in html  # 糖尿病 untouched
+    assert html.count("<progress") == 3 and "示例" in html
+    assert "560.00" in html  # the settlement row
+    assert "我的待遇" in html  # in the navigation
+
+
+def test_hospital_looks_up_estimates_records_and_reverses(app, client, scene):
+    s = scene
+    login(client, "fcg_yibao")
+    r = look_up(client, s["person"])
+    assert r.status_code == 302
+    page = client.get(r.headers["Location"])
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and s["person"].id_number not in html and "4506" in html  # masked
+    assert db.session.scalar(select(func.count()).where(AuditLog.action == "benefit.view_person")) == 1
+    url = f"/staff/benefits/people/{s['person'].id}"
+    # 试算 (htmx): the steps, nothing saved.
+    est = client.post(f"{url}/estimate", data=visit_form(eligible="3000"), headers={"HX-Request": "true"})
+    text = est.get_data(as_text=True)
+    assert est.status_code == 200 and 'id="estimate-result"' in text and "<html" not in text
+    assert "报销 <strong>1400.00</strong> 元" in text and "起付标准" in text and "70%" in text
+    assert count(BenefitSettlement) == 0
+    # Without JavaScript the same button posts the form and gets the whole page with the result.
+    full = client.post(f"{url}/estimate", data=visit_form(eligible="3000")).get_data(as_text=True)
+    assert "<html" in full and "报销 <strong>1400.00</strong> 元" in full
+    # 结算并登记: the institution is the clerk's own hospital whatever the form says.
+    r = client.post(f"{url}/visits", data=visit_form(institution="H450603001"))
+    assert r.status_code == 302
+    row = db.session.scalars(select(BenefitSettlement)).one()
+    assert (row.institution_code, row.reimbursed_fen, row.recorded_by_id) == (FCG_HOSPITAL, 56000, s["hospital"].id)
+    detail = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "560.00 元" in detail and row.policy_version in detail
+    assert db.session.scalar(select(func.count()).where(AuditLog.action == "benefit.settle")) == 1
+    # 冲销: a reason is required; then a reversal row, audited.
+    refused = client.post(f"/staff/benefits/settlements/{row.id}/reverse", data={"reason": ""})
+    assert refused.status_code == 422 and "请填写冲销原因" in refused.get_data(as_text=True)
+    assert count(BenefitSettlement) == 1
+    client.post(f"/staff/benefits/settlements/{row.id}/reverse", data={"reason": "金额录入错误"})
+    assert count(BenefitSettlement) == 2
+    assert db.session.scalar(select(func.count()).where(AuditLog.action == "benefit.reverse")) == 1
+    assert "已被冲销" in client.get(f"/benefits/settlements/{row.id}").get_data(as_text=True)
+
+
+def test_bad_visit_input_is_refused_with_a_message_and_saves_nothing(app, client, scene):
+    login(client, "fcg_yibao")
+    look_up(client, scene["person"])
+    url = f"/staff/benefits/people/{scene['person'].id}"
+    r = client.post(f"{url}/visits", data=visit_form(eligible="12.345", visit_date="2026-12-01"))
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "两位小数" in html and "不能晚于今天" in html
+    assert 'value="12.345"' in html  # what was typed is kept
+    r = client.post(f"{url}/estimate", data=visit_form(eligible="abc"), headers={"HX-Request": "true"})
+    assert r.status_code == 422 and "不是有效的金额" in r.get_data(as_text=True)
+    assert count(BenefitSettlement) == 0
+
+
+def test_staff_reach_only_their_scope(app, client, scene, make):
+    s = scene
+    row = ben.settle(ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 3, 1), Decimal("500")), s["hospital"])
+    db.session.commit()
+    url = f"/staff/benefits/people/{s['person'].id}"
+    # Another hospital: cannot see this hospital's settlement, and sees none of it on the person page.
+    login(client, "zy_yibao")
+    assert client.get(f"/benefits/settlements/{row.id}").status_code == 404
+    assert client.get(url).status_code == 404  # not looked up in this session
+    look_up(client, s["person"])
+    html = client.get(url).get_data(as_text=True)
+    assert f"第 {row.id} 号" not in html
+    assert client.post(f"/staff/benefits/settlements/{row.id}/reverse", data={"reason": "x"}).status_code == 404
+    recent = client.get("/staff/benefits").get_data(as_text=True)
+    assert "最近的结算(本院)" in recent and f"第 {row.id} 号" not in recent
+    own = app.test_client()
+    login(own, "fcg_yibao")
+    assert f"第 {row.id} 号" in own.get("/staff/benefits").get_data(as_text=True)
+    # A district reviewer of 东兴市 cannot find a 港口区 person.
+    dx = app.test_client()
+    login(dx, "dx_review")
+    assert look_up(dx, s["person"]).status_code == 404
+    # Inner Mongolia staff cannot find a Fangchenggang person.
+    make.staff("nmg_yibao", "hospital_office", hospital="H150100001", division="150100")
+    nmg = app.test_client()
+    login(nmg, "nmg_yibao")
+    assert look_up(nmg, s["person"]).status_code == 404
+    # The person sees their own settlement; another person does not.
+    me = app.test_client()
+    login(me, s["person"].username)
+    assert me.get(f"/benefits/settlements/{row.id}").status_code == 200
+    assert me.get("/staff/benefits").status_code == 403
+    someone = make.person(region="450600", division="450602", name="李四")
+    other = app.test_client()
+    login(other, someone.username)
+    assert other.get(f"/benefits/settlements/{row.id}").status_code == 404
+    assert "第 " + str(row.id) + " 号" not in other.get("/benefits").get_data(as_text=True)
+    # Physicians do not record settlements.
+    make.staff("fcg_doc", "physician", region="450600", hospital=FCG_HOSPITAL, title="主任医师")
+    doc = app.test_client()
+    login(doc, "fcg_doc")
+    assert doc.post("/staff/benefits", data={"id_number": s["person"].id_number}).status_code == 403
+
+
+def test_agency_records_a_stay_and_is_told_of_settlements_inside_it(app, client, scene):
+    s = scene
+    row = ben.settle(ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 11, 2), Decimal("300")), s["hospital"])
+    db.session.commit()
+    login(client, "fcg_review")
+    look_up(client, s["person"])
+    url = f"/staff/benefits/people/{s['person'].id}"
+    r = client.post(f"{url}/stays", data={"institution": FCG_HOSPITAL, "admitted_on": "2026-11-01", "discharged_on": "2026-11-05"},
+                    follow_redirects=True)
+    html = r.get_data(as_text=True)
+    assert "已登记住院" in html and f"第 {row.id} 号" in html and "请核实后冲销" in html
+    bad = client.post(f"{url}/stays", data={"institution": FCG_HOSPITAL, "admitted_on": "2026-11-10", "discharged_on": "2026-11-03"})
+    assert bad.status_code == 422 and "出院日期应在入院日期之后" in bad.get_data(as_text=True)
+    assert count(InpatientStay) == 1
+    est = client.post(f"{url}/estimate", data=visit_form(institution=FCG_HOSPITAL, visit_date="2026-11-03"),
+                      headers={"HX-Request": "true"})
+    assert "不予支付" in est.get_data(as_text=True) and "住院期间" in est.get_data(as_text=True)
+
+
+def test_a_resident_registers_with_the_scheme_and_gets_the_resident_ratio(app, client):
+    from tests.test_pages import register
+
+    r = register(client, "11010519491231002X", region="450600", division="450602", insured_scheme="resident")
+    assert r.status_code == 302
+    from core.models import User
+
+    person = db.session.scalar(select(User).where(User.id_number == "11010519491231002X"))
+    assert person.insured_scheme == "resident"
+    assert ben.balances_dict(person, 2026)["category_name"] == "城乡居民"
+    bad = register(app.test_client(), "440524188001010014", region="450600", division="450602", insured_scheme="student")
+    assert bad.status_code == 400 and db.session.scalar(select(func.count()).select_from(User).where(User.id_number == "440524188001010014")) == 0
+
+
+def test_hospital_records_a_discharge_on_an_open_stay(app, client, scene):
+    s = scene
+    login(client, "fcg_yibao")
+    look_up(client, s["person"])
+    url = f"/staff/benefits/people/{s['person'].id}"
+    client.post(f"{url}/stays", data={"admitted_on": "2026-11-01"})
+    stay = db.session.scalars(select(InpatientStay)).one()
+    assert stay.institution_code == FCG_HOSPITAL and stay.discharged_on is None
+    assert "登记出院" in client.get(url).get_data(as_text=True)
+    early = client.post(f"/staff/benefits/stays/{stay.id}/discharge", data={"discharged_on": "2026-10-30"})
+    assert early.status_code == 422 and "出院日期应在入院日期之后" in early.get_data(as_text=True)
+    assert count(InpatientStay) == 1
+    client.post(f"/staff/benefits/stays/{stay.id}/discharge", data={"discharged_on": "2026-11-08"})
+    rows = db.session.scalars(select(InpatientStay).order_by(InpatientStay.id)).all()
+    assert [(r.reversal_of_id, r.discharged_on) for r in rows] == [(None, None), (stay.id, None), (None, date(2026, 11, 8))]
+    # Another hospital cannot touch this hospital's stay.
+    other = app.test_client()
+    login(other, "zy_yibao")
+    look_up(other, s["person"])
+    assert other.post(f"/staff/benefits/stays/{rows[2].id}/reverse", data={"reason": "x"}).status_code == 404
+
+
+def test_agency_records_a_retirement_and_later_visits_use_the_new_ratio(app, client, scene):
+    s = scene
+    first = ben.settle(ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 3, 1), Decimal("1200")), s["hospital"])
+    db.session.commit()
+    login(client, "fcg_review")
+    look_up(client, s["person"])
+    url = f"/staff/benefits/people/{s['person'].id}"
+    assert client.post(f"{url}/category", data={"scheme": "employee", "category": "pensioner"}).status_code == 422
+    client.post(f"{url}/category", data={"scheme": "employee", "category": "retired"})
+    db.session.expire_all()
+    assert s["person"].insured_category == "retired"
+    assert db.session.scalar(select(func.count()).where(AuditLog.action == "person.category")) == 1
+    later = ben.settle(ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 9, 1), Decimal("100")), s["hospital"])
+    assert (first.category, first.ratio, later.category, later.ratio) == ("employed", "0.70", "retired", "0.75")
+    hospital = app.test_client()  # 医保科 cannot change it
+    login(hospital, "fcg_yibao")
+    look_up(hospital, s["person"])
+    assert hospital.post(f"{url}/category", data={"scheme": "resident", "category": "retired"}).status_code == 403
+
+
+def test_the_ledger_pages_through_a_busy_year(app, client, scene):
+    from core.views import benefits as views
+
+    s = scene
+    visits = [ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 6, 1), Decimal("1.00")) for _ in range(views.PAGE_ROWS + 5)]
+    rows = ben.settle_many(visits, s["hospital"])
+    db.session.commit()
+    login(client, s["person"].username)
+    first = client.get("/benefits").get_data(as_text=True)
+    assert f"第 {rows[-1].id} 号" in first and f"第 {rows[4].id} 号" not in first and "更早的结算记录" in first
+    older = client.get(f"/benefits?year=2026&before={rows[5].id}").get_data(as_text=True)
+    assert f"第 {rows[4].id} 号" in older and f"第 {rows[0].id} 号" in older and "更早的结算记录" not in older
