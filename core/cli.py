@@ -1,5 +1,6 @@
 """Flask CLI commands: `flask --app app demo`, `jobs run|list`, `benefits import FILE --by USER`,
-`users` (core/cli_users.py), `files` (core/cli_files.py)."""
+`users` (core/cli_users.py), `files` (core/cli_files.py),
+`nhsa` (core/cli_nhsa.py)."""
 from __future__ import annotations
 
 import click
@@ -9,10 +10,11 @@ from core.extensions import db
 
 
 def init_app(app: Flask) -> None:
-    from core import cli_files, cli_users
+    from core import cli_files, cli_nhsa, cli_users
 
     cli_users.init_app(app)
     cli_files.init_app(app)
+    cli_nhsa.init_app(app)
 
     @app.cli.command("demo")
     @click.option("--if-empty", is_flag=True, help="只在数据库为空时写入演示数据")

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import datetime, time, timedelta, timezone
 
 from dateutil.relativedelta import relativedelta
 from werkzeug.datastructures import FileStorage
 
 from core import workflow
 from core.extensions import db
-from core.models import Application, Recognition, User
+from core.models import Application, Decision, Recognition, User
 from core.services import accounts
 from core.services import applications as apps
 from core.services import dates
@@ -91,6 +91,11 @@ def seed() -> list[tuple[str, str, str]]:
             )
         )
     zhang, liu, ma, wei, huang, li = people
+    # National platform numbers (人员编号, 医保医师代码), as a bureau would load them (flask nhsa import-psn).
+    for n, person in enumerate(people, start=1):
+        person.psn_no = f"{person.division_code}{n:014d}"
+    for n, username in enumerate(("nmg_doctor", "nmg_junior", "bt_doctor", "fcg_review", "dx_review", "fcg_expert"), 1):
+        staff[username].practitioner_code = f"D{staff[username].region_code}{n:06d}"
     # 黄志明 lives in Shenzhen for work (异地就医) and wants letters there as well as SMS.
     huang.remote_address = "广东省深圳市福田区华强北路1号"
     huang.notice_letter = True
@@ -238,6 +243,9 @@ def _lapsed(person, region, division, inst, diseases, staff, note):
     return app
 
 
+HISTORY_REVIEWER = {"150000": "nmg_doctor", "450600": "fcg_review"}
+
+
 def _old_recognition(person, region, division, inst, code, name, national, months_left, kind_apps=False, days_left=0):
     """An earlier approval whose validity ends in ``months_left`` months (history created directly)."""
     on = today()
@@ -247,6 +255,11 @@ def _old_recognition(person, region, division, inst, code, name, national, month
                       channel="window", kind="new", status="approved", steps=[], step_index=0)
     db.session.add(app)
     db.session.flush()
+    # The earlier decision, so the history is complete enough for a national-platform 2503 filing.
+    reviewer = db.session.scalar(db.select(User).where(User.username == HISTORY_REVIEWER[region]))
+    decided = datetime.combine(start - timedelta(days=7), time(2, 0), timezone.utc)
+    db.session.add(Decision(application_id=app.id, disease_code=code, step_code="review", result="approved",
+                            decided_by_id=reviewer.id, decided_at=decided))
     db.session.add(Recognition(person_id=person.id, region_code=region, division_code=division, institution_code=inst,
                                disease_code=code, national_code=national, disease_name=name, application_id=app.id,
                                start_date=start, end_date=dates.validity_end(start, 24)))

@@ -152,3 +152,15 @@ def mtkit_holidays(region: str, year: int) -> dict[date, bool] | None:
 
     Used for years the official calendar does not cover and for local holidays.
     """
+
+
+@hookspec(firstresult=True)
+def mtkit_nhsa_send(region: str, infno: str, data: dict) -> dict | None:
+    """Send one message to the national medical-insurance platform and return its ``output``.
+
+    :param infno: the platform's interface number, "2503" (filing) or "2504" (cancellation).
+    :param data: the message's ``data`` object, already checked against the platform's field rules.
+    Return the platform's answer (for 2503 it must hold ``trt_dcla_detl_sn``), None when this plugin
+    does not serve ``region``, and raise on failure. mtkit ships no adapter (no network): a bureau
+    installs its own; without one, staff export files and import the answers.
+    """

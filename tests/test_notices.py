@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from flask import current_app
 from sqlalchemy import select
 
 from core import SmsResult, hookimpl
 from core.extensions import db
-from core.models import AuditLog, NoticeDelivery, User
+from core.models import AuditLog, NoticeDelivery
 from core.models.base import utcnow
 from core.services import jobs
 from core.services.notices import BACKOFF_MINUTES, notify

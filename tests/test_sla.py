@@ -92,7 +92,7 @@ def test_returned_rows_show_the_paused_clock(app, client, make, fcg_staff):
 
 
 def test_supervisors_see_overdue_work_per_office_and_per_reviewer(app, client, make, fcg_staff):
-    admin = make.staff("fcg_admin", "admin", region="450600")
+    make.staff("fcg_admin", "admin", region="450600")
     make.staff("nmg_admin", "admin", region="150000")
     a = fcg_app(make, date(2026, 11, 16))
     workflow.act(a, fcg_staff["reviewer"], "accept", a.version)  # 初审 due 11-23 -> due soon... today

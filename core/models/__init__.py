@@ -26,3 +26,4 @@ from core.models.operations import (  # noqa: F401
 from core.models.verification import VerificationCode  # noqa: F401
 from core.models.tokens import ApiToken  # noqa: F401
 from core.models.benefits import BenefitSettlement, ChosenInstitution, InpatientStay  # noqa: F401
+from core.models.nhsa import FILING_KINDS, IMPORT_KINDS, NhsaDiseaseCode, NhsaFiling, NhsaImport  # noqa: F401

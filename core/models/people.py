@@ -42,6 +42,9 @@ class User(UserMixin, db.Model):
     hospital_code: Mapped[str | None] = mapped_column(String(30))
     office_code: Mapped[str | None] = mapped_column(String(30))
     title: Mapped[str | None] = mapped_column(String(20))  # physician title, e.g. 副主任医师
+    # National platform numbers: 人员编号 of an insured person, 医保医师代码 of a physician/reviewer.
+    psn_no: Mapped[str | None] = mapped_column(String(30), unique=True)
+    practitioner_code: Mapped[str | None] = mapped_column(String(30))
     insured_category: Mapped[str | None] = mapped_column(String(10))  # employed / retired
     # employee (职工医保) / resident (城乡居民医保): with the category it decides deductible and ratios.
     insured_scheme: Mapped[str] = mapped_column(String(10), default="employee", server_default="employee")

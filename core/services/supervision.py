@@ -6,7 +6,6 @@ clock are read, through the due-date indexes.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, func, select

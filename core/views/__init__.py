@@ -15,9 +15,9 @@ from core.services import ServiceError
 
 
 def register_blueprints(app: Flask) -> None:
-    from core.views import account, applications, auth, benefits, documents, public, recognitions, staff
+    from core.views import account, applications, auth, benefits, documents, nhsa, public, recognitions, staff
 
-    for module in (public, auth, account, applications, recognitions, staff, documents, benefits):
+    for module in (public, auth, account, applications, recognitions, staff, documents, benefits, nhsa):
         app.register_blueprint(module.bp)
     from core import api
 

@@ -1,0 +1,360 @@
+"""2503 filings and 2504 cancellations of recognitions for the national platform, and their serials.
+
+A filing row (``NhsaFiling``) is written the first time a recognition's message is exported, and
+keeps that message: exporting again gives the same lines. The platform answers a 2503 with a
+``trt_dcla_detl_sn``; importing those answers stores the serial on the filing, and a 2504 can only
+be written for a filing that has one. Messages that fail the field checks (FACTS.md section 4) are
+never written; they are reported with the reason so staff can fix the record (e.g. a missing 人员编号).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select
+
+from core.extensions import db
+from core.models import Application, Decision, NhsaFiling, NhsaImport, Recognition, User
+from core.models.base import utcnow
+from core.regions import regions
+from core.services import Invalid
+from core.services.audit import audit
+from core.services.identity import mask_id, mask_name, normalise_id
+from core.services.nhsa_catalog import current_name
+from core.services.nhsa_files import as_text, read_records, sha256
+from core.services.nhsa_messages import clean, parse_date, validate
+
+# 险种类型 by the person's scheme (FACTS.md: 310 职工基本医疗保险, 390 城乡居民基本医疗保险).
+INSUTYPE = {"employee": "310", "resident": "390"}
+MAX_PROBLEMS = 50
+
+
+@dataclass
+class Export:
+    kind: str
+    messages: list[dict] = field(default_factory=list)
+    new: int = 0
+    problems: list[str] = field(default_factory=list)  # "认定 12(张**,M03900):人员编号必填"
+
+
+def _local_date(moment: datetime, tz: str) -> date:
+    return moment.astimezone(ZoneInfo(tz)).date() if moment.tzinfo else moment.date()
+
+
+def _since_utc(since: date, tz: str) -> datetime:
+    return datetime.combine(since, time.min, ZoneInfo(tz)).astimezone(ZoneInfo("UTC"))
+
+
+def _label(rec: Recognition) -> str:
+    return f"认定 {rec.id}({mask_name(rec.person.name)},{rec.national_code} {rec.disease_name})"
+
+
+def deciding_decision(rec: Recognition) -> Decision | None:
+    """The approval that made the recognition: the review or expert step's, not the 受理/备案 clerk's."""
+    app = db.session.get(Application, rec.application_id)
+    kinds = {s.get("code"): s.get("kind") for s in (app.steps or [])}
+    approvals = db.session.scalars(
+        select(Decision)
+        .where(Decision.application_id == rec.application_id, Decision.disease_code == rec.disease_code,
+               Decision.result == "approved")
+        .order_by(Decision.decided_at, Decision.id)
+    ).all()
+    clinical = [d for d in approvals if kinds.get(d.step_code) in ("review", "expert")]
+    return (clinical or approvals or [None])[-1]
+
+
+def message_2503(rec: Recognition) -> dict:
+    """The 2503 `data` object for a recognition, from the record as it is now."""
+    region = regions().get(rec.region_code)
+    person = rec.person
+    decision = deciding_decision(rec)
+    doctor = decision.decided_by if decision else None
+    institution = region.institution(rec.institution_code) if region else None
+    data = {
+        "psn_no": person.psn_no or "",
+        "insutype": INSUTYPE.get(person.insured_scheme or "employee", ""),
+        "opsp_dise_code": rec.national_code,
+        "opsp_dise_name": current_name(rec.region_code, rec.national_code) or rec.disease_name,
+        "tel": person.phone or "",
+        "addr": person.address or "",
+        "insu_optins": person.division_code or rec.division_code,
+        "ide_fixmedins_no": rec.institution_code,
+        "ide_fixmedins_name": institution.name if institution else "",
+        "hosp_ide_date": _local_date(decision.decided_at, region.timezone).isoformat() if decision else "",
+        "diag_dr_codg": (doctor.practitioner_code or doctor.username) if doctor else "",
+        "diag_dr_name": doctor.name if doctor else "",
+        "begndate": rec.start_date.isoformat(),
+        "enddate": rec.end_date.isoformat(),
+    }
+    return clean("2503", data)
+
+
+def cancellation_reason(rec: Recognition) -> str:
+    """Why a recognition ended, for the 2504 memo: what happened to its renewal."""
+    renewal = db.session.scalars(
+        select(Application).where(Application.renewal_of_id == rec.id).order_by(Application.id.desc())
+    ).first()
+    reasons = {"rejected": "续办审核未通过", "withdrawn": "续办申请已撤回", "lapsed": "续办逾期未补正"}
+    base = reasons.get(renewal.status if renewal else "", "认定终止")
+    return f"{base},待遇自 {rec.stop_date.isoformat()} 起停止" if rec.stop_date else base
+
+
+def _scope(query, region: str | None):
+    return query.where(Recognition.region_code == region) if region else query
+
+
+def export_2503(since: date, region: str | None = None, *, new_only: bool = False, by: str = "cli") -> Export:
+    """2503 messages for recognitions made since ``since`` (in each region's own time zone)."""
+    out = Export("2503")
+    recs = []
+    for info in regions().all() if region is None else [regions().get(region)]:
+        recs += db.session.scalars(
+            select(Recognition)
+            .where(Recognition.region_code == info.code, Recognition.created_at >= _since_utc(since, info.timezone))
+            .order_by(Recognition.id)
+        ).all()
+    filed = _filings("2503", [r.id for r in recs])
+    for rec in recs:
+        filing = filed.get(rec.id)
+        if filing is None:
+            data = message_2503(rec)
+            problems = validate("2503", data)
+            if problems:
+                out.problems.append(f"{_label(rec)}:{';'.join(problems)}")
+                continue
+            filing = NhsaFiling(recognition_id=rec.id, region_code=rec.region_code, kind="2503", data=data, exported_by=by)
+            db.session.add(filing)
+            out.new += 1
+        elif new_only:
+            continue
+        out.messages.append(filing.data)
+    _record(out, by)
+    return out
+
+
+def export_2504(since: date | None = None, region: str | None = None, *, new_only: bool = False, by: str = "cli") -> Export:
+    """2504 messages for ended recognitions that were filed (stopped on or after ``since`` if given)."""
+    out = Export("2504")
+    query = _scope(
+        select(Recognition, NhsaFiling)
+        .join(NhsaFiling, (NhsaFiling.recognition_id == Recognition.id) & (NhsaFiling.kind == "2503"))
+        .where(Recognition.status == "ended")
+        .order_by(Recognition.id),
+        region,
+    )
+    if since is not None:
+        query = query.where(Recognition.stop_date >= since)
+    rows = db.session.execute(query).all()
+    cancelled = _filings("2504", [rec.id for rec, _ in rows])
+    for rec, filing in rows:
+        existing = cancelled.get(rec.id)
+        if existing is None:
+            data = clean("2504", {"trt_dcla_detl_sn": filing.trt_dcla_detl_sn or "", "psn_no": filing.data.get("psn_no", ""),
+                                  "memo": cancellation_reason(rec)})
+            problems = validate("2504", data)
+            if not filing.trt_dcla_detl_sn:
+                problems = ["尚无平台返回的待遇申报明细流水号(trt_dcla_detl_sn),请先导入 2503 的应答"]
+            if problems:
+                out.problems.append(f"{_label(rec)}:{';'.join(problems)}")
+                continue
+            existing = NhsaFiling(recognition_id=rec.id, region_code=rec.region_code, kind="2504", data=data, exported_by=by)
+            db.session.add(existing)
+            out.new += 1
+        elif new_only:
+            continue
+        out.messages.append(existing.data)
+    _record(out, by)
+    return out
+
+
+def _filings(kind: str, rec_ids) -> dict[int, NhsaFiling]:
+    if not rec_ids:
+        return {}
+    rows = db.session.scalars(select(NhsaFiling).where(NhsaFiling.kind == kind, NhsaFiling.recognition_id.in_(rec_ids)))
+    return {f.recognition_id: f for f in rows}
+
+
+def _record(out: Export, by: str) -> None:
+    db.session.flush()
+    if out.new or out.problems:
+        audit(f"nhsa.export_{out.kind}", None, detail=f"new={out.new} lines={len(out.messages)} problems={len(out.problems)} by={by}")
+
+
+# --- answers from the platform ------------------------------------------------------------------
+def import_serials(raw: bytes, file_name: str, by: str = "cli", region: str | None = None) -> NhsaImport:
+    """Store the platform's 2503 serials. Every line must match one exported filing; any problem
+    stops the whole import and nothing is stored. With ``region``, only that region's filings match."""
+    records = read_records(raw)
+    problems, matched, seen = [], [], {}
+    for where, record in records:
+        record = as_text(record)
+        errs = validate("serial", record)
+        if errs:
+            problems.append(f"{where}:{';'.join(errs)}")
+            continue
+        serial = record["trt_dcla_detl_sn"].strip()
+        if serial in seen:
+            problems.append(f"{where}:流水号 {serial} 与{seen[serial]}重复")
+            continue
+        seen[serial] = where
+        filing = _filing_for(record, region)
+        if filing is None:
+            problems.append(f"{where}:找不到人员编号 {record['psn_no']}、病种 {record['opsp_dise_code']}、"
+                            f"开始日期 {record['begndate']} 的已导出 2503 备案")
+            continue
+        if filing.trt_dcla_detl_sn and filing.trt_dcla_detl_sn != serial:
+            problems.append(f"{where}:该备案已有流水号 {filing.trt_dcla_detl_sn},与文件中的 {serial} 不同")
+            continue
+        other = db.session.scalar(select(NhsaFiling).where(NhsaFiling.trt_dcla_detl_sn == serial, NhsaFiling.id != filing.id))
+        if other is not None:
+            problems.append(f"{where}:流水号 {serial} 已属于另一条备案(认定 {other.recognition_id})")
+            continue
+        matched.append((filing, serial))
+    _stop_on(problems)
+    added = 0
+    for filing, serial in matched:
+        if filing.trt_dcla_detl_sn != serial:
+            filing.trt_dcla_detl_sn, filing.serial_at = serial, utcnow()
+            added += 1
+    return _import_row("serials", region, file_name, raw, {"added": added, "unchanged": len(matched) - added}, by)
+
+
+def _filing_for(record: dict, region: str | None) -> NhsaFiling | None:
+    begin = parse_date(record["begndate"])
+    query = select(NhsaFiling).where(NhsaFiling.region_code == region) if region else select(NhsaFiling)
+    return db.session.scalars(
+        query
+        .join(Recognition, Recognition.id == NhsaFiling.recognition_id)
+        .join(User, User.id == Recognition.person_id)
+        .where(NhsaFiling.kind == "2503", User.psn_no == record["psn_no"].strip(),
+               Recognition.national_code == record["opsp_dise_code"].strip(), Recognition.start_date == begin)
+    ).first()
+
+
+def import_person_numbers(raw: bytes, file_name: str, by: str = "cli", region: str | None = None) -> NhsaImport:
+    """Load 人员编号 (psn_no) by ID number: columns id_number, psn_no. All lines or none.
+    With ``region``, only that region's insured people are looked up."""
+    records = read_records(raw)
+    problems, updates, seen = [], [], {}
+    for where, record in records:
+        record = as_text(record)
+        id_number = normalise_id(str(record.get("id_number") or ""))
+        psn_no = str(record.get("psn_no") or "").strip()
+        if not id_number or not psn_no:
+            problems.append(f"{where}:id_number(身份证号)和 psn_no(人员编号)都必填")
+            continue
+        if len(psn_no) > 30:
+            problems.append(f"{where}:psn_no(人员编号)超过 30 个字符")
+            continue
+        if psn_no in seen:
+            problems.append(f"{where}:人员编号 {psn_no} 与{seen[psn_no]}重复")
+            continue
+        seen[psn_no] = where
+        person = db.session.scalar(select(User).where(User.id_number == id_number, User.role == "insured"))
+        if person is not None and region and person.region_code != region:
+            person = None
+        if person is None:
+            problems.append(f"{where}:没有身份证号为 {mask_id(id_number)} 的参保人")
+            continue
+        if person.psn_no and person.psn_no != psn_no:
+            problems.append(f"{where}:{mask_id(id_number)} 已有人员编号 {person.psn_no},与文件中的不同")
+            continue
+        holder = db.session.scalar(select(User).where(User.psn_no == psn_no, User.id != person.id))
+        if holder is not None:
+            problems.append(f"{where}:人员编号 {psn_no} 已属于另一位参保人")
+            continue
+        updates.append((person, psn_no))
+    _stop_on(problems)
+    added = 0
+    for person, psn_no in updates:
+        if person.psn_no != psn_no:
+            person.psn_no = psn_no
+            added += 1
+    return _import_row("psn_no", region, file_name, raw, {"added": added, "unchanged": len(updates) - added}, by)
+
+
+def _stop_on(problems: list[str]) -> None:
+    if problems:
+        shown = problems[:MAX_PROBLEMS]
+        more = f"\n……另有 {len(problems) - MAX_PROBLEMS} 处问题" if len(problems) > MAX_PROBLEMS else ""
+        raise Invalid("文件有问题,未导入任何数据:\n" + "\n".join(shown) + more)
+
+
+def _import_row(kind, region, file_name, raw, counts, by) -> NhsaImport:
+    row = NhsaImport(kind=kind, region_code=region, file_name=file_name[:255], sha256=sha256(raw), counts=counts,
+                     created_by=by)
+    db.session.add(row)
+    db.session.flush()
+    audit(f"nhsa.import_{kind}", row, detail=" ".join(f"{k}={v}" for k, v in counts.items()))
+    return row
+
+
+# --- sending through a platform adapter ----------------------------------------------------------
+def send_pending(kind: str, region: str | None = None, by: str = "cli") -> dict:
+    """Send exported-but-unsent filings of ``kind`` through the region's platform adapter plugin
+    (hook ``mtkit_nhsa_send``); a 2503 answer's serial is stored. Stops at the first failure and
+    reports it; what was sent before it stays recorded as sent."""
+    query = select(NhsaFiling).where(NhsaFiling.kind == kind, NhsaFiling.sent_at.is_(None)).order_by(NhsaFiling.id)
+    if region:
+        query = query.where(NhsaFiling.region_code == region)
+    send = current_app.extensions["mtkit_pm"].hook.mtkit_nhsa_send
+    sent, error = 0, None
+    for filing in db.session.scalars(query).all():
+        try:
+            answer = send(region=filing.region_code, infno=kind, data=filing.data)
+        except Exception as e:  # the adapter's own failure (network, platform error): report, keep what was sent
+            error = f"认定 {filing.recognition_id} 报送失败:{e}"
+            break
+        if answer is None:
+            if not sent:
+                raise Invalid(f"地区 {filing.region_code} 没有安装国家医保平台接口适配器插件(mtkit_nhsa_send);"
+                              "请用 export 命令导出文件,经平台报送后再导入应答。")
+            error = f"地区 {filing.region_code} 没有国家医保平台接口适配器插件"
+            break
+        if kind == "2503":
+            serial = str(answer.get("trt_dcla_detl_sn") or "").strip() if isinstance(answer, dict) else ""
+            if not serial or len(serial) > 30:
+                error = f"平台对认定 {filing.recognition_id} 的应答没有有效的 trt_dcla_detl_sn"
+                break
+            filing.trt_dcla_detl_sn, filing.serial_at = serial, utcnow()
+        filing.sent_at = utcnow()
+        sent += 1
+        db.session.flush()
+    if sent or error:
+        audit(f"nhsa.send_{kind}", None, result="ok" if error is None else "error",
+              detail=f"sent={sent} by={by}" + (f" error={error}" if error else ""))
+    return {"sent": sent, "error": error}
+
+
+# --- what the administrator's page shows ---------------------------------------------------------
+def overview(region: str) -> dict:
+    """Counts of work waiting for the platform in ``region``, and the latest imports."""
+    from sqlalchemy import func
+
+    filed = select(NhsaFiling.recognition_id).where(NhsaFiling.kind == "2503")
+    cancelled = select(NhsaFiling.recognition_id).where(NhsaFiling.kind == "2504")
+    count = lambda q: db.session.scalar(select(func.count()).select_from(q.subquery())) or 0  # noqa: E731
+    in_region = select(Recognition.id).where(Recognition.region_code == region)
+    return {
+        "unfiled": count(in_region.where(Recognition.id.not_in(filed))),
+        "no_serial": count(select(NhsaFiling.id).where(NhsaFiling.region_code == region, NhsaFiling.kind == "2503",
+                                                        NhsaFiling.trt_dcla_detl_sn.is_(None))),
+        "to_cancel": count(in_region.where(Recognition.status == "ended", Recognition.id.in_(filed),
+                                           Recognition.id.not_in(cancelled))),
+        "unsent": count(select(NhsaFiling.id).where(NhsaFiling.region_code == region, NhsaFiling.sent_at.is_(None))),
+        "no_psn_no": count(select(User.id).where(User.region_code == region, User.role == "insured", User.psn_no.is_(None),
+                                                 User.id.in_(select(Recognition.person_id)))),
+        "imports": list(db.session.scalars(
+            select(NhsaImport).where((NhsaImport.region_code == region) | NhsaImport.region_code.is_(None))
+            .order_by(NhsaImport.id.desc()).limit(10))),
+    }
+
+
+def filings(kind: str, region: str, since: date | None = None) -> list[NhsaFiling]:
+    """Exported filings of ``kind`` in ``region`` (exported on or after ``since``), oldest first."""
+    query = select(NhsaFiling).where(NhsaFiling.kind == kind, NhsaFiling.region_code == region).order_by(NhsaFiling.id)
+    if since is not None:
+        query = query.where(NhsaFiling.exported_at >= _since_utc(since, regions().get(region).timezone))
+    return list(db.session.scalars(query))

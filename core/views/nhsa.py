@@ -1,0 +1,131 @@
+"""Administrators' page for the national-platform interchange: export filings, load platform files.
+
+The same services as `flask nhsa ...`; each administrator works only on their own region.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, Response, abort, render_template, request
+from flask_login import current_user, login_required
+
+from core.extensions import db
+from core.regions import regions
+from core.services import ServiceError, nhsa_catalog, nhsa_filings, nhsa_reconcile
+from core.services.audit import audit
+from core.services.nhsa_files import jsonl
+from core.services.workdays import manageable_regions
+
+bp = Blueprint("nhsa", __name__, url_prefix="/staff/nhsa")
+IMPORTS = {"1309": "1309 病种目录", "serials": "2503 应答(流水号)", "psn_no": "人员编号", "5301": "5301 备案查询结果"}
+
+
+@bp.before_request
+@login_required
+def _admins_only():
+    if current_user.role != "admin":
+        abort(403)
+
+
+def _region(value: str | None) -> str:
+    allowed = manageable_regions(current_user)
+    region = value or (allowed[0] if allowed else "")
+    if region not in allowed:
+        abort(404)
+    return region
+
+
+def _since(value: str | None, required: bool) -> date | None:
+    if not value:
+        if required:
+            raise ServiceError("请填写起始日期。", status=422)
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ServiceError("起始日期应为 YYYY-MM-DD 格式。", status=422) from None
+
+
+def _page(region: str, status: int = 200, **extra):
+    code = (request.args.get("code") or "").strip()[:30]
+    context = dict(
+        region=region, regions_=[regions().get(c) for c in manageable_regions(current_user)],
+        overview=nhsa_filings.overview(region), codes=sorted(nhsa_catalog.current_codes(region).values(), key=lambda r: r.code),
+        mapping=nhsa_catalog.mapping_report(region), imports_=IMPORTS, code=code,
+        history=nhsa_catalog.code_history(region, code) if code else [], today=date.today().isoformat(),
+    )
+    context.update(extra)
+    return render_template("staff/nhsa.html", **context), status
+
+
+@bp.get("/")
+def index():
+    return _page(_region(request.args.get("region")))
+
+
+@bp.post("/export")
+def export():
+    region = _region(request.form.get("region"))
+    kind = request.form.get("kind")
+    if kind not in ("2503", "2504"):
+        abort(400)
+    new_only = request.form.get("new_only") == "1"
+    try:
+        since = _since(request.form.get("since"), required=kind == "2503")
+        if kind == "2503":
+            result = nhsa_filings.export_2503(since, region, new_only=new_only, by=current_user.username)
+        else:
+            result = nhsa_filings.export_2504(since, region, new_only=new_only, by=current_user.username)
+    except ServiceError as e:
+        db.session.rollback()
+        return _page(region, e.status, error=e.message)
+    db.session.commit()
+    return _page(region, exported=result, since=since.isoformat() if since else "")
+
+
+@bp.get("/filings.jsonl")
+def download():
+    """The filings already exported (their stored messages), as the platform's JSON lines."""
+    region = _region(request.args.get("region"))
+    kind = request.args.get("kind")
+    if kind not in ("2503", "2504"):
+        abort(404)
+    try:
+        since = _since(request.args.get("since"), required=False)
+    except ServiceError:
+        abort(400)
+    rows = nhsa_filings.filings(kind, region, since)
+    # The messages hold phone numbers and addresses in full: record who took them.
+    audit(f"nhsa.download_{kind}", None, detail=f"region={region} since={since} lines={len(rows)}")
+    db.session.commit()
+    name = f"nhsa-{kind}-{region}-{since or 'all'}.jsonl"
+    return Response(jsonl(r.data for r in rows), mimetype="application/x-ndjson",
+                    headers={"Content-Disposition": f"attachment; filename={name}"})
+
+
+@bp.post("/import")
+def import_file():
+    region = _region(request.form.get("region"))
+    kind = request.form.get("kind")
+    if kind not in IMPORTS:
+        abort(400)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _page(region, 400, error="请选择要导入的文件。")
+    raw, name, by = upload.read(), upload.filename, current_user.username
+    try:
+        if kind == "1309":
+            done = nhsa_catalog.import_1309(raw, name, region, incremental=request.form.get("incremental") == "1", by=by)
+            result = {"row": done.row, "lists": [("新增", done.added), ("变更", done.changed), ("停用", done.retired),
+                                                  ("恢复", done.restored)]}
+        elif kind == "serials":
+            result = {"row": nhsa_filings.import_serials(raw, name, by, region)}
+        elif kind == "psn_no":
+            result = {"row": nhsa_filings.import_person_numbers(raw, name, by, region)}
+        else:
+            result = {"reconciliation": nhsa_reconcile.reconcile(raw, name, by, region)}
+    except ServiceError as e:
+        db.session.rollback()
+        return _page(region, e.status, error=e.message, import_kind=kind)
+    db.session.commit()
+    return _page(region, imported=result, import_kind=kind)
