@@ -70,12 +70,16 @@ def init_app(app: Flask) -> None:
     @click.option("--name", help="姓名(默认同用户名;参保人必填)")
     @click.option("--phone", help="手机号(参保人必填)")
     @click.option("--category", default="employed", type=click.Choice(["employed", "retired"]), help="参保人人员类别")
+    @click.option("--practitioner-code", help="医保医师代码(国家平台 2503 备案的诊断医师编码)")
     @click.option("--password-stdin", "password_stdin", is_flag=True, help="从标准输入读取密码(一行)")
-    def create(username, role, region, division, hospital, office, title, name, phone, category, password_stdin):
+    def create(username, role, region, division, hospital, office, title, name, phone, category, practitioner_code,
+               password_stdin):
         """Create an account. Prints the new account's summary."""
         from core.services import accounts
 
         password = _read_password(password_stdin)
+        if practitioner_code is not None and (role == "insured" or not 0 < len(practitioner_code.strip()) <= 30):
+            raise click.ClickException("医保医师代码只用于工作人员账号,最多 30 个字符。")
         try:
             if role == "insured":
                 user = accounts.register_insured(
@@ -87,6 +91,7 @@ def init_app(app: Flask) -> None:
                     username=username, password=password, role=role, name=name or username, region=region,
                     division=division, hospital=hospital, office=office, title=title,
                 )
+                user.practitioner_code = practitioner_code.strip() if practitioner_code else None
         except ServiceError as e:
             db.session.rollback()
             _fail(e)
@@ -144,6 +149,23 @@ def init_app(app: Flask) -> None:
         accounts.set_enabled(user, True, detail=_origin())
         db.session.commit()
         click.echo(f"账号 {_shown(user)} 已启用。")
+
+    @users.command("set-practitioner-code")
+    @click.argument("username")
+    @click.argument("code")
+    def set_practitioner_code(username, code):
+        """Set a staff member's 医保医师代码 (used as diag_dr_codg in national-platform filings)."""
+        from core.services.audit import audit
+
+        user = _find(username)
+        code = code.strip()
+        if user.role == "insured" or not 0 < len(code) <= 30:
+            raise click.ClickException("医保医师代码只用于工作人员账号,最多 30 个字符。")
+        old = user.practitioner_code
+        user.practitioner_code = code
+        audit("user.practitioner_code.cli", user, detail=f"{_origin()} {old or '-'} -> {code}")
+        db.session.commit()
+        click.echo(f"已设置 {user.username} 的医保医师代码为 {code}。")
 
 
 def _shown(user: User) -> str:

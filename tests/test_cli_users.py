@@ -96,3 +96,25 @@ def test_list_filters(runner):
     users(runner, "create", "a2", "--role", "expert", "--region", "150000", "--password-stdin")
     out = users(runner, "list", "--region", "450600").output
     assert "a1" in out and "a2" not in out and "共 1 个账号" in out
+
+
+def test_practitioner_code_for_national_filings(runner):
+    ok = users(runner, "create", "dr_zhou", "--role", "physician", "--region", "150000", "--hospital", "H150100001",
+               "--title", "主任医师", "--practitioner-code", "D150100000123", "--password-stdin")
+    assert ok.exit_code == 0, ok.output
+    assert db.session.scalar(select(User.practitioner_code).where(User.username == "dr_zhou")) == "D150100000123"
+    too_long = users(runner, "create", "dr_x", "--role", "physician", "--region", "150000", "--hospital", "H150100001",
+                     "--title", "主任医师", "--practitioner-code", "D" * 31, "--password-stdin")
+    assert too_long.exit_code != 0 and "医保医师代码" in too_long.output
+    assert db.session.scalar(select(User).where(User.username == "dr_x")) is None
+
+
+def test_set_practitioner_code_later(runner):
+    users(runner, "create", "dr_qian", "--role", "physician", "--region", "150000", "--hospital", "H150100001",
+          "--title", "主任医师", "--password-stdin")
+    ok = runner.invoke(args=["users", "set-practitioner-code", "dr_qian", "D150100000999"])
+    assert ok.exit_code == 0, ok.output
+    assert db.session.scalar(select(User.practitioner_code).where(User.username == "dr_qian")) == "D150100000999"
+    assert runner.invoke(args=["users", "set-practitioner-code", "nobody", "D1"]).exit_code != 0
+    assert runner.invoke(args=["users", "set-practitioner-code", "dr_qian", "D" * 31]).exit_code != 0
+    assert db.session.scalar(select(User.practitioner_code).where(User.username == "dr_qian")) == "D150100000999"

@@ -141,6 +141,16 @@ def test_incomplete_records_are_reported_not_exported(demo, tmp_path):
     assert db.session.scalar(select(func.count()).select_from(NhsaFiling).join(Recognition).where(Recognition.person_id == liu.id)) == 0
 
 
+def test_a_reviewer_without_a_practitioner_code_holds_the_filing(demo, tmp_path):
+    doctor = person("bt_doctor")
+    doctor.practitioner_code = None
+    db.session.commit()
+    out = tmp_path / "2503.jsonl"
+    result = nhsa(demo, "export-2503", "--since", "2000-01-01", "--out", str(out))
+    assert "diag_dr_codg(诊断医师编码)必填" in result.output and "马**" in result.output
+    assert all(m["diag_dr_name"] != "孙伟" for m in lines(out.read_text(encoding="utf-8")))
+
+
 def test_bad_since_date_is_a_clear_error(demo):
     result = nhsa(demo, "export-2503", "--since", "2026-13-01")
     assert result.exit_code != 0 and "YYYY-MM-DD" in result.output

@@ -83,7 +83,7 @@ def message_2503(rec: Recognition) -> dict:
         "ide_fixmedins_no": rec.institution_code,
         "ide_fixmedins_name": institution.name if institution else "",
         "hosp_ide_date": _local_date(decision.decided_at, region.timezone).isoformat() if decision else "",
-        "diag_dr_codg": (doctor.practitioner_code or doctor.username) if doctor else "",
+        "diag_dr_codg": (doctor.practitioner_code or "") if doctor else "",
         "diag_dr_name": doctor.name if doctor else "",
         "begndate": rec.start_date.isoformat(),
         "enddate": rec.end_date.isoformat(),
