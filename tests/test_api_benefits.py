@@ -174,6 +174,9 @@ def test_estimate_first_visit_of_the_year_and_items(app, client, scene):
     assert (est["eligible"], est["deductible_paid"], est["limit_used"], est["reimbursed"], est["own"]) == (
         "500.00", "200.00", "300.00", "210.00", "290.00")
     assert est["reason"] is None and est["limit_left_after"] == "1700.00"
+    for eligible in ("500.00", "500", " "):
+        r = me.post("/benefits/estimate", estimate_body(eligible=eligible, items=items))
+        assert r.status_code == 200 and r.get_json() == est
     r = me.post("/benefits/estimate", estimate_body(eligible="500.00", items=items))
     assert r.status_code == 200 and r.get_json() == est
     r = me.post("/benefits/estimate", estimate_body(eligible="480.00", items=items))
@@ -222,6 +225,7 @@ def test_estimate_scope(app, client, scene, nmg_staff):
     ({"eligible": "-5"}, "eligible", "大于 0"),
     ({"eligible": "2000000"}, "eligible", "上限"),
     ({"eligible": None}, "eligible", "请填写"),
+    ({"eligible": ""}, "eligible", "请填写"),
     ({"disease": "XYZ999"}, "disease", "不在本地区 2026 年度门特病种目录内"),
     ({"disease": "FCG003"}, "disease", "没有该病种的门特认定"),
     ({"disease": None}, "disease", "请填写"),

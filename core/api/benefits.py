@@ -142,8 +142,8 @@ def _visit_date(f: Fields):
 def _eligible(f: Fields) -> str | None:
     """The eligible amount in yuan as a decimal string ("1234.50"): a JSON number could be a float."""
     value = f.data.get("eligible")
-    if value is None:
-        return None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None  # then the items give the amount (or the request is told to give one)
     if not isinstance(value, str):
         f.problems["eligible"] = "符合规定的费用须为字符串形式的金额(元),如 \"1234.50\"。"
         return None
