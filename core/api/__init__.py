@@ -59,6 +59,6 @@ def commit():
 
 
 # Routes and handlers attach to ``bp`` when their modules are imported (once per process).
-from core.api import applications, errors, openapi, people, regions  # noqa: E402,F401
+from core.api import applications, benefits, errors, openapi, people, regions  # noqa: E402,F401
 
 errors.register(bp)

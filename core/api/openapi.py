@@ -30,6 +30,18 @@ def obj(properties: dict, required: list[str] | None = None) -> dict:
     return schema
 
 
+def exact(properties: dict, required: list[str] | None = None) -> dict:
+    """A response object whose keys are all listed (all required unless ``required`` says which)."""
+    schema = obj(properties, list(properties) if required is None else required)
+    schema["additionalProperties"] = False
+    return schema
+
+
+MONEY = {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "description": "金额(元),两位小数"}
+NMONEY = {"type": ["string", "null"], "pattern": r"^-?\d+\.\d{2}$"}
+PERCENT = {"type": "integer", "minimum": 0, "maximum": 100}
+
+
 def items_of(schema: dict, extra: dict | None = None) -> dict:
     return obj({"items": {"type": "array", "items": schema}, **(extra or {})}, ["items"])
 
@@ -107,6 +119,64 @@ SCHEMAS = {
     "RenewalCreate": obj({"channel": STR, "hospital": STR, "office": STR, "person_id_number": STR}, ["channel"]),
     "Notice": obj({"id": INT, "kind": STR, "title": STR, "body": STR, "application_id": NINT, "created_at": NSTR,
                    "read": BOOL}, ["id", "title", "body"]),
+    "PersonRef": exact({"id": INT, "name": STR, "id_number": {"type": "string", "description": "脱敏,如 450602********0268"}}),
+    "BenefitBalances": exact({
+        "person": ref("PersonRef"),
+        "year": INT,
+        "category": {"type": ["string", "null"], "enum": ["employed", "retired", "resident", None],
+                     "description": "待遇类别;未登记时为 null"},
+        "category_name": STR,
+        "configured": {"type": "boolean", "description": "该年度有政策且参保类别已登记;否则 deductible 为 null、diseases 为空"},
+        "policy_version": STR,
+        "sample": {"type": "boolean", "description": "起付标准等为示例数值(页面显示「示例」)"},
+        "one_deductible": BOOL,
+        "chosen_institution_required": BOOL,
+        "deductible": {"oneOf": [{"type": "null"}, exact({"amount": MONEY, "used": MONEY, "left": MONEY,
+                                                          "percent": PERCENT})]},
+        "diseases": {"type": "array", "items": exact({
+            "code": STR, "name": STR,
+            "recognition": {"type": ["string", "null"], "description": "认定状态:有效、已到期、续办审核中(待遇继续)…"},
+            "valid": {"type": ["string", "null"], "description": "认定有效期,如 2026-01-05 至 2028-01-04"},
+            "in_catalogue": BOOL,
+            "reimbursed": {**MONEY, "description": "本年度已报销(医保基金支付)合计"},
+            "limit": {**MONEY, "description": "年度限额"}, "used": {**MONEY, "description": "已计入限额"},
+            "left": {**MONEY, "description": "限额余额"}, "percent": PERCENT,
+            "ratio": {"type": "string", "description": "报销比例,如 70%"}, "sample": BOOL,
+            "basis": {"type": "string", "enum": ["eligible", "fund"],
+                      "description": "限额计算基础:eligible 可报销费用,fund 基金支付额"},
+        }, ["code", "name", "recognition", "valid", "in_catalogue", "reimbursed"])},
+    }),
+    "BenefitEstimateRequest": obj({
+        "institution": {"type": "string", "maxLength": 30,
+                        "description": "就诊的定点医疗机构编码;医院医保科可省略(即本院),其他调用者必填"},
+        "disease": {"type": "string", "maxLength": 30, "description": "病种编码(须为参保人认定过的病种)"},
+        "visit_date": {"type": "string", "format": "date", "description": "就诊日期 YYYY-MM-DD,不晚于今天"},
+        "eligible": {"type": "string", "maxLength": 20,
+                     "description": "符合门特支付范围的费用(元),字符串,最多两位小数,如 \"1234.50\";有 items 时可省略"},
+        "items": {"type": "array", "minItems": 1, "maxItems": 100, "description": "费用明细;合计须等于 eligible",
+                  "items": obj({"name": {"type": "string", "minLength": 1, "maxLength": 100},
+                                "amount": {"type": "string", "maxLength": 20, "description": "金额(元),如 \"36.50\""}},
+                               ["name", "amount"])},
+        "person_id_number": {"type": "string", "maxLength": 18,
+                             "description": "医院医保科、经办机构:参保人身份证号码(必填);参保人本人省略"},
+    }, ["disease", "visit_date"]),
+    "BenefitEstimate": exact({
+        "person": ref("PersonRef"),
+        "visit_date": {"type": "string", "format": "date"}, "institution_code": STR, "disease_code": STR,
+        "disease_name": STR, "benefit_year": INT, "category": {"type": "string", "enum": ["employed", "retired", "resident"]},
+        "category_name": STR, "policy_version": STR, "sample": BOOL,
+        "covered": {"type": "boolean", "description": "false:不予支付(原因见 reason),全部费用由个人负担"},
+        "reason": NSTR,
+        "eligible": MONEY,
+        "deductible_paid": {**MONEY, "description": "本次由个人支付的起付标准"},
+        "limit_used": {**MONEY, "description": "本次计入年度限额的金额"},
+        "reimbursed": {**MONEY, "description": "医保基金支付(预计报销)"},
+        "own": {**MONEY, "description": "个人负担"},
+        "ratio": {"type": ["string", "null"], "description": "报销比例,小数,如 0.70"},
+        "annual_limit": NMONEY, "limit_left_after": {**NMONEY, "description": "本次后年度限额余额"},
+        "steps": {"type": "array", "items": exact({"label": STR, "detail": STR, "amount": NMONEY}),
+                  "description": "计算步骤:费用、待遇年度、认定、起付标准、年度限额、按比例计算、报销金额、个人负担…"},
+    }),
 }
 
 
@@ -151,6 +221,9 @@ def query(name: str, schema: dict, description: str = "") -> dict:
 BEFORE = query("before", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, "翻页:上一页最后一条的 id")
 CODE = path_param("code", description="地区编码,如 450600")
 APP_ID = path_param("id", "integer", "申请 id")
+PERSON_HEADER = {"name": "X-Person-Id-Number", "in": "header", "required": False,
+                 "schema": {"type": "string", "maxLength": 18},
+                 "description": "医院医保科、经办机构:参保人身份证号码(放在请求头,不放在网址里);参保人本人省略"}
 
 PATHS = {
     "/auth/token": {"post": op("登录,取得短期令牌(失败计入锁定次数)", ok(ref("Token")), status="201",
@@ -199,6 +272,14 @@ PATHS = {
     "/applications/{id}/actions": {"post": op(
         "审核操作或撤回(版本过期 409;角色或范围不符 403;缺字段 422)", ok(ref("Application")),
         body=ref("Action"), params=[APP_ID], tags=["申请"])},
+    "/benefits/balances": {"get": op(
+        "门特待遇余额:本年度起付标准和各认定病种的年度限额、已用、余额(参保人本人;医保科、经办机构经 "
+        "X-Person-Id-Number 指定参保人)", ok(ref("BenefitBalances")),
+        params=[query("year", {"type": "integer", "minimum": 2000, "maximum": 2100}, "年度,默认今年"), PERSON_HEADER],
+        tags=["待遇"])},
+    "/benefits/estimate": {"post": op(
+        "门特结算试算(预计报销):逐步计算起付标准、比例、限额,及基金和个人各付多少;不登记、不改变余额",
+        ok(ref("BenefitEstimate")), body=ref("BenefitEstimateRequest"), tags=["待遇"])},
     "/recognitions": {"get": op("我的认定", ok(items_of(ref("Recognition"))), tags=["认定"])},
     "/recognitions/{id}/renewals": {"post": op("办理续办(建立续办申请草稿)", ok(ref("Application")), status="201",
                                                body=ref("RenewalCreate"),
