@@ -118,3 +118,38 @@ def test_demo_people_can_renew_today(app, runner):
             select(Recognition).where(Recognition.person_id == person.id, Recognition.disease_code == disease)
         ).one()
         assert recs.renewal_problem(rec, today()) is None, username
+
+
+def test_upgrading_a_database_that_holds_data(tmp_path):
+    """A bureau upgrades a live database: every migration must work with rows (and foreign keys) in place,
+    not only on an empty schema. Rows go in at the first revision, then every later migration runs over them."""
+    import flask_migrate
+    from alembic.script import ScriptDirectory
+
+    from app import create_app
+    from tests.conftest import base_config
+
+    app = create_app(base_config(f"sqlite:///{tmp_path / 'live.sqlite3'}", tmp_path))
+    with app.app_context():
+        flask_migrate.upgrade(revision="8822b3001c96")  # the first schema
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO users (id, username, password_hash, role, name, is_enabled, failed_logins)"
+                " VALUES (1, 'someone', 'x', 'insured', '张三', 1, 0)")
+            conn.exec_driver_sql(
+                "INSERT INTO applications (id, person_id, region_code, division_code, kind, institution_code, channel,"
+                " status, step_index, steps, fast_track, version) VALUES (1, 1, '150000', '150100', 'new', 'H150100001',"
+                " 'online', 'draft', 0, '[]', 0, 1)")
+            conn.exec_driver_sql(
+                "INSERT INTO notices (id, user_id, kind, title, body, application_id)"
+                " VALUES (1, 1, 'submit', '已提交', '您的申请已提交', 1)")
+        flask_migrate.upgrade()
+        head = ScriptDirectory.from_config(app.extensions["migrate"].migrate.get_config()).get_current_head()
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
+            assert conn.exec_driver_sql("SELECT name, psn_no FROM users").all() == [("张三", None)]
+        flask_migrate.downgrade(revision="caac8895c76e")  # and the newest one can be undone with rows in place
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM applications").scalar() == 1
+            assert conn.exec_driver_sql("SELECT count(*) FROM notices").scalar() == 1
+        db.engine.dispose()

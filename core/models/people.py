@@ -6,7 +6,7 @@ import hmac
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String, false, true
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -28,6 +28,7 @@ AGENCY_ROLES = ("agency_reviewer", "expert")
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
+    __table_args__ = (Index("uq_users_psn_no", "psn_no", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -43,7 +44,7 @@ class User(UserMixin, db.Model):
     office_code: Mapped[str | None] = mapped_column(String(30))
     title: Mapped[str | None] = mapped_column(String(20))  # physician title, e.g. 副主任医师
     # National platform numbers: 人员编号 of an insured person, 医保医师代码 of a physician/reviewer.
-    psn_no: Mapped[str | None] = mapped_column(String(30), unique=True)
+    psn_no: Mapped[str | None] = mapped_column(String(30))  # unique: index uq_users_psn_no
     practitioner_code: Mapped[str | None] = mapped_column(String(30))
     insured_category: Mapped[str | None] = mapped_column(String(10))  # employed / retired
     # employee (职工医保) / resident (城乡居民医保): with the category it decides deductible and ratios.
