@@ -32,9 +32,12 @@ def _date(ctx, param, value):
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"日期应为 YYYY-MM-DD 格式,收到 {value!r}") from None
+    if not date(2000, 1, 1) <= day <= date(2100, 12, 31):
+        raise click.BadParameter("日期应在 2000-01-01 至 2100-12-31 之间")
+    return day
 
 
 def _read(path: str) -> bytes:
@@ -50,10 +53,15 @@ def _write(out: str | None, text: str) -> None:
         click.echo(text, nl=False)
         return
     target = Path(out)
-    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=".nhsa-")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, target)
+    if not target.parent.is_dir():
+        raise click.ClickException(f"文件夹 {target.parent} 不存在。")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".nhsa-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except OSError as e:
+        raise click.ClickException(f"无法写入 {out}:{e.strerror}") from None
 
 
 def _run(action):
@@ -85,7 +93,11 @@ def init_app(app: Flask) -> None:
         result = _run(fn)
         for problem in result.problems:
             click.echo(f"未导出 {problem}", err=True)
-        _write(out, jsonl(result.messages))
+        try:
+            _write(out, jsonl(result.messages))
+        except click.ClickException:
+            db.session.rollback()  # nothing written, nothing recorded as exported
+            raise
         db.session.commit()
         click.echo(f"{kind}:导出 {len(result.messages)} 条(其中首次导出 {result.new} 条),"
                    f"因数据不全未导出 {len(result.problems)} 条。", err=True)
@@ -140,12 +152,14 @@ def init_app(app: Flask) -> None:
     @click.argument("file")
     @click.option("--region", required=True, help="目录所属地区编码,如 450600")
     @click.option("--incremental", is_flag=True, help="增量文件:不在文件中的代码保持不变(默认视为完整目录,缺少的代码停用)")
-    def import_1309(file, region, incremental):
+    @click.option("--force", is_flag=True, help="完整目录将停用一半以上的现有代码时仍然导入")
+    def import_1309(file, region, incremental, force):
         """Load a 1309 catalogue download (CSV or JSON) into the region's national code table."""
         from core.services import nhsa_catalog
 
         _region(region)
-        result = _run(lambda: nhsa_catalog.import_1309(_read(file), Path(file).name, region, incremental=incremental))
+        result = _run(lambda: nhsa_catalog.import_1309(_read(file), Path(file).name, region, incremental=incremental,
+                                                        force=force))
         problems = nhsa_catalog.mapping_report(region)
         db.session.commit()
         c = result.row.counts

@@ -182,8 +182,12 @@ def test_serials_import_and_2504_cancellation(demo, tmp_path):
     assert conflict.exit_code != 0 and "已有流水号" in conflict.output
     assert db.session.scalar(select(func.count()).select_from(NhsaFiling).where(NhsaFiling.trt_dcla_detl_sn.like("XX%"))) == 0
 
-    # Nothing to cancel yet; then a recognition ends early (its renewal rejected).
+    # Nothing to cancel yet. A recognition that ran its whole period (its renewal was rejected: benefits
+    # stop the day after its end) keeps its filing; one whose benefits stop before its end is cancelled.
     assert export(demo, tmp_path, "2504") == []
+    zhang = person("150102195503120244")
+    full = db.session.scalar(select(Recognition).where(Recognition.person_id == zhang.id, Recognition.national_code == "M03900"))
+    full.status, full.stop_date = "ended", date.fromordinal(full.end_date.toordinal() + 1)
     liu = person(LIU)
     rec = db.session.scalar(select(Recognition).where(Recognition.person_id == liu.id))
     rec.status, rec.stop_date = "ended", date(2026, 12, 1)
@@ -191,7 +195,7 @@ def test_serials_import_and_2504_cancellation(demo, tmp_path):
     cancels = export(demo, tmp_path, "2504")
     filing = db.session.scalar(select(NhsaFiling).where(NhsaFiling.recognition_id == rec.id, NhsaFiling.kind == "2503"))
     assert cancels == [{"trt_dcla_detl_sn": filing.trt_dcla_detl_sn, "psn_no": liu.psn_no,
-                        "memo": "认定终止,待遇自 2026-12-01 起停止"}]
+                        "memo": f"认定提前终止,待遇自 2026-12-01 起停止(原有效期至 {rec.end_date.isoformat()})"}]
     assert export(demo, tmp_path, "2504", "--new-only") == []
     assert export(demo, tmp_path, "2504", "--since", "2026-12-02") == []
 
@@ -224,7 +228,6 @@ def test_malformed_serial_files_change_nothing(demo, tmp_path, content, words):
     rec = db.session.scalar(select(Recognition).where(Recognition.person_id == liu.id))
     if isinstance(content, str):
         content = content.replace("{psn}", liu.psn_no).replace("{begin}", rec.start_date.isoformat()).encode()
-    # A good line first: an all-or-nothing import must not keep it.
     good = f"psn_no,opsp_dise_code,begndate,trt_dcla_detl_sn\n{liu.psn_no},M00503,{rec.start_date},SNGOOD\n"
     path = write(tmp_path, "bad.csv", content)
     result = nhsa(demo, "import-serials", path)
@@ -233,6 +236,26 @@ def test_malformed_serial_files_change_nothing(demo, tmp_path, content, words):
     assert db.session.scalar(select(func.count()).select_from(NhsaFiling).where(NhsaFiling.trt_dcla_detl_sn.is_not(None))) == 0
     assert count(NhsaImport) == 0
     assert nhsa(demo, "import-serials", write(tmp_path, "good.csv", good)).exit_code == 0
+
+
+def test_a_good_line_before_a_bad_one_is_not_kept(demo, tmp_path):
+    messages = export(demo, tmp_path)
+    first = messages[0]
+    text = ("psn_no,opsp_dise_code,begndate,trt_dcla_detl_sn\n"
+            f"{first['psn_no']},{first['opsp_dise_code']},{first['begndate']},SNGOOD\n"
+            f"{first['psn_no']},{first['opsp_dise_code']},2026-02-30,SNBAD\n")
+    result = nhsa(demo, "import-serials", write(tmp_path, "mixed.csv", text))
+    assert result.exit_code != 0 and "第 3 行" in result.output and "未导入任何数据" in result.output
+    assert db.session.scalar(select(func.count()).select_from(NhsaFiling).where(NhsaFiling.trt_dcla_detl_sn.is_not(None))) == 0
+
+
+def test_one_filing_cannot_take_two_serials(demo, tmp_path):
+    first = export(demo, tmp_path)[0]
+    line = f"{first['psn_no']},{first['opsp_dise_code']},{first['begndate']}"
+    text = f"psn_no,opsp_dise_code,begndate,trt_dcla_detl_sn\n{line},SN0001\n{line},SN0002\n"
+    result = nhsa(demo, "import-serials", write(tmp_path, "twice.csv", text))
+    assert result.exit_code != 0 and "第 3 行:与第 2 行是同一条备案" in result.output
+    assert count(NhsaImport) == 0
 
 
 def test_person_numbers_import(demo, tmp_path):
@@ -433,24 +456,31 @@ def test_send_through_an_adapter_keeps_what_was_sent(app, demo, tmp_path):
 
 
 # --- administrators' page ------------------------------------------------------------------------
-def test_admin_page_exports_and_imports_in_its_region(demo, client, tmp_path):
+def test_admin_page_checks_then_exports_in_its_region(demo, client, tmp_path):
     assert login(client, "fcg_admin", DEMO_PASSWORD).status_code == 302
     page = client.get("/staff/nhsa/")
     assert page.status_code == 200 and "国家医保平台数据交换" in page.text
     assert client.get("/staff/nhsa/?region=150000").status_code == 404  # another region's admin page
 
-    r = client.post("/staff/nhsa/export", data={"region": "450600", "kind": "2503", "since": "2000-01-01"})
-    assert r.status_code == 200 and "首次导出" in r.text
+    # 检查 shows what an export would give and records nothing.
     fcg_recs = db.session.scalar(select(func.count()).select_from(Recognition).where(Recognition.region_code == "450600"))
-    assert count(NhsaFiling) == fcg_recs  # only its own region
-    bad = client.post("/staff/nhsa/export", data={"region": "450600", "kind": "2503", "since": "昨天"})
-    assert bad.status_code == 422 and "YYYY-MM-DD" in bad.text
-    assert client.post("/staff/nhsa/export", data={"region": "150000", "kind": "2503", "since": "2000-01-01"}).status_code == 404
+    check = client.get("/staff/nhsa/?region=450600&check=2503&since=2000-01-01")
+    assert check.status_code == 200 and f"可导出 {fcg_recs} 条报文" in check.text and count(NhsaFiling) == 0
+    for bad in ("昨天", "0001-01-01"):
+        r = client.get(f"/staff/nhsa/?region=450600&check=2503&since={bad}")
+        assert r.status_code == 422 and "起始日期" in r.text
+    assert client.get("/staff/nhsa/?region=450600&check=9999&since=2000-01-01").status_code == 400
 
-    download = client.get("/staff/nhsa/filings.jsonl?region=450600&kind=2503")
-    assert download.status_code == 200 and "attachment" in download.headers["Content-Disposition"]
-    assert len(lines(download.text)) == fcg_recs
-    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "nhsa.download_2503")) == 1
+    # 导出 records the filings and downloads exactly those lines, once; the download is audited.
+    r = client.post("/staff/nhsa/export", data={"region": "450600", "kind": "2503", "since": "2000-01-01"})
+    assert r.status_code == 200 and "attachment" in r.headers["Content-Disposition"]
+    assert len(lines(r.text)) == fcg_recs == count(NhsaFiling)  # only its own region
+    again = client.post("/staff/nhsa/export", data={"region": "450600", "kind": "2503", "since": "2000-01-01", "new_only": "1"})
+    assert again.status_code == 200 and again.text == ""
+    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "nhsa.export_2503")) == 1
+    assert client.post("/staff/nhsa/export", data={"region": "150000", "kind": "2503", "since": "2000-01-01"}).status_code == 404
+    bad = client.post("/staff/nhsa/export", data={"region": "450600", "kind": "2503", "since": ""})
+    assert bad.status_code == 422 and "请填写起始日期" in bad.text
 
     bad_file = client.post("/staff/nhsa/import", data={"region": "450600", "kind": "1309",
                                                         "file": (io.BytesIO(b"code,name\nM1,x\n"), "cat.csv")})
@@ -468,6 +498,28 @@ def test_admin_page_exports_and_imports_in_its_region(demo, client, tmp_path):
     assert "韦小红" not in rec.text
 
 
+def test_admin_page_cannot_touch_another_regions_people(demo, client, tmp_path):
+    """A 防城港 administrator's files only ever match 防城港's people and filings."""
+    export(demo, tmp_path, "2503", "--region", "150000")
+    liu = person(LIU)
+    rec = db.session.scalar(select(Recognition).where(Recognition.person_id == liu.id))
+    login(client, "fcg_admin", DEMO_PASSWORD)
+    post = lambda kind, body, name: client.post("/staff/nhsa/import", data={  # noqa: E731
+        "region": "450600", "kind": kind, "file": (io.BytesIO(body.encode()), name)})
+    serials = post("serials", f"psn_no,opsp_dise_code,begndate,trt_dcla_detl_sn\n{liu.psn_no},M00503,{rec.start_date},SN1\n", "s.csv")
+    assert serials.status_code == 422 and "找不到" in serials.text
+    psn = post("psn_no", f"id_number,psn_no\n{LIU},X1\n", "p.csv")
+    assert psn.status_code == 422 and "没有身份证号" in psn.text
+    recon = post("5301", json.dumps([{"psn_no": liu.psn_no, "feedetail": []}]), "r.json")
+    assert recon.status_code == 200 and "本地没有此人员编号" in recon.text and "刘**" not in recon.text
+    assert db.session.scalar(select(NhsaFiling.trt_dcla_detl_sn).where(NhsaFiling.recognition_id == rec.id)) is None
+    assert person(LIU).psn_no == liu.psn_no
+    # The CLI's instance-wide runs are not listed on a region's page.
+    nhsa(demo, "reconcile-5301", write(tmp_path, "all.json", json.dumps([{"psn_no": liu.psn_no, "feedetail": []}])))
+    page = client.get("/staff/nhsa/")
+    assert "all.json" not in page.text and "r.json" in page.text
+
+
 def test_only_administrators_reach_the_page(demo, client):
     login(client, "fcg_review", DEMO_PASSWORD)
     assert client.get("/staff/nhsa/").status_code == 403
@@ -475,3 +527,94 @@ def test_only_administrators_reach_the_page(demo, client):
     client.post("/logout")
     assert client.get("/staff/nhsa/").status_code in (302, 401)
     assert count(NhsaFiling) == 0
+
+
+# --- odd input found in review -------------------------------------------------------------------
+def test_send_after_a_file_round_trip_sends_nothing_again(app, demo, tmp_path):
+    messages = export(demo, tmp_path)
+    assert nhsa(demo, "import-serials", serial_file(tmp_path, messages)).exit_code == 0
+    platform = install(app, FakePlatform())
+    result = nhsa(demo, "send", "2503")
+    assert result.exit_code == 0 and "已报送 0 条" in result.output
+    assert platform.received == []
+    assert all(f.trt_dcla_detl_sn.startswith("SN") for f in db.session.scalars(select(NhsaFiling)))
+
+
+def test_one_line_two_filings_is_refused_as_ambiguous(demo, tmp_path):
+    messages = export(demo, tmp_path)
+    liu = person(LIU)
+    rec = db.session.scalar(select(Recognition).where(Recognition.person_id == liu.id))
+    twin = Recognition(person_id=liu.id, region_code=rec.region_code, division_code=rec.division_code,
+                       institution_code=rec.institution_code, disease_code="M00504", national_code=rec.national_code,
+                       disease_name="另一本地病种", application_id=rec.application_id, start_date=rec.start_date,
+                       end_date=rec.end_date)
+    db.session.add(twin)
+    from core.models import Decision
+
+    approval = db.session.scalar(select(Decision).where(Decision.application_id == rec.application_id))
+    db.session.add(Decision(application_id=rec.application_id, disease_code="M00504", step_code=approval.step_code,
+                            result="approved", decided_by_id=approval.decided_by_id))
+    db.session.commit()
+    assert len(export(demo, tmp_path)) == len(messages) + 1
+    text = f"psn_no,opsp_dise_code,begndate,trt_dcla_detl_sn\n{liu.psn_no},{rec.national_code},{rec.start_date},SN1\n"
+    result = nhsa(demo, "import-serials", write(tmp_path, "amb.csv", text))
+    assert result.exit_code != 0 and "无法确定流水号属于哪一条" in result.output
+    assert count(NhsaImport) == 0
+
+
+@pytest.mark.parametrize("content, words", [
+    ("[" * 100000 + "]" * 100000, "嵌套"),
+    ('[{"opsp_dise_code": "M03900", "opsp_dise_name": "高血\\u0000压", "vali_flag": "1"}]', "控制字符"),
+    ('[{"opsp_dise_code": 1e400, "opsp_dise_name": "x", "vali_flag": "1"}]', "应为字符串"),
+    ('[{"opsp_dise_code": "M0390０", "opsp_dise_name": "x", "vali_flag": "1"}]', "只能包含英文字母"),
+    ('[{"opsp_dise_code": "M03900", "opsp_dise_name": "x", "vali_flag": "1", "admdvs": "４５０６００"}]', "6 位数字"),
+])
+def test_odd_catalogue_values_are_refused(demo, tmp_path, content, words):
+    result = nhsa(demo, "import-1309", write(tmp_path, "odd.json", content), "--region", "450600")
+    assert result.exit_code != 0 and words in result.output and "Traceback" not in result.output, result.output
+    assert count(NhsaDiseaseCode) == 0
+
+
+def test_quoted_csv_fields_may_span_lines_and_line_numbers_stay_true(demo, tmp_path):
+    text = HEADER + '# a comment\n\nM03900,"高血压病\n(原发性)",M039,循环系统疾病,,450600,1,V1,\nM01600,糖尿病,,,,450600,X,V1,\n'
+    result = nhsa(demo, "import-1309", write(tmp_path, "q.csv", text), "--region", "450600")
+    assert result.exit_code != 0 and "第 6 行:vali_flag" in result.output, result.output
+
+
+def test_a_partial_file_does_not_retire_the_catalogue_by_mistake(demo, tmp_path):
+    many = HEADER + "".join(f"M{n:05d},病种{n},,,,450600,1,V1,\n" for n in range(1, 21))
+    assert nhsa(demo, "import-1309", write(tmp_path, "full.csv", many), "--region", "450600").exit_code == 0
+    partial = HEADER + "M00001,病种1,,,,450600,1,V2,\n"
+    refused = nhsa(demo, "import-1309", write(tmp_path, "part.csv", partial), "--region", "450600")
+    assert refused.exit_code != 0 and "会停用 19 个现有代码" in refused.output
+    assert sum(r.is_valid for r in nhsa_catalog.current_codes("450600").values()) == 20
+    forced = nhsa(demo, "import-1309", write(tmp_path, "part.csv", partial), "--region", "450600", "--force")
+    assert forced.exit_code == 0 and "停用 19" in forced.output
+
+
+def test_cli_refuses_odd_dates_and_missing_folders(demo, tmp_path):
+    early = nhsa(demo, "export-2503", "--since", "0001-01-01")
+    assert early.exit_code != 0 and "2000-01-01" in early.output
+    nowhere = nhsa(demo, "export-2503", "--since", "2020-01-01", "--out", str(tmp_path / "no" / "such" / "x.jsonl"))
+    assert nowhere.exit_code != 0 and "不存在" in nowhere.output and "Traceback" not in nowhere.output
+    assert count(NhsaFiling) == 0  # nothing recorded as exported when the file could not be written
+
+
+def test_reconcile_refuses_a_person_twice_and_expects_full_period_recognitions(demo, tmp_path):
+    wei = person(WEI)
+    twice = json.dumps([{"psn_no": wei.psn_no, "feedetail": []}, {"psn_no": wei.psn_no, "feedetail": []}])
+    result = nhsa(demo, "reconcile-5301", write(tmp_path, "twice.json", twice))
+    assert result.exit_code != 0 and "重复" in result.output
+    not_text = nhsa(demo, "reconcile-5301", write(tmp_path, "list.json", json.dumps([{"psn_no": [1, 2], "feedetail": []}])))
+    assert not_text.exit_code != 0 and "psn_no" in not_text.output
+    # A recognition that ran its whole period is still on the platform; one stopped early is not.
+    recs = db.session.scalars(select(Recognition).where(Recognition.person_id == wei.id).order_by(Recognition.id)).all()
+    full, early = recs[0], recs[1]
+    full.status, full.stop_date = "ended", date.fromordinal(full.end_date.toordinal() + 1)
+    early.status, early.stop_date = "ended", early.start_date
+    db.session.commit()
+    answer = [{"psn_no": wei.psn_no, "feedetail": [
+        {"opsp_dise_code": r.national_code, "begndate": r.start_date.isoformat(), "enddate": r.end_date.isoformat()}
+        for r in recs if r is not early]}]
+    ok = nhsa(demo, "reconcile-5301", write(tmp_path, "ok.json", json.dumps(answer)))
+    assert ok.exit_code == 0 and "差异 0 处" in ok.output, ok.output

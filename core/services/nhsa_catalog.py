@@ -70,8 +70,6 @@ def parse_1309(raw: bytes) -> list[dict]:
         errs = validate("1309", record)
         if not errs and record["vali_flag"].strip() not in ("0", "1"):
             errs = [f"vali_flag(有效标志)应为 1(有效)或 0(无效),收到 {record['vali_flag'][:10]!r}"]
-        if not errs and record.get("admdvs") and not (record["admdvs"].isdigit() and len(record["admdvs"]) == 6):
-            errs = ["admdvs(医保区划)应为 6 位数字"]
         if errs:
             problems.append(f"{where}:{';'.join(errs)}")
             continue
@@ -94,11 +92,18 @@ def current_codes(region: str) -> dict[str, NhsaDiseaseCode]:
     return {r.code: r for r in rows}
 
 
-def import_1309(raw: bytes, file_name: str, region: str, *, incremental: bool = False, by: str = "cli") -> CatalogueImport:
+def import_1309(raw: bytes, file_name: str, region: str, *, incremental: bool = False, force: bool = False,
+                by: str = "cli") -> CatalogueImport:
     if regions().get(region) is None:
         raise Invalid(f"没有地区 {region}。可用:{', '.join(regions().codes())}")
     rows = parse_1309(raw)
     current = current_codes(region)
+    valid_now = {code for code, row in current.items() if row.is_valid}
+    if not incremental and not force and len(valid_now) >= 10:
+        kept = valid_now & {r["code"] for r in rows if r["vali_flag"] == "1"}
+        if len(kept) < len(valid_now) / 2:
+            raise Invalid(f"这个文件会停用 {len(valid_now) - len(kept)} 个现有代码(共 {len(valid_now)} 个有效代码),"
+                          "像是不完整的目录。增量文件请选择“增量”;确认是完整目录请选择“确认停用”后再导入。")
     batch = NhsaImport(kind="1309", region_code=region, file_name=file_name[:255], sha256=sha256(raw), created_by=by)
     db.session.add(batch)
     db.session.flush()

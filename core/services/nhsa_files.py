@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 
 from core.services import Invalid
@@ -52,31 +53,32 @@ def read_records(raw: bytes, list_keys=("data", "feedetail", "list")) -> list[tu
 
 
 def _csv_records(text: str) -> list[tuple[str, dict]]:
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    reader = csv.reader(lines)
+    """Rows by their line in the file (quoted fields may span lines); blank and # lines are skipped."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header, out = None, []
     try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        return []
-    except csv.Error as e:
-        raise Invalid(f"CSV 表头无法读取:{e}") from None
-    if len(set(header)) != len(header) or not all(header):
-        raise Invalid("CSV 表头有空列名或重复列名。")
-    out = []
-    try:
-        for number, row in enumerate(reader, start=2):
+        for row in reader:
+            if not any(cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
+                continue
+            if header is None:
+                header = [h.strip() for h in row]
+                if len(set(header)) != len(header) or not all(header):
+                    raise Invalid("CSV 表头有空列名或重复列名。")
+                continue
             if len(row) != len(header):
-                raise Invalid(f"第 {number} 行有 {len(row)} 列,表头有 {len(header)} 列。")
-            out.append((f"第 {number} 行", {h: v.strip() for h, v in zip(header, row)}))
+                raise Invalid(f"第 {reader.line_num} 行有 {len(row)} 列,表头有 {len(header)} 列。")
+            out.append((f"第 {reader.line_num} 行", {h: v.strip() for h, v in zip(header, row)}))
     except csv.Error as e:
-        raise Invalid(f"CSV 无法读取:{e}") from None
+        raise Invalid(f"CSV 第 {reader.line_num} 行无法读取:{e}") from None
     return out
 
 
 def _json_records(text: str, list_keys) -> list[tuple[str, dict]]:
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError:
+    except RecursionError:
+        raise Invalid("JSON 嵌套层数过多。") from None
+    except ValueError:
         return _json_lines(text)
     if isinstance(doc, dict):
         doc = _unwrap(doc, list_keys)
@@ -107,14 +109,23 @@ def _json_lines(text: str) -> list[tuple[str, dict]]:
             continue
         try:
             out.append((f"第 {number} 行", json.loads(line)))
-        except json.JSONDecodeError as e:
-            raise Invalid(f"第 {number} 行不是有效的 JSON:{e.msg}。") from None
+        except RecursionError:
+            raise Invalid(f"第 {number} 行 JSON 嵌套层数过多。") from None
+        except ValueError as e:
+            raise Invalid(f"第 {number} 行不是有效的 JSON:{getattr(e, 'msg', e)}。") from None
     return out
 
 
 def as_text(record: dict) -> dict:
-    """Numbers in JSON files (codes, flags) become strings, as the platform means them."""
-    return {k: (str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in record.items()}
+    """Whole numbers in JSON files (codes, flags) become strings, as the platform means them; anything
+    else that is not a string (floats, lists, objects) stays as it is and the field checks refuse it."""
+    return {k: (str(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in record.items()}
+
+
+def text_field(record: dict, name: str) -> str | None:
+    """A field that must be a plain string (after ``as_text``), stripped; None when it is anything else."""
+    value = record.get(name)
+    return value.strip() if isinstance(value, str) else None
 
 
 def jsonl(messages) -> str:

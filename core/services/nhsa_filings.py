@@ -23,8 +23,8 @@ from core.services import Invalid
 from core.services.audit import audit
 from core.services.identity import mask_id, mask_name, normalise_id
 from core.services.nhsa_catalog import current_name
-from core.services.nhsa_files import as_text, read_records, sha256
-from core.services.nhsa_messages import clean, parse_date, validate
+from core.services.nhsa_files import as_text, read_records, sha256, text_field
+from core.services.nhsa_messages import CODE, clean, parse_date, validate
 
 # 险种类型 by the person's scheme (FACTS.md: 310 职工基本医疗保险, 390 城乡居民基本医疗保险).
 INSUTYPE = {"employee": "310", "resident": "390"}
@@ -41,6 +41,19 @@ class Export:
 
 def _local_date(moment: datetime, tz: str) -> date:
     return moment.astimezone(ZoneInfo(tz)).date() if moment.tzinfo else moment.date()
+
+
+EARLIEST = date(2000, 1, 1)  # before the national platform existed; also keeps time-zone arithmetic in range
+CHUNK = 5000  # ids per IN (...) list: PostgreSQL takes at most 65,535 parameters per statement
+
+
+def check_since(since: date | None) -> None:
+    if since is not None and not EARLIEST <= since <= date(2100, 12, 31):
+        raise Invalid(f"起始日期应在 {EARLIEST.isoformat()} 之后。")
+
+
+def chunks(ids: list) -> list[list]:
+    return [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
 
 
 def _since_utc(since: date, tz: str) -> datetime:
@@ -92,21 +105,25 @@ def message_2503(rec: Recognition) -> dict:
 
 
 def cancellation_reason(rec: Recognition) -> str:
-    """Why a recognition ended, for the 2504 memo: what happened to its renewal."""
-    renewal = db.session.scalars(
-        select(Application).where(Application.renewal_of_id == rec.id).order_by(Application.id.desc())
-    ).first()
-    reasons = {"rejected": "续办审核未通过", "withdrawn": "续办申请已撤回", "lapsed": "续办逾期未补正"}
-    base = reasons.get(renewal.status if renewal else "", "认定终止")
-    return f"{base},待遇自 {rec.stop_date.isoformat()} 起停止" if rec.stop_date else base
+    """The 2504 memo: benefits stopped before the filed end date."""
+    return f"认定提前终止,待遇自 {rec.stop_date.isoformat()} 起停止(原有效期至 {rec.end_date.isoformat()})"
+
+
+def stopped_early():
+    """Recognitions whose benefits stop before their end date: their filing must be cancelled (2504).
+    A recognition that ran its whole period (e.g. its renewal was rejected: stop = end + 1) keeps it."""
+    return Recognition.stop_date.is_not(None) & (Recognition.stop_date <= Recognition.end_date)
 
 
 def _scope(query, region: str | None):
     return query.where(Recognition.region_code == region) if region else query
 
 
-def export_2503(since: date, region: str | None = None, *, new_only: bool = False, by: str = "cli") -> Export:
-    """2503 messages for recognitions made since ``since`` (in each region's own time zone)."""
+def export_2503(since: date, region: str | None = None, *, new_only: bool = False, by: str = "cli",
+                dry_run: bool = False) -> Export:
+    """2503 messages for recognitions made since ``since`` (in each region's own time zone).
+    ``dry_run`` shows what an export would give without recording anything."""
+    check_since(since)
     out = Export("2503")
     recs = []
     for info in regions().all() if region is None else [regions().get(region)]:
@@ -125,22 +142,26 @@ def export_2503(since: date, region: str | None = None, *, new_only: bool = Fals
                 out.problems.append(f"{_label(rec)}:{';'.join(problems)}")
                 continue
             filing = NhsaFiling(recognition_id=rec.id, region_code=rec.region_code, kind="2503", data=data, exported_by=by)
-            db.session.add(filing)
+            if not dry_run:
+                db.session.add(filing)
             out.new += 1
         elif new_only:
             continue
         out.messages.append(filing.data)
-    _record(out, by)
+    if not dry_run:
+        _record(out, by)
     return out
 
 
-def export_2504(since: date | None = None, region: str | None = None, *, new_only: bool = False, by: str = "cli") -> Export:
-    """2504 messages for ended recognitions that were filed (stopped on or after ``since`` if given)."""
+def export_2504(since: date | None = None, region: str | None = None, *, new_only: bool = False, by: str = "cli",
+                dry_run: bool = False) -> Export:
+    """2504 messages for filed recognitions stopped before their end date (stopped on or after ``since``)."""
+    check_since(since)
     out = Export("2504")
     query = _scope(
         select(Recognition, NhsaFiling)
         .join(NhsaFiling, (NhsaFiling.recognition_id == Recognition.id) & (NhsaFiling.kind == "2503"))
-        .where(Recognition.status == "ended")
+        .where(stopped_early())
         .order_by(Recognition.id),
         region,
     )
@@ -160,25 +181,28 @@ def export_2504(since: date | None = None, region: str | None = None, *, new_onl
                 out.problems.append(f"{_label(rec)}:{';'.join(problems)}")
                 continue
             existing = NhsaFiling(recognition_id=rec.id, region_code=rec.region_code, kind="2504", data=data, exported_by=by)
-            db.session.add(existing)
+            if not dry_run:
+                db.session.add(existing)
             out.new += 1
         elif new_only:
             continue
         out.messages.append(existing.data)
-    _record(out, by)
+    if not dry_run:
+        _record(out, by)
     return out
 
 
 def _filings(kind: str, rec_ids) -> dict[int, NhsaFiling]:
-    if not rec_ids:
-        return {}
-    rows = db.session.scalars(select(NhsaFiling).where(NhsaFiling.kind == kind, NhsaFiling.recognition_id.in_(rec_ids)))
-    return {f.recognition_id: f for f in rows}
+    found = {}
+    for part in chunks(list(rec_ids)):
+        for f in db.session.scalars(select(NhsaFiling).where(NhsaFiling.kind == kind, NhsaFiling.recognition_id.in_(part))):
+            found[f.recognition_id] = f
+    return found
 
 
 def _record(out: Export, by: str) -> None:
     db.session.flush()
-    if out.new or out.problems:
+    if out.messages or out.problems:  # the lines hold phone numbers and addresses: every export is recorded
         audit(f"nhsa.export_{out.kind}", None, detail=f"new={out.new} lines={len(out.messages)} problems={len(out.problems)} by={by}")
 
 
@@ -187,9 +211,9 @@ def import_serials(raw: bytes, file_name: str, by: str = "cli", region: str | No
     """Store the platform's 2503 serials. Every line must match one exported filing; any problem
     stops the whole import and nothing is stored. With ``region``, only that region's filings match."""
     records = read_records(raw)
-    problems, matched, seen = [], [], {}
+    problems, matched, seen, taken = [], [], {}, {}
     for where, record in records:
-        record = as_text(record)
+        record = as_text(record) if isinstance(record, dict) else record
         errs = validate("serial", record)
         if errs:
             problems.append(f"{where}:{';'.join(errs)}")
@@ -199,17 +223,26 @@ def import_serials(raw: bytes, file_name: str, by: str = "cli", region: str | No
             problems.append(f"{where}:流水号 {serial} 与{seen[serial]}重复")
             continue
         seen[serial] = where
-        filing = _filing_for(record, region)
-        if filing is None:
+        found = _filings_for(record, region)
+        if not found:
             problems.append(f"{where}:找不到人员编号 {record['psn_no']}、病种 {record['opsp_dise_code']}、"
                             f"开始日期 {record['begndate']} 的已导出 2503 备案")
             continue
+        if len(found) > 1:
+            problems.append(f"{where}:人员编号 {record['psn_no']} 有多条病种 {record['opsp_dise_code']}、"
+                            f"开始日期 {record['begndate']} 的备案,无法确定流水号属于哪一条,请人工核对")
+            continue
+        filing = found[0]
+        if filing.id in taken:
+            problems.append(f"{where}:与{taken[filing.id]}是同一条备案")
+            continue
+        taken[filing.id] = where
         if filing.trt_dcla_detl_sn and filing.trt_dcla_detl_sn != serial:
             problems.append(f"{where}:该备案已有流水号 {filing.trt_dcla_detl_sn},与文件中的 {serial} 不同")
             continue
         other = db.session.scalar(select(NhsaFiling).where(NhsaFiling.trt_dcla_detl_sn == serial, NhsaFiling.id != filing.id))
         if other is not None:
-            problems.append(f"{where}:流水号 {serial} 已属于另一条备案(认定 {other.recognition_id})")
+            problems.append(f"{where}:流水号 {serial} 已属于另一条备案")
             continue
         matched.append((filing, serial))
     _stop_on(problems)
@@ -221,37 +254,46 @@ def import_serials(raw: bytes, file_name: str, by: str = "cli", region: str | No
     return _import_row("serials", region, file_name, raw, {"added": added, "unchanged": len(matched) - added}, by)
 
 
-def _filing_for(record: dict, region: str | None) -> NhsaFiling | None:
+def _filings_for(record: dict, region: str | None) -> list[NhsaFiling]:
+    """The 2503 filings a platform answer line can belong to (more than one means it is ambiguous)."""
     begin = parse_date(record["begndate"])
     query = select(NhsaFiling).where(NhsaFiling.region_code == region) if region else select(NhsaFiling)
-    return db.session.scalars(
+    return list(db.session.scalars(
         query
         .join(Recognition, Recognition.id == NhsaFiling.recognition_id)
         .join(User, User.id == Recognition.person_id)
         .where(NhsaFiling.kind == "2503", User.psn_no == record["psn_no"].strip(),
                Recognition.national_code == record["opsp_dise_code"].strip(), Recognition.start_date == begin)
-    ).first()
+        .limit(2)
+    ))
 
 
 def import_person_numbers(raw: bytes, file_name: str, by: str = "cli", region: str | None = None) -> NhsaImport:
     """Load 人员编号 (psn_no) by ID number: columns id_number, psn_no. All lines or none.
     With ``region``, only that region's insured people are looked up."""
     records = read_records(raw)
-    problems, updates, seen = [], [], {}
+    problems, updates, seen, people_seen = [], [], {}, {}
     for where, record in records:
-        record = as_text(record)
-        id_number = normalise_id(str(record.get("id_number") or ""))
-        psn_no = str(record.get("psn_no") or "").strip()
-        if not id_number or not psn_no:
-            problems.append(f"{where}:id_number(身份证号)和 psn_no(人员编号)都必填")
+        if not isinstance(record, dict):
+            problems.append(f"{where}:不是一个 JSON 对象")
             continue
-        if len(psn_no) > 30:
-            problems.append(f"{where}:psn_no(人员编号)超过 30 个字符")
+        record = as_text(record)
+        id_number = normalise_id(text_field(record, "id_number") or "")
+        psn_no = text_field(record, "psn_no") or ""
+        if not id_number or not psn_no:
+            problems.append(f"{where}:id_number(身份证号)和 psn_no(人员编号)都必填,且应为文本")
+            continue
+        if len(psn_no) > 30 or not CODE.fullmatch(psn_no):
+            problems.append(f"{where}:psn_no(人员编号)最多 30 个字符,只能包含英文字母、数字和 . _ -")
             continue
         if psn_no in seen:
             problems.append(f"{where}:人员编号 {psn_no} 与{seen[psn_no]}重复")
             continue
         seen[psn_no] = where
+        if id_number in people_seen:
+            problems.append(f"{where}:身份证号 {mask_id(id_number)} 与{people_seen[id_number]}重复")
+            continue
+        people_seen[id_number] = where
         person = db.session.scalar(select(User).where(User.id_number == id_number, User.role == "insured"))
         if person is not None and region and person.region_code != region:
             person = None
@@ -297,6 +339,8 @@ def send_pending(kind: str, region: str | None = None, by: str = "cli") -> dict:
     (hook ``mtkit_nhsa_send``); a 2503 answer's serial is stored. Stops at the first failure and
     reports it; what was sent before it stays recorded as sent."""
     query = select(NhsaFiling).where(NhsaFiling.kind == kind, NhsaFiling.sent_at.is_(None)).order_by(NhsaFiling.id)
+    if kind == "2503":  # filed by file already when the platform's serial came back through import-serials
+        query = query.where(NhsaFiling.trt_dcla_detl_sn.is_(None))
     if region:
         query = query.where(NhsaFiling.region_code == region)
     send = current_app.extensions["mtkit_pm"].hook.mtkit_nhsa_send
@@ -329,32 +373,27 @@ def send_pending(kind: str, region: str | None = None, by: str = "cli") -> dict:
 
 
 # --- what the administrator's page shows ---------------------------------------------------------
-def overview(region: str) -> dict:
-    """Counts of work waiting for the platform in ``region``, and the latest imports."""
+def overview(region: str, include_all_regions: bool = False) -> dict:
+    """Counts of work waiting for the platform in ``region``, and the latest imports (those of other
+    regions and the instance-wide CLI runs only for the instance administrator)."""
     from sqlalchemy import func
 
     filed = select(NhsaFiling.recognition_id).where(NhsaFiling.kind == "2503")
     cancelled = select(NhsaFiling.recognition_id).where(NhsaFiling.kind == "2504")
     count = lambda q: db.session.scalar(select(func.count()).select_from(q.subquery())) or 0  # noqa: E731
     in_region = select(Recognition.id).where(Recognition.region_code == region)
+    mine = NhsaFiling.region_code == region
+    imports = select(NhsaImport).order_by(NhsaImport.id.desc()).limit(10)
+    if not include_all_regions:
+        imports = imports.where(NhsaImport.region_code == region)
     return {
         "unfiled": count(in_region.where(Recognition.id.not_in(filed))),
-        "no_serial": count(select(NhsaFiling.id).where(NhsaFiling.region_code == region, NhsaFiling.kind == "2503",
-                                                        NhsaFiling.trt_dcla_detl_sn.is_(None))),
-        "to_cancel": count(in_region.where(Recognition.status == "ended", Recognition.id.in_(filed),
-                                           Recognition.id.not_in(cancelled))),
-        "unsent": count(select(NhsaFiling.id).where(NhsaFiling.region_code == region, NhsaFiling.sent_at.is_(None))),
+        "no_serial": count(select(NhsaFiling.id).where(mine, NhsaFiling.kind == "2503", NhsaFiling.trt_dcla_detl_sn.is_(None))),
+        "to_cancel": count(in_region.where(stopped_early(), Recognition.id.in_(filed), Recognition.id.not_in(cancelled))),
+        "unsent": count(select(NhsaFiling.id).where(
+            mine, NhsaFiling.sent_at.is_(None),
+            (NhsaFiling.kind == "2504") | NhsaFiling.trt_dcla_detl_sn.is_(None))),
         "no_psn_no": count(select(User.id).where(User.region_code == region, User.role == "insured", User.psn_no.is_(None),
                                                  User.id.in_(select(Recognition.person_id)))),
-        "imports": list(db.session.scalars(
-            select(NhsaImport).where((NhsaImport.region_code == region) | NhsaImport.region_code.is_(None))
-            .order_by(NhsaImport.id.desc()).limit(10))),
+        "imports": list(db.session.scalars(imports)),
     }
-
-
-def filings(kind: str, region: str, since: date | None = None) -> list[NhsaFiling]:
-    """Exported filings of ``kind`` in ``region`` (exported on or after ``since``), oldest first."""
-    query = select(NhsaFiling).where(NhsaFiling.kind == kind, NhsaFiling.region_code == region).order_by(NhsaFiling.id)
-    if since is not None:
-        query = query.where(NhsaFiling.exported_at >= _since_utc(since, regions().get(region).timezone))
-    return list(db.session.scalars(query))

@@ -6,15 +6,20 @@ Every message mtkit writes for the platform, and every platform file it reads, g
 """
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
+
+CODE = re.compile(r"[A-Za-z0-9._-]+")  # platform codes: ASCII letters, digits and . _ -
+DIVISION = re.compile(r"[0-9]{6}")  # 医保区划: six ASCII digits
 
 
 @dataclass(frozen=True)
 class Field:
     name: str
     label: str
-    kind: str = "str"  # str / date
+    kind: str = "str"  # str / date / code / division
     length: int | None = None
     required: bool = False
 
@@ -23,55 +28,63 @@ def _f(name, label, length=None, required=False, kind="str"):
     return Field(name, label, kind, length, required)
 
 
+def _code(name, label, length, required=False):
+    return Field(name, label, "code", length, required)
+
+
+def _division(name, label, required=False):
+    return Field(name, label, "division", 6, required)
+
+
 MESSAGES: dict[str, tuple[Field, ...]] = {
     # 2503 人员慢特病备案, input `data`.
     "2503": (
-        _f("psn_no", "人员编号", 30, True),
-        _f("insutype", "险种类型", 6, True),
-        _f("opsp_dise_code", "门慢门特病种目录代码", 30, True),
+        _code("psn_no", "人员编号", 30, True),
+        _code("insutype", "险种类型", 6, True),
+        _code("opsp_dise_code", "门慢门特病种目录代码", 30, True),
         _f("opsp_dise_name", "门慢门特病种名称", 300, True),
         _f("tel", "联系电话", 50),
         _f("addr", "联系地址", 200),
-        _f("insu_optins", "参保机构医保区划", 6, True),
-        _f("ide_fixmedins_no", "鉴定定点医药机构编号", 30, True),
+        _division("insu_optins", "参保机构医保区划", True),
+        _code("ide_fixmedins_no", "鉴定定点医药机构编号", 30, True),
         _f("ide_fixmedins_name", "鉴定定点医药机构名称", 200, True),
         _f("hosp_ide_date", "医院鉴定日期", required=True, kind="date"),
-        _f("diag_dr_codg", "诊断医师编码", 30, True),
+        _code("diag_dr_codg", "诊断医师编码", 30, True),
         _f("diag_dr_name", "诊断医师姓名", 50, True),
         _f("begndate", "开始日期", required=True, kind="date"),
         _f("enddate", "结束日期", kind="date"),
     ),
     # 2504 备案撤销.
     "2504": (
-        _f("trt_dcla_detl_sn", "待遇申报明细流水号", 30, True),
-        _f("psn_no", "人员编号", 30, True),
+        _code("trt_dcla_detl_sn", "待遇申报明细流水号", 30, True),
+        _code("psn_no", "人员编号", 30, True),
         _f("memo", "撤销原因", 500),
     ),
     # 5301 备案查询, one row of the output list `feedetail`.
     "5301": (
-        _f("opsp_dise_code", "门慢门特病种目录代码", 30, True),
+        _code("opsp_dise_code", "门慢门特病种目录代码", 30, True),
         _f("opsp_dise_name", "门慢门特病种名称", 300),
         _f("begndate", "开始日期", required=True, kind="date"),
         _f("enddate", "结束日期", kind="date"),
     ),
     # 1309 门慢门特病种目录 download, one row.
     "1309": (
-        _f("opsp_dise_code", "门慢门特病种目录代码", 30, True),
+        _code("opsp_dise_code", "门慢门特病种目录代码", 30, True),
         _f("opsp_dise_name", "门慢门特病种名称", 300, True),
-        _f("opsp_dise_majcls_code", "病种大类代码", 30),
+        _code("opsp_dise_majcls_code", "病种大类代码", 30),
         _f("opsp_dise_majcls_name", "病种大类名称", 300),
         _f("opsp_dise_subd_clss_name", "病种细分类名称", 300),
-        _f("admdvs", "医保区划", 6),
+        _division("admdvs", "医保区划"),
         _f("vali_flag", "有效标志", 3, True),
         _f("ver", "版本号", 30),
         _f("ver_name", "版本名称", 100),
     ),
     # The platform's answer to a 2503, as imported back: which filing got which serial.
     "serial": (
-        _f("psn_no", "人员编号", 30, True),
-        _f("opsp_dise_code", "门慢门特病种目录代码", 30, True),
+        _code("psn_no", "人员编号", 30, True),
+        _code("opsp_dise_code", "门慢门特病种目录代码", 30, True),
         _f("begndate", "开始日期", required=True, kind="date"),
-        _f("trt_dcla_detl_sn", "待遇申报明细流水号", 30, True),
+        _code("trt_dcla_detl_sn", "待遇申报明细流水号", 30, True),
     ),
 }
 
@@ -90,11 +103,18 @@ def validate(kind: str, data: dict) -> list[str]:
         if not isinstance(value, str):
             problems.append(f"{field.name}({field.label})应为字符串")
             continue
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
+            problems.append(f"{field.name}({field.label})含有控制字符")
+            continue
         if field.kind == "date":
             if parse_date(value) is None:
                 problems.append(f"{field.name}({field.label})应为 yyyy-MM-dd 格式的日期,收到 {value[:20]!r}")
         elif field.length is not None and len(value) > field.length:
             problems.append(f"{field.name}({field.label})超过 {field.length} 个字符")
+        elif field.kind == "code" and not CODE.fullmatch(value.strip()):
+            problems.append(f"{field.name}({field.label})只能包含英文字母、数字和 . _ -")
+        elif field.kind == "division" and not DIVISION.fullmatch(value.strip()):
+            problems.append(f"{field.name}({field.label})应为 6 位数字")
     return problems
 
 

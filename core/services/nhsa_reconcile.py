@@ -5,8 +5,8 @@ begndate, enddate}, ...]}`` (JSON array or JSON lines; an empty ``feedetail`` me
 nothing for that person), or a CSV with one filing per row and the columns psn_no, opsp_dise_code,
 opsp_dise_name, begndate, enddate. Only the people in the file are compared.
 
-Locally, every recognition except those ended early (which a 2504 cancels) should be on the
-platform. Filings are matched by national code and start date; what is left over for the same code
+Locally, every recognition except those stopped before their end date (which a 2504 cancels)
+should be on the platform, including those that ran their whole period. Filings are matched by national code and start date; what is left over for the same code
 is reported as a date difference, the rest as missing on one side.
 """
 from __future__ import annotations
@@ -21,8 +21,9 @@ from core.models import NhsaImport, Recognition, User
 from core.services import Invalid
 from core.services.audit import audit
 from core.services.identity import mask_name
-from core.services.nhsa_files import as_text, read_records, sha256
-from core.services.nhsa_messages import parse_date, validate
+from core.services.nhsa_files import as_text, read_records, sha256, text_field
+from core.services.nhsa_filings import chunks, stopped_early
+from core.services.nhsa_messages import CODE, parse_date, validate
 
 MAX_PROBLEMS = 50
 KINDS = {
@@ -75,17 +76,21 @@ class Reconciliation:
 def parse_5301(raw: bytes) -> dict[str, list[dict]]:
     """psn_no -> the platform's filings; Invalid lists every problem by line."""
     answers: dict[str, list[dict]] = defaultdict(list)
-    problems = []
+    problems, first_seen = [], {}
     for where, record in read_records(raw, list_keys=("data", "list")):
         if not isinstance(record, dict):
             problems.append(f"{where}:不是一个 JSON 对象")
             continue
         record = as_text(record)
-        psn_no = str(record.get("psn_no") or "").strip()
-        if not psn_no or len(psn_no) > 30:
-            problems.append(f"{where}:psn_no(人员编号)必填,最多 30 个字符")
+        psn_no = text_field(record, "psn_no") or ""
+        if not psn_no or len(psn_no) > 30 or not CODE.fullmatch(psn_no):
+            problems.append(f"{where}:psn_no(人员编号)必填,最多 30 个字符,只能包含英文字母、数字和 . _ -")
             continue
         if "feedetail" in record:
+            if psn_no in first_seen:
+                problems.append(f"{where}:人员编号 {psn_no} 与{first_seen[psn_no]}重复")
+                continue
+            first_seen[psn_no] = where
             details = record["feedetail"]
             if not isinstance(details, list):
                 problems.append(f"{where}:feedetail 应为列表")
@@ -113,15 +118,18 @@ def _span(begin, end) -> str:
 def reconcile(raw: bytes, file_name: str, by: str = "cli", region: str | None = None) -> Reconciliation:
     """Differences between the file's answers and local recognitions (only ``region``'s people if given)."""
     answers = parse_5301(raw)
-    query = select(User).where(User.psn_no.in_(list(answers)))
-    if region:
-        query = query.where(User.region_code == region)
-    people = {u.psn_no: u for u in db.session.scalars(query)}
+    people = {}
+    for part in chunks(list(answers)):
+        query = select(User).where(User.psn_no.in_(part))
+        if region:
+            query = query.where(User.region_code == region)
+        people.update({u.psn_no: u for u in db.session.scalars(query)})
     recs = defaultdict(list)
-    if people:
+    for part in chunks([p.id for p in people.values()]):
+        # Recognitions stopped before their end are cancelled on the platform (2504): not expected there.
         for rec in db.session.scalars(
             select(Recognition)
-            .where(Recognition.person_id.in_([p.id for p in people.values()]), Recognition.status != "ended")
+            .where(Recognition.person_id.in_(part), ~stopped_early())
             .order_by(Recognition.start_date, Recognition.id)
         ):
             recs[rec.person_id].append(rec)

@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from core.extensions import db
 from core.regions import regions
 from core.services import ServiceError, nhsa_catalog, nhsa_filings, nhsa_reconcile
-from core.services.audit import audit
+from core.services.clock import today
 from core.services.nhsa_files import jsonl
 from core.services.workdays import manageable_regions
 
@@ -41,18 +41,32 @@ def _since(value: str | None, required: bool) -> date | None:
             raise ServiceError("请填写起始日期。", status=422)
         return None
     try:
-        return date.fromisoformat(value)
+        since = date.fromisoformat(value)
     except ValueError:
         raise ServiceError("起始日期应为 YYYY-MM-DD 格式。", status=422) from None
+    nhsa_filings.check_since(since)
+    return since
+
+
+def _export(kind: str, region: str, source, dry_run: bool):
+    """Run (or preview) an export from form/query values; ServiceError on bad input."""
+    if kind not in ("2503", "2504"):
+        raise ServiceError("请选择 2503 或 2504。", status=400)
+    since = _since(source.get("since"), required=kind == "2503")
+    new_only = source.get("new_only") == "1"
+    fn = nhsa_filings.export_2503 if kind == "2503" else nhsa_filings.export_2504
+    return fn(since, region, new_only=new_only, by=current_user.username, dry_run=dry_run), since, new_only
 
 
 def _page(region: str, status: int = 200, **extra):
+    info = regions().get(region)
     code = (request.args.get("code") or "").strip()[:30]
     context = dict(
         region=region, regions_=[regions().get(c) for c in manageable_regions(current_user)],
-        overview=nhsa_filings.overview(region), codes=sorted(nhsa_catalog.current_codes(region).values(), key=lambda r: r.code),
+        overview=nhsa_filings.overview(region, include_all_regions=not current_user.region_code),
+        codes=sorted(nhsa_catalog.current_codes(region).values(), key=lambda r: r.code),
         mapping=nhsa_catalog.mapping_report(region), imports_=IMPORTS, code=code,
-        history=nhsa_catalog.code_history(region, code) if code else [], today=date.today().isoformat(),
+        history=nhsa_catalog.code_history(region, code) if code else [], today=today(info.timezone).isoformat(),
     )
     context.update(extra)
     return render_template("staff/nhsa.html", **context), status
@@ -60,47 +74,32 @@ def _page(region: str, status: int = 200, **extra):
 
 @bp.get("/")
 def index():
-    return _page(_region(request.args.get("region")))
+    """The page; with ``check=2503|2504`` it also previews an export (nothing is recorded)."""
+    region = _region(request.args.get("region"))
+    kind = request.args.get("check")
+    if not kind:
+        return _page(region)
+    try:
+        preview, since, new_only = _export(kind, region, request.args, dry_run=True)
+    except ServiceError as e:
+        return _page(region, e.status, error=e.message)
+    return _page(region, preview=preview, since=since.isoformat() if since else "", new_only=new_only)
 
 
 @bp.post("/export")
 def export():
+    """Record the export and download its lines (the platform's `data` objects, one per line)."""
     region = _region(request.form.get("region"))
-    kind = request.form.get("kind")
-    if kind not in ("2503", "2504"):
-        abort(400)
-    new_only = request.form.get("new_only") == "1"
     try:
-        since = _since(request.form.get("since"), required=kind == "2503")
-        if kind == "2503":
-            result = nhsa_filings.export_2503(since, region, new_only=new_only, by=current_user.username)
-        else:
-            result = nhsa_filings.export_2504(since, region, new_only=new_only, by=current_user.username)
+        result, since, _ = _export(request.form.get("kind"), region, request.form, dry_run=False)
     except ServiceError as e:
         db.session.rollback()
         return _page(region, e.status, error=e.message)
     db.session.commit()
-    return _page(region, exported=result, since=since.isoformat() if since else "")
-
-
-@bp.get("/filings.jsonl")
-def download():
-    """The filings already exported (their stored messages), as the platform's JSON lines."""
-    region = _region(request.args.get("region"))
-    kind = request.args.get("kind")
-    if kind not in ("2503", "2504"):
-        abort(404)
-    try:
-        since = _since(request.args.get("since"), required=False)
-    except ServiceError:
-        abort(400)
-    rows = nhsa_filings.filings(kind, region, since)
-    # The messages hold phone numbers and addresses in full: record who took them.
-    audit(f"nhsa.download_{kind}", None, detail=f"region={region} since={since} lines={len(rows)}")
-    db.session.commit()
-    name = f"nhsa-{kind}-{region}-{since or 'all'}.jsonl"
-    return Response(jsonl(r.data for r in rows), mimetype="application/x-ndjson",
-                    headers={"Content-Disposition": f"attachment; filename={name}"})
+    name = f"nhsa-{result.kind}-{region}-{since.isoformat() if since else 'all'}.jsonl"
+    return Response(jsonl(result.messages), mimetype="application/x-ndjson",
+                    headers={"Content-Disposition": f"attachment; filename={name}",
+                             "X-Mtkit-Skipped": str(len(result.problems))})
 
 
 @bp.post("/import")
@@ -115,7 +114,8 @@ def import_file():
     raw, name, by = upload.read(), upload.filename, current_user.username
     try:
         if kind == "1309":
-            done = nhsa_catalog.import_1309(raw, name, region, incremental=request.form.get("incremental") == "1", by=by)
+            done = nhsa_catalog.import_1309(raw, name, region, incremental=request.form.get("incremental") == "1",
+                                            force=request.form.get("force") == "1", by=by)
             result = {"row": done.row, "lists": [("新增", done.added), ("变更", done.changed), ("停用", done.retired),
                                                   ("恢复", done.restored)]}
         elif kind == "serials":
