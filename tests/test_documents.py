@@ -241,6 +241,34 @@ def test_a_template_asking_for_local_files_or_the_network_gets_neither(app):
     assert set(fetcher.refused) == {"file:///etc/passwd", "file:///usr/share/pixmaps/debian-logo.png", "http://198.51.100.7/x.png"}
 
 
+
+def test_documents_are_styled_with_mtkits_user_agent_sheet(app, monkeypatch):
+    """mtkit swaps WeasyPrint's full user-agent sheet for static/pdf/ua.css (for speed) through a
+    hook WeasyPrint does not document: this fails if an upgrade stops asking the document for it."""
+    from core.services import pdf
+
+    asked = []
+    real = pdf.FormHTML._ua_stylesheets
+    monkeypatch.setattr(pdf.FormHTML, "_ua_stylesheets", lambda self, forms=False: asked.append(forms) or real(self, forms))
+    with app.app_context():
+        text = pdf_text(html_to_pdf('<html><body><h1>标题</h1><p>第一段<br>第二行</p><p hidden>不应打印</p></body></html>'))
+    assert len(asked) == 1 and not asked[0]  # asked once, for a document without form fields
+    assert "标题" in text and "第一段" in text and "第二行" in text and "不应打印" not in text
+
+
+def test_every_element_the_pdf_templates_use_has_user_agent_defaults(app):
+    """ua.css covers only what forms use: a new element in a PDF template needs its defaults there."""
+    from pathlib import Path
+
+    root = Path(app.root_path)
+    templates = [*root.glob("templates/pdf/*.html"), *root.glob("regions/*/templates/*/pdf/*.html")]
+    assert len(templates) >= 10
+    used = {tag.lower() for t in templates for tag in re.findall(r"<([a-zA-Z][a-zA-Z0-9]*)", t.read_text("utf-8"))}
+    ua = set(re.findall(r"[a-z][a-z0-9]*", (root / "static" / "pdf" / "ua.css").read_text("utf-8")))
+    inline_without_defaults = {"span"}
+    assert used - ua - inline_without_defaults == set()
+
+
 # --- verification codes -----------------------------------------------------------------------
 def code_of(app):
     return db.session.scalar(select(VerificationCode).where(VerificationCode.application_id == app.id))

@@ -9,7 +9,12 @@ the network or redirected.
 Speed: CJK fonts are large; WeasyPrint subsets them with HarfBuzz (libharfbuzz-subset0, installed
 by scripts/setup-system.sh). The font configuration is built once per process and reused, and so is
 the forms' stylesheet (static/pdf/forms.css, parsed again only when the file changes): every
-document gets it, so templates do not link it.
+document gets it, so templates do not link it. Documents get mtkit's own small user-agent
+stylesheet (static/pdf/ua.css: HTML defaults for the elements forms use) instead of WeasyPrint's
+full one, whose selectors not keyed to a tag name are tried on every element (about 9% of a
+form's work). The embedded font subset (about 250 KB before compression: WeasyPrint keeps glyph
+ids) is deflated at zlib's default level 6 instead of pydyf's level 9, through WeasyPrint's
+public ``finisher`` hook: about 4 ms less per document for a file well under 1% larger.
 """
 from __future__ import annotations
 
@@ -19,7 +24,10 @@ import mimetypes
 import os
 import tempfile
 import threading
+import zlib
 from pathlib import Path
+
+import pydyf
 
 from flask import current_app, render_template
 from weasyprint import CSS, HTML
@@ -68,6 +76,23 @@ class AssetFetcher(URLFetcher):
 _ASSET_CACHE: dict[tuple[Path, int], bytes] = {}
 _STYLESHEET: dict[str, tuple[int, CSS]] = {}
 FORMS_CSS = "forms.css"
+UA_CSS = "ua.css"
+
+
+class FormHTML(HTML):
+    """An HTML document that WeasyPrint styles with mtkit's user-agent stylesheet.
+
+    WeasyPrint has no public option for this; it asks the document for its user-agent sheets
+    through ``_ua_stylesheets`` (WeasyPrint is pinned in requirements.txt, and
+    tests/test_documents.py fails if the hook goes away).
+    """
+
+    ua_sheet: CSS | None = None
+
+    def _ua_stylesheets(self, forms=False):
+        if self.ua_sheet is None or forms:
+            return super()._ua_stylesheets(forms)
+        return [self.ua_sheet]
 
 
 def _asset_bytes(path: Path, mtime_ns: int) -> bytes:
@@ -84,17 +109,42 @@ def html_to_pdf(html: str, fetcher: AssetFetcher | None = None) -> bytes:
     with _LOCK:
         if _FONT_CONFIG is None:
             _FONT_CONFIG = FontConfiguration()
-        document = HTML(string=html, base_url=ASSET_ORIGIN, url_fetcher=fetcher)
-        return document.write_pdf(stylesheets=[_forms_stylesheet(fetcher)], font_config=_FONT_CONFIG)
+        document = FormHTML(string=html, base_url=ASSET_ORIGIN, url_fetcher=fetcher)
+        document.ua_sheet = _stylesheet(fetcher, UA_CSS)
+        return document.write_pdf(
+            stylesheets=[_stylesheet(fetcher, FORMS_CSS)], font_config=_FONT_CONFIG, finisher=_deflate_fonts_fast
+        )
+
+
+FAST_DEFLATE_LEVEL = 6
+FAST_DEFLATE_MIN_BYTES = 64 * 1024
+
+
+def _deflate_fonts_fast(document, pdf: pydyf.PDF) -> None:
+    """Deflate large binary streams (the embedded font files) at zlib level 6, not pydyf's 9.
+
+    Called by WeasyPrint after the PDF objects are built and before they are written: a stream
+    that is one block of bytes is compressed here and marked as already filtered, so pydyf writes
+    it as it is. Level 9 spends three times as long on the font for 1% smaller output.
+    """
+    for obj in pdf.objects:
+        if not isinstance(obj, pydyf.Stream) or not obj.compress or len(obj.stream) != 1:
+            continue
+        raw = obj.stream[0]
+        if not isinstance(raw, bytes) or len(raw) < FAST_DEFLATE_MIN_BYTES or "Filter" in obj.extra:
+            continue
+        obj.stream = [zlib.compress(raw, FAST_DEFLATE_LEVEL)]
+        obj.compress = False
+        obj.extra["Filter"] = "/FlateDecode"
 
 
 def forms_css_path(static_folder) -> Path:
     return Path(static_folder) / "pdf" / FORMS_CSS
 
 
-def _forms_stylesheet(fetcher: AssetFetcher) -> CSS:
-    """static/pdf/forms.css, parsed once per process (and again when the file changes)."""
-    path = fetcher.root / FORMS_CSS
+def _stylesheet(fetcher: AssetFetcher, name: str) -> CSS:
+    """static/pdf/<name>, parsed once per process (and again when the file changes)."""
+    path = fetcher.root / name
     mtime = path.stat().st_mtime_ns
     cached = _STYLESHEET.get(str(path))
     if cached is None or cached[0] != mtime:
