@@ -1,19 +1,25 @@
-"""mtkit application factory: config -> extensions -> plugin manager -> blueprints."""
+"""mtkit application factory: config -> extensions -> plugins and clock -> features -> filters, CLI."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from flask import Flask
+from jinja2 import ChoiceLoader, FileSystemLoader
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from core import cli, filters
-from core.extensions import csrf, db, htmx, login_manager, migrate
+from core import cli
+from core.api.blueprint import bp as api_bp
 from core.config import default_config
+from core.extensions import csrf, db, htmx, login_manager, migrate
+from core.kernel.time import Clock
+from core.models.base import MAX_ID
 from core.plugins import make_plugin_manager
 from core.regions import Regions
-from core.services.calendar import local_today
+from core.web import errors as web_errors
+from core.web import filters
 
 ROOT = Path(__file__).resolve().parent
 
@@ -22,8 +28,6 @@ class IdConverter(IntegerConverter):
     """Record ids in URLs: 1 .. MAX_ID, so an absurd number is a 404 rather than a database error."""
 
     def __init__(self, url_map):
-        from core.views import MAX_ID
-
         super().__init__(url_map, min=1, max=MAX_ID)
 
 
@@ -32,6 +36,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(default_config(Path(app.instance_path)))
     if config:
         app.config.update(config)
+    if app.config["MTKIT_PROXY_COUNT"]:
+        # Behind nginx/haproxy: trust that many proxies for the client address (audit rows) and scheme.
+        n = app.config["MTKIT_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -45,34 +53,46 @@ def create_app(config: dict | None = None) -> Flask:
 
     # Plugins are built per app, never at import time, so tests can build apps with other plugins.
     pm = make_plugin_manager(app.config["MTKIT_REGIONS"], app.config.get("MTKIT_EXTRA_PLUGINS", ()))
-    app.extensions["mtkit_pm"] = pm
-    app.extensions["mtkit_regions"] = Regions(pm)
+    regions = Regions(pm)
+    clock = Clock(app.config, regions.default_timezone)
+    app.extensions.update(mtkit_pm=pm, mtkit_regions=regions, mtkit_clock=clock)
     # Stop start-up on bad region data (duplicate codes, missing catalogue) rather than mid-request.
-    app.extensions["mtkit_regions"].check(local_today().year)
-    # Region template folders (regions/<code>/templates/<code>/...) join the app's loader.
-    _add_region_templates(app, pm)
+    regions.check(clock.today(regions.default_timezone).year)
+    # Region templates (regions/<name>/templates/<name>/...) join the app's loader.
+    app.jinja_loader = ChoiceLoader([app.jinja_loader, FileSystemLoader(regions.template_folders())])
 
     app.url_map.converters["id"] = IdConverter
-    from core.views import register_blueprints
-
-    register_blueprints(app)
+    _register_features(app)
+    web_errors.init_app(app)
     filters.init_app(app)
     cli.init_app(app)
     return app
 
 
-def _add_region_templates(app: Flask, pm) -> None:
-    from jinja2 import ChoiceLoader, FileSystemLoader
+def _register_features(app: Flask) -> None:
+    """Every feature's pages, then the JSON API with every feature's handlers."""
+    from core.applications import api as applications_api  # noqa: F401
+    from core.applications import web as applications_web
+    from core.api import openapi, reference  # noqa: F401  (routes on the API blueprint)
+    from core.benefits import api as benefits_api  # noqa: F401
+    from core.benefits import web as benefits_web
+    from core.calendar import web as calendar_web
+    from core.documents import web as documents_web
+    from core.nhsa import web as nhsa_web
+    from core.notices import api as notices_api  # noqa: F401
+    from core.notices import web as notices_web
+    from core.people import api as people_api  # noqa: F401
+    from core.people import web as people_web
+    from core.people import window
+    from core.recognitions import api as recognitions_api  # noqa: F401
+    from core.recognitions import web as recognitions_web
+    from core.staff import web as staff_web
+    from core.web import public
 
-    folders = []
-    for plugin in pm.get_plugins():
-        module_file = getattr(plugin, "__file__", None)
-        if module_file:
-            folder = Path(module_file).parent / "templates"
-            if folder.is_dir():
-                folders.append(str(folder))
-    if folders:
-        app.jinja_loader = ChoiceLoader([app.jinja_loader, FileSystemLoader(folders)])
+    for bp in (public.bp, people_web.bp, people_web.account, window.bp, applications_web.bp, recognitions_web.bp,
+               staff_web.bp, calendar_web.bp, notices_web.bp, documents_web.bp, benefits_web.bp, nhsa_web.bp):
+        app.register_blueprint(bp)
+    app.register_blueprint(api_bp)
 
 
 @event.listens_for(Engine, "connect")

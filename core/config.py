@@ -59,6 +59,9 @@ def default_config(instance_path: Path) -> dict:
         "MTKIT_PDF_CACHE_FILES": int(os.environ.get("MTKIT_PDF_CACHE_FILES", 2000)),
         # Where verification QR codes point; empty: the address the notice was downloaded from.
         "MTKIT_PUBLIC_URL": os.environ.get("MTKIT_PUBLIC_URL", "").rstrip("/"),
+        # Reverse proxies in front of the app (nginx, haproxy): how many to trust for the client's
+        # address (audit rows) and the scheme/host (ProxyFix). 0: the app faces clients directly.
+        "MTKIT_PROXY_COUNT": int(os.environ.get("MTKIT_PROXY_COUNT", 0)),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MTKIT_MAX_REQUEST_BYTES", 25 * 1024 * 1024)),
         "MTKIT_PAGE_SIZE": 20,
         # API bearer tokens live this long (a channel app logs in again; no refresh tokens).

@@ -7,13 +7,13 @@ from datetime import datetime, time, timedelta, timezone
 from dateutil.relativedelta import relativedelta
 from werkzeug.datastructures import FileStorage
 
-from core import workflow
+from core.applications import materials, review
+from core.applications import service as apps
+from core.context import Context
 from core.extensions import db
+from core.kernel.time import validity_end
 from core.models import Application, Decision, Recognition, User
-from core.services import accounts
-from core.services import applications as apps
-from core.services import dates
-from core.services.clock import today
+from core.people import accounts
 
 PASSWORD = "Demo1234"
 _DEMO_FILES: dict[str, bytes] = {}
@@ -24,7 +24,7 @@ def demo_pdf(title: str) -> bytes:
     if title not in _DEMO_FILES:
         from markupsafe import escape
 
-        from core.services.pdf import html_to_pdf
+        from core.documents.pdf import html_to_pdf
 
         html = (
             '<html><head><meta charset="utf-8"></head><body>'
@@ -74,19 +74,21 @@ def database_is_empty() -> bool:
     return db.session.query(User.id).first() is None
 
 
-def seed() -> list[tuple[str, str, str]]:
+def seed(ctx: Context) -> list[tuple[str, str, str]]:
     """Create staff, people and applications in every status. Returns (username, role, note)."""
+    global _ctx
+    _ctx = ctx
     staff = {}
     for username, role, name, region, division, hospital, office, title in STAFF:
         staff[username] = accounts.create_staff(
-            username=username, password=PASSWORD, role=role, name=name, region=region,
+            ctx, username=username, password=PASSWORD, role=role, name=name, region=region,
             division=division, hospital=hospital, office=office, title=title,
         )
     people = []
     for name, div, birth, seq, phone, cat, region, division in PEOPLE:
         people.append(
             accounts.register_insured(
-                name=name, id_number=make_id_number(div, birth, seq), phone=phone, password=PASSWORD,
+                ctx, name=name, id_number=make_id_number(div, birth, seq), phone=phone, password=PASSWORD,
                 region=region, division=division, insured_category=cat,
             )
         )
@@ -105,49 +107,49 @@ def seed() -> list[tuple[str, str, str]]:
     _draft(zhang, "150000", "150100", "H150100001", ["M05400"], upload=False)  # draft, nothing uploaded
     _overdue(_submitted(liu, "150000", "150100", "H150100001", ["M01600"]), 6)  # 医保科 受理, late
     w = _submitted(liu, "150000", "150100", "H150100001", ["M04600"])
-    workflow.act(w, s["nmg_yibao"], "accept", w.version)  # waits for nmg_doctor's decision
+    review.act(_as(s["nmg_yibao"]), w, "accept", w.version)  # waits for nmg_doctor's decision
     b = _submitted(ma, "150000", "150200", "H150200001", ["M04600", "M03900"])
-    workflow.act(b, s["bt_yibao"], "accept", b.version)  # in review: physician's turn
+    review.act(_as(s["bt_yibao"]), b, "accept", b.version)  # in review: physician's turn
     c = _submitted(zhang, "150000", "150100", "H150100001", ["M05300"])
-    workflow.act(c, s["nmg_yibao"], "return", c.version, to="applicant", note="病情诊断书未加盖医院公章,请补正")
+    review.act(_as(s["nmg_yibao"]), c, "return", c.version, to="applicant", note="病情诊断书未加盖医院公章,请补正")
     d = _submitted(liu, "150000", "150100", "H150100001", ["M00503"])  # fast track: physician then record
     _decide(d, s["nmg_doctor"], "approved")
-    workflow.act(d, s["nmg_yibao"], "record", d.version)
+    review.act(_as(s["nmg_yibao"]), d, "record", d.version)
     e = _submitted(ma, "150000", "150200", "H150200001", ["M01600", "M06900"])
-    workflow.act(e, s["bt_yibao"], "accept", e.version)
-    workflow.act(e, s["bt_doctor"], "decide", e.version, results={"M01600": "approved", "M06900": "rejected"}, reason_code="R01")
-    workflow.act(e, s["bt_yibao"], "record", e.version)  # partial
+    review.act(_as(s["bt_yibao"]), e, "accept", e.version)
+    review.act(_as(s["bt_doctor"]), e, "decide", e.version, results={"M01600": "approved", "M06900": "rejected"}, reason_code="R01")
+    review.act(_as(s["bt_yibao"]), e, "record", e.version)  # partial
     f = _submitted(zhang, "150000", "150100", "H150100001", ["M02300"])
-    workflow.act(f, s["nmg_yibao"], "accept", f.version)
+    review.act(_as(s["nmg_yibao"]), f, "accept", f.version)
     _decide(f, s["nmg_doctor"], "rejected", reason="R03")
-    workflow.act(f, s["nmg_yibao"], "record", f.version)
+    review.act(_as(s["nmg_yibao"]), f, "record", f.version)
     g = _submitted(liu, "150000", "150100", "H150100001", ["M04301"])
-    apps.withdraw(g, liu, g.version, "先去复查")
+    apps.withdraw(_as(liu), g, g.version, "先去复查")
 
     # ---- Fangchenggang: agency window ----
     _draft(wei, "450600", "450602", "O450600001", ["FCG004"], upload=False)
     _overdue(_submitted(wei, "450600", "450602", "O450600001", ["FCG002"]), 4)  # waits for 受理, late
     i = _submitted(huang, "450600", "450681", "O450681001", ["FCG009"])
-    workflow.act(i, s["dx_review"], "accept", i.version)
-    workflow.act(i, s["dx_review"], "refer_expert", i.version, note="病情需专家复评")  # expert's turn
+    review.act(_as(s["dx_review"]), i, "accept", i.version)
+    review.act(_as(s["dx_review"]), i, "refer_expert", i.version, note="病情需专家复评")  # expert's turn
     j = _submitted(li, "450600", "450603", "O450603001", ["FCG010"])
-    workflow.act(j, s["fcg_review"], "accept", j.version)
-    workflow.act(j, s["fcg_review"], "return", j.version, to="applicant", note="请补充近半年检查检验报告")
+    review.act(_as(s["fcg_review"]), j, "accept", j.version)
+    review.act(_as(s["fcg_review"]), j, "return", j.version, to="applicant", note="请补充近半年检查检验报告")
     k = _submitted(huang, "450600", "450681", "O450681001", ["FCG003"])
-    workflow.act(k, s["dx_review"], "accept", k.version)
+    review.act(_as(s["dx_review"]), k, "accept", k.version)
     _decide(k, s["dx_review"], "approved")
-    workflow.act(k, s["dx_review"], "record", k.version)
+    review.act(_as(s["dx_review"]), k, "record", k.version)
     m = _submitted(li, "450600", "450603", "O450603001", ["FCG011"])
-    workflow.act(m, s["fcg_review"], "accept", m.version)
+    review.act(_as(s["fcg_review"]), m, "accept", m.version)
     _decide(m, s["fcg_review"], "rejected", reason="R02")
-    workflow.act(m, s["fcg_review"], "record", m.version)
+    review.act(_as(s["fcg_review"]), m, "record", m.version)
 
     n = _submitted(wei, "450600", "450602", "O450600001", ["FCG008", "FCG012"])
-    workflow.act(n, s["fcg_review"], "accept", n.version)
-    workflow.act(n, s["fcg_review"], "decide", n.version, results={"FCG008": "approved", "FCG012": "rejected"}, reason_code="R01")
-    workflow.act(n, s["fcg_review"], "record", n.version)  # partial
+    review.act(_as(s["fcg_review"]), n, "accept", n.version)
+    review.act(_as(s["fcg_review"]), n, "decide", n.version, results={"FCG008": "approved", "FCG012": "rejected"}, reason_code="R01")
+    review.act(_as(s["fcg_review"]), n, "record", n.version)  # partial
     o = _submitted(huang, "450600", "450681", "O450681001", ["FCG005"])
-    apps.withdraw(o, huang, o.version, "已到外地就医")
+    apps.withdraw(_as(huang), o, o.version, "已到外地就医")
 
     # Returned a month ago and never answered: the expiry sweep closed them (逾期未补正).
     _lapsed(ma, "150000", "150200", "H150200001", ["M02500"], s["bt_yibao"], "请补充癫痫发作记录及脑电图报告")
@@ -170,27 +172,28 @@ def _benefit_ledger(s, wei, zhang):
     """This year's 门特 settlements for two recognised people, through the benefits service."""
     from decimal import Decimal
 
-    from core.services import benefits, stays
+    from core.benefits import service as benefits
+    from core.benefits import stays
+    from core.benefits.inputs import Visit
 
-    on = today()
+    on = _ctx.today(wei.region_code)
     first = on.replace(month=1, day=2)
 
     def day(days_ago):  # a date this year, not after today
         return max(first, on - timedelta(days=days_ago))
 
     def visit(person, clerk, inst, disease, days_ago, amount, items=()):
-        v = benefits.Visit(person, inst, disease, day(days_ago), Decimal(amount),
-                           [{"name": n, "amount": Decimal(a)} for n, a in items])
-        return benefits.settle(v, clerk)
+        v = Visit(person, inst, disease, day(days_ago), Decimal(amount), [{"name": n, "amount": Decimal(a)} for n, a in items])
+        return benefits.settle(_as(clerk), v)
 
     # 韦小红 (防城港, 职工退休, 高血压): visits at 防城港市第一人民医院, a hospital stay, a reversal.
     clerk = s["fcg_yibao"]
     visit(wei, clerk, "H450602001", "FCG001", 250, "386.50", [("硝苯地平控释片", "236.50"), ("血压监测及心电图", "150.00")])
     visit(wei, clerk, "H450602001", "FCG001", 190, "412.00")
     wrong = visit(wei, clerk, "H450602001", "FCG001", 150, "4120.00")
-    benefits.reverse(wrong, clerk, "金额多录一位,应为 412.00 元")
+    benefits.reverse(_as(clerk), wrong, "金额多录一位,应为 412.00 元")
     visit(wei, clerk, "H450602001", "FCG001", 149, "412.00")
-    stays.record_stay(wei, clerk, institution_code="H450602001", admitted_on=day(100).isoformat(),
+    stays.record_stay(_as(clerk), wei, institution_code="H450602001", admitted_on=day(100).isoformat(),
                          discharged_on=day(92).isoformat(), note="高血压急症住院")
     visit(wei, clerk, "H450602001", "FCG001", 95, "268.00")  # during the stay: not covered
     visit(wei, clerk, "H450602001", "FCG001", 40, "530.80")
@@ -202,44 +205,52 @@ def _benefit_ledger(s, wei, zhang):
     visit(zhang, clerk, "H150100001", "M03900", 20, "685.00")
 
 
+_ctx: Context | None = None  # the context seed() runs in
+
+
+def _as(user) -> Context:
+    return _ctx.acting_as(user)
+
+
 def _draft(person, region, division, inst, diseases, upload=True, channel="online"):
-    app = apps.start(person, person, region=region, division=division, institution=inst, channel=channel, diseases=diseases)
+    app = apps.start(_as(person), person, region=region, division=division, institution=inst, channel=channel,
+                     diseases=diseases)
     if upload:
-        for item in apps.checklist(app):
+        for item in materials.checklist(_ctx, app):
             if item.rule.required:
                 name = item.rule.name.replace("/", "、")
-                apps.add_material(app, person, disease_code=item.disease_code, material_code=item.rule.code,
-                                  file_storage=FileStorage(io.BytesIO(demo_pdf(name)), filename=f"{name}.pdf"))
+                materials.add(_as(person), app, disease_code=item.disease_code, material_code=item.rule.code,
+                              files=[FileStorage(io.BytesIO(demo_pdf(name)), filename=f"{name}.pdf")])
     return app
 
 
 def _submitted(person, region, division, inst, diseases):
     app = _draft(person, region, division, inst, diseases)
-    apps.submit(app, person, app.version)
+    apps.submit(_as(person), app, app.version)
     return app
 
 
 def _decide(app, user, result, reason=None):
     results = {ad.disease_code: result for ad in app.diseases}
-    workflow.act(app, user, "decide", app.version, results=results, reason_code=reason)
+    review.act(_as(user), app, "decide", app.version, results=results, reason_code=reason)
 
 
 def _overdue(app, days_ago):
     """History: submitted ``days_ago`` calendar days ago, so its step is past its time limit today."""
-    from core.services import workdays
+    from core.calendar.service import due_date
 
-    started = today() - timedelta(days=days_ago)
+    started = _ctx.today(app.region_code) - timedelta(days=days_ago)
     app.submitted_at = app.step_started_at = app.submitted_at - timedelta(days=days_ago)
-    app.step_due = workdays.due_date(app.region_code, started, app.current_step["sla"])
+    app.step_due = due_date(_ctx, app.region_code, started, app.current_step["sla"])
     return app
 
 
 def _lapsed(person, region, division, inst, diseases, staff, note):
     """Returned 31 days ago (history: the deadline is moved back), then closed by the sweep's rule."""
     app = _submitted(person, region, division, inst, diseases)
-    workflow.act(app, staff, "return", app.version, to="applicant", note=note)
-    app.return_deadline = today() - timedelta(days=1)
-    apps.lapse(app, today())
+    review.act(_as(staff), app, "return", app.version, to="applicant", note=note)
+    app.return_deadline = _ctx.today(region) - timedelta(days=1)
+    apps.lapse(_ctx, app)
     return app
 
 
@@ -248,7 +259,7 @@ HISTORY_REVIEWER = {"150000": "nmg_doctor", "450600": "fcg_review"}
 
 def _old_recognition(person, region, division, inst, code, name, national, months_left, kind_apps=False, days_left=0):
     """An earlier approval whose validity ends in ``months_left`` months (history created directly)."""
-    on = today()
+    on = _ctx.today(region)
     end = on + relativedelta(months=months_left) + timedelta(days=days_left)
     start = end + timedelta(days=1) - relativedelta(months=24)
     app = Application(person_id=person.id, region_code=region, division_code=division, institution_code=inst,
@@ -262,4 +273,4 @@ def _old_recognition(person, region, division, inst, code, name, national, month
                             decided_by_id=reviewer.id, decided_at=decided))
     db.session.add(Recognition(person_id=person.id, region_code=region, division_code=division, institution_code=inst,
                                disease_code=code, national_code=national, disease_name=name, application_id=app.id,
-                               start_date=start, end_date=dates.validity_end(start, 24)))
+                               start_date=start, end_date=validity_end(start, 24)))

@@ -1,14 +1,23 @@
-"""Build the plugin manager for one app. Never at import time: tests build many apps."""
+"""Build the plugin manager for one app. Never at import time: tests build many apps.
+
+Plugins are registered as objects. A module that defines ``make_plugin()`` (every region package
+does) is asked for its plugin object here, so a region reads and checks its data files when the
+app is built, not when Python imports it; a class is instantiated; any other module or object is
+registered as it is (``plugins/*.py`` answer hooks with module-level functions).
+"""
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import types
 
 import pluggy
 
-from core import PROJECT, hookspecs
+from core.kernel import hookspecs
+from core.kernel.hookspecs import PROJECT
 
 # Core behaviour and cross-region plugins, always registered.
-DEFAULT_PLUGINS = ("core.defaults", "plugins.inbox", "plugins.sms", "plugins.sms_log", "plugins.letters")
+DEFAULT_PLUGINS = ("core.kernel.defaults", "plugins.inbox", "plugins.sms", "plugins.sms_log", "plugins.letters")
 # Regions that ship with mtkit, registered explicitly (no import-order discovery).
 BUILTIN_REGIONS = ("regions.neimenggu", "regions.fangchenggang")
 ENTRY_POINT_GROUP = "mtkit"
@@ -26,10 +35,12 @@ def make_plugin_manager(enabled_regions: list[str] | None = None, extra_plugins=
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     for name in DEFAULT_PLUGINS + BUILTIN_REGIONS:
-        pm.register(importlib.import_module(name), name=name)
-    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        pm.register(instantiate(importlib.import_module(name)), name=name)
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if pm.get_plugin(ep.name) is None and not pm.is_blocked(ep.name):
+            pm.register(instantiate(ep.load()), name=ep.name)
     for plugin in extra_plugins:
-        pm.register(plugin)
+        pm.register(instantiate(plugin))
     _drop_disabled_regions(pm, enabled_regions)
     # Catches hook implementations whose name is not a known hook (a typo would be silently ignored).
     try:
@@ -38,6 +49,16 @@ def make_plugin_manager(enabled_regions: list[str] | None = None, extra_plugins=
         raise PluginError(f"插件实现了不存在的钩子: {exc}") from exc
     _check_unique_regions(pm)
     return pm
+
+
+def instantiate(obj):
+    """The object to register for ``obj``: ``make_plugin()`` of a module that has one, an instance
+    of a class, else ``obj`` itself."""
+    if isinstance(obj, types.ModuleType) and callable(getattr(obj, "make_plugin", None)):
+        return obj.make_plugin()
+    if isinstance(obj, type):
+        return obj()
+    return obj
 
 
 def region_plugins(pm: pluggy.PluginManager) -> dict[str, object]:

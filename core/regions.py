@@ -1,16 +1,29 @@
-"""The regions an app serves, read through the plugin hooks and cached per app.
+"""The one facade over the plugin manager: nothing else in mtkit calls ``pm.hook``.
 
-Views and services ask this object, never the plugins directly, so the caching and the checks
-(duplicate disease codes, one answering plugin per region) live in one place.
+Region data (divisions, institutions, catalogue per year, materials, channels, review steps,
+renewal and benefit policies, holidays, printed-form templates, reason codes) is read through it
+and cached per app, with the checks (duplicate codes, one answering plugin per region) in one
+place. The hooks that act (validate an application, choose notice channels, word a notice, send an
+SMS, send to the national platform) are called through it too, so a plugin's contract is enforced
+here and services never reach for the plugin manager.
 """
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
-from flask import current_app
-
+from core.kernel.types import (
+    BenefitPolicy,
+    Channel,
+    Disease,
+    Material,
+    NoticeTemplate,
+    RegionInfo,
+    RenewalPolicy,
+    ReviewStep,
+    SmsResult,
+)
 from core.plugins import PluginError, region_plugins
-from core.types import BenefitPolicy, Channel, Disease, Material, RegionInfo, RenewalPolicy, ReviewStep
 
 
 class Regions:
@@ -39,12 +52,33 @@ class Regions:
     def get(self, code: str | None) -> RegionInfo | None:
         return self._infos.get(code or "")
 
+    @property
+    def default_timezone(self) -> str:
+        """The time zone of instance-wide dates (a job's run date, the instance administrator's pages)."""
+        first = next(iter(self._infos.values()), None)
+        return first.timezone if first else "Asia/Shanghai"
+
+    def timezone(self, code: str | None) -> str:
+        info = self.get(code)
+        return info.timezone if info else self.default_timezone
+
     def institution_name(self, region: str, code: str) -> str:
         """An institution's name, or its code when the region does not know it."""
         return self._institution_names.get(region, {}).get(code, code)
 
     def __contains__(self, code) -> bool:
         return code in self._infos
+
+    def template_folders(self) -> list[str]:
+        """Folders of region templates (``regions/<name>/templates``), for the app's Jinja loader."""
+        folders = []
+        for plugin in self.pm.get_plugins():
+            folder = getattr(plugin, "template_folder", None)
+            if folder is None and getattr(plugin, "__file__", None):
+                folder = Path(plugin.__file__).parent / "templates"
+            if folder is not None and Path(folder).is_dir() and str(folder) not in folders:
+                folders.append(str(folder))
+        return folders
 
     # --- catalogue -----------------------------------------------------------------------
     def _catalogue(self, region: str, year: int) -> tuple[Disease, ...]:
@@ -90,6 +124,9 @@ class Regions:
     def channels(self, region: str) -> list[Channel]:
         return list(self.pm.hook.mtkit_channels(region=region) or [])
 
+    def channel_name(self, region: str, code: str) -> str:
+        return next((c.name for c in self.channels(region) if c.code == code), code or "")
+
     def _steps(self, region: str, fast_track: bool) -> tuple[ReviewStep, ...]:
         return tuple(self.pm.hook.mtkit_review_steps(region=region, fast_track=fast_track) or [])
 
@@ -118,6 +155,25 @@ class Regions:
     def reason_text(self, region: str, code: str | None) -> str:
         return next((r.text for r in self.reason_codes(region) if r.code == code), code or "")
 
+    # --- hooks that act ------------------------------------------------------------------
+    def validate_application(self, application) -> list[str]:
+        """Problems every plugin finds with ``application`` (empty: it may be submitted)."""
+        return [p for group in self.pm.hook.mtkit_validate_application(application=application) for p in group or []]
+
+    def notice_channels(self, notice, person) -> list[str]:
+        """The channels the notification plugins want ``notice`` delivered through (sorted, unique)."""
+        return sorted({c for c in self.pm.hook.mtkit_notify(notice=notice, person=person) if c})
+
+    def notice_template(self, region: str, kind: str) -> NoticeTemplate:
+        return self.pm.hook.mtkit_notice_template(region=region, kind=kind)
+
+    def send_sms(self, phone: str, text: str, ref: str) -> SmsResult | None:
+        return self.pm.hook.mtkit_sms_send(phone=phone, text=text, ref=ref)
+
+    def nhsa_send(self, region: str, infno: str, data: dict) -> dict | None:
+        return self.pm.hook.mtkit_nhsa_send(region=region, infno=infno, data=data)
+
+    # --- start-up ------------------------------------------------------------------------
     def check(self, year: int) -> None:
         """Start-up checks: every region answers its core hooks, exactly once, with unique codes."""
         for code in self._infos:
@@ -135,8 +191,3 @@ class Regions:
                 raise PluginError(f"地区 {code} 没有 {year} 年的病种目录。")
             if not self.steps(code, False):
                 raise PluginError(f"地区 {code} 没有定义审核步骤。")
-
-
-def regions() -> Regions:
-    """The current app's regions."""
-    return current_app.extensions["mtkit_regions"]

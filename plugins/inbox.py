@@ -3,5 +3,5 @@ from core import hookimpl
 
 
 @hookimpl
-def mtkit_notify(notice):
+def mtkit_notify(notice, person):
     return "inbox"

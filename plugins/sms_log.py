@@ -10,10 +10,9 @@ from pathlib import Path
 
 from flask import current_app
 
-from core import hookimpl
-from core.models.base import utcnow
-from core.services.identity import mask_phone
-from core.types import SmsResult
+from core import SmsResult, hookimpl
+from core.kernel.time import utcnow
+from core.people.identity import mask_phone
 
 
 @hookimpl(trylast=True)

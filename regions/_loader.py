@@ -1,4 +1,4 @@
-"""Read a region's data files (CSV + TOML) into the frozen types of ``core.types``.
+"""Read a region's data files (CSV + TOML) into the frozen types of ``core.kernel.types``.
 
 A region plugin keeps every figure in ``regions/<code>/data/`` so that a bureau can edit it without
 Python. This module reads and validates those files once, at import; a bad value stops start-up
@@ -34,7 +34,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from core.types import (
+from core.kernel.types import (
     BENEFIT_CATEGORIES,
     LIMIT_BASES,
     PHYSICIAN_TITLES,

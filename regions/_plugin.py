@@ -1,21 +1,24 @@
 """A region whose every answer comes from its data files: the hooks as methods of one object.
 
-A region module creates one ``DataRegion`` and exposes its bound methods as module-level hooks
-(pluggy registers modules), so a new region is its data folder plus a few lines of Python.
+A region package's ``make_plugin()`` returns ``DataRegion.of_package(__file__)``; the plugin manager
+calls it when an app is built and registers the object, so the data files are read and checked
+then (a bad file stops start-up). A region that needs behaviour of its own subclasses DataRegion.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from core import hookimpl
-from core.types import RenewalPolicy
+from core.kernel.hookspecs import hookimpl
+from core.kernel.types import RenewalPolicy
 from regions._loader import RegionData
 
 
 class DataRegion:
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path | str):
+        data_dir = Path(data_dir)
         self.data = RegionData(data_dir)
         self.code = self.data.code
+        self.template_folder = data_dir.parent / "templates"  # joins the app's Jinja loader
         # Printed forms: regions/<name>/templates/<name>/pdf/<form>.html (the app's loader sees
         # regions/<name>/templates/, so the template name is "<name>/pdf/<form>.html").
         name = data_dir.parent.name
@@ -25,6 +28,14 @@ class DataRegion:
             if folder.is_dir()
             else {}
         )
+
+    @classmethod
+    def of_package(cls, init_file: str) -> "DataRegion":
+        """The region whose package ``__init__.py`` is ``init_file``: its ``data/`` folder."""
+        return cls(Path(init_file).resolve().parent / "data")
+
+    def __repr__(self) -> str:
+        return f"<DataRegion {self.code}>"
 
     @hookimpl
     def mtkit_region(self):

@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 from werkzeug.datastructures import FileStorage
 
 from app import create_app
+from core.context import Context, for_app
 from core.extensions import db
 from tests.files import make_pdf, make_png
 
@@ -124,6 +125,13 @@ def runner(app):
     return app.test_cli_runner()
 
 
+def as_(user=None, origin: str = "test") -> Context:
+    """The service context of ``user`` (None: the system, as a job runs) in the current app."""
+    from flask import current_app
+
+    return for_app(current_app, user, origin=origin)
+
+
 class Factory:
     """Builds people and applications through the real services."""
 
@@ -132,49 +140,45 @@ class Factory:
         self._seq = 0
 
     def staff(self, username, role, region="150000", division=None, hospital=None, office=None, title=None, name=None):
-        from core.services.accounts import create_staff
+        from core.people.accounts import create_staff
 
-        user = create_staff(
-            username=username, password=PASSWORD, role=role, name=name or username, region=region,
-            division=division, hospital=hospital, office=office, title=title,
-        )
+        user = create_staff(as_(), username=username, password=PASSWORD, role=role, name=name or username, region=region,
+            division=division, hospital=hospital, office=office, title=title)
         db.session.commit()
         return user
 
     def person(self, region="150000", division="150100", category="employed", name="张三", phone="13800001111"):
         from core.demo import make_id_number
-        from core.services.accounts import register_insured
+        from core.people.accounts import register_insured
 
         self._seq += 1
-        user = register_insured(
-            name=name, id_number=make_id_number(division, "19600101", self._seq), phone=phone, password=PASSWORD,
-            region=region, division=division, insured_category=category,
-        )
+        user = register_insured(as_(), name=name, id_number=make_id_number(division, "19600101", self._seq), phone=phone, password=PASSWORD,
+            region=region, division=division, insured_category=category)
         db.session.commit()
         return user
 
     def application(self, person, diseases, institution=None, division=None, upload=True, submit=True, channel="online", actor=None):
-        from core.services import applications as apps
+        from core.applications import service as apps
 
         region = person.region_code
         division = division or person.division_code
         institution = institution or ("H150100001" if region == "150000" else "O450600001")
-        app = apps.start(person, actor or person, region=region, division=division, institution=institution,
+        app = apps.start(as_(actor or person), person, region=region, division=division, institution=institution,
                          channel=channel, diseases=diseases)
         if upload:
             self.upload_required(app, actor or person)
         if submit:
-            apps.submit(app, actor or person, app.version)
+            apps.submit(as_(actor or person), app, app.version)
         db.session.commit()
         return app
 
     def upload_required(self, app, actor):
-        from core.services import applications as apps
+        from core.applications import materials
 
-        for item in apps.checklist(app):
+        for item in materials.checklist(as_(), app):
             if item.rule.required and not item.files:
-                apps.add_material(app, actor, disease_code=item.disease_code, material_code=item.rule.code,
-                                  file_storage=pdf_file())
+                materials.add(as_(actor), app, disease_code=item.disease_code, material_code=item.rule.code,
+                                  files=[pdf_file()])
 
 
 def pdf_file(name="诊断书.pdf", data=PDF):

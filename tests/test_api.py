@@ -265,7 +265,7 @@ def test_openapi_matches_the_routes(app, client):
 
 
 def test_every_private_endpoint_answers_401_to_anonymous(app, client):
-    from core.api import PUBLIC
+    from core.api.blueprint import PUBLIC
 
     adapter = app.url_map.bind("localhost")
     checked = 0

@@ -13,10 +13,12 @@ from sqlalchemy import func, select
 
 from core.extensions import db
 from core.models import AuditLog, BenefitSettlement, InpatientStay
-from core.services import benefits as ben
-from core.services import stays
+from core.benefits import service as ben
+from core.benefits.inputs import Visit, make_visit
+from core.benefits import stays
 from tests.test_api import api
 from tests.test_benefits import FCG_HOSPITAL, on, recognise
+from tests.conftest import as_
 
 OTHER_HOSPITAL = "H450603001"  # 防城港市中医医院 (防城区)
 HEADER = "X-Person-Id-Number"
@@ -36,7 +38,7 @@ def scene(make, fcg_staff):
 
 
 def settle(person, actor, amount, day, disease="FCG001"):
-    row = ben.settle(ben.Visit(person, FCG_HOSPITAL, disease, day, Decimal(amount)), actor)
+    row = ben.settle(as_(actor), Visit(person, FCG_HOSPITAL, disease, day, Decimal(amount)))
     db.session.commit()
     return row
 
@@ -72,7 +74,7 @@ def test_insured_person_sees_own_balances_with_exact_figures(app, client, scene)
     assert s["person"].id_number not in r.get_data(as_text=True)
     # A reversal frees what the third visit used: 200 of the limit and its 140 back.
     third = db.session.scalars(select(BenefitSettlement).order_by(BenefitSettlement.id.desc())).first()
-    ben.reverse(third, s["hospital"], "金额录入错误")
+    ben.reverse(as_(s["hospital"]), third, "金额录入错误")
     db.session.commit()
     assert figures(balances(me).get_json())["FCG001"] == ("2000.00", "1800.00", "200.00", "1260.00")
     # 2025: before the recognitions, nothing used; no policy before 2025 (nothing to show, no error).
@@ -146,9 +148,9 @@ def test_estimate_matches_the_service_and_a_hand_computed_example_and_saves_noth
     assert steps["报销金额"] == "840.00" and steps["个人负担"] == "660.00" and steps["限额余额"] == "0.00"
     assert [st["label"] for st in est["steps"]][:3] == ["费用", "待遇年度", "认定"]
     # The same as the service gives for the same visit.
-    visit = ben.make_visit(s["person"], institution_code=FCG_HOSPITAL, disease_code="FCG001",
+    visit = make_visit(s["person"], as_().today(s["person"].region_code), institution_code=FCG_HOSPITAL, disease_code="FCG001",
                            visit_date="2026-11-20", eligible="1500.00")
-    service = ben.estimate(visit, s["person"])
+    service = ben.estimate(as_(s["person"]), visit)
     assert {k: v for k, v in est.items() if k != "person"} == {k: v for k, v in service.items() if k != "person_id"}
     # Nothing written: no settlement, no audit row, the balances as before.
     assert count(BenefitSettlement) == rows and count(AuditLog) == audits
@@ -191,7 +193,7 @@ def test_estimate_of_a_visit_that_is_not_covered_says_why(app, client, scene):
     assert not est["covered"] and "尚未开始" in est["reason"]
     assert (est["reimbursed"], est["own"], est["benefit_year"]) == ("0.00", "800.00", 2025)
     # During a recorded hospital stay.
-    stays.record_stay(s["person"], s["agency"], institution_code=FCG_HOSPITAL, admitted_on="2026-11-01",
+    stays.record_stay(as_(s["agency"]), s["person"], institution_code=FCG_HOSPITAL, admitted_on="2026-11-01",
                       discharged_on="2026-11-10")
     db.session.commit()
     est = me.post("/benefits/estimate", estimate_body(visit_date="2026-11-05")).get_json()
@@ -227,7 +229,6 @@ def test_estimate_scope(app, client, scene, nmg_staff):
     ({"eligible": None}, "eligible", "请填写"),
     ({"eligible": ""}, "eligible", "请填写"),
     ({"disease": "XYZ999"}, "disease", "不在本地区 2026 年度门特病种目录内"),
-    ({"disease": "FCG003"}, "disease", "没有该病种的门特认定"),
     ({"disease": None}, "disease", "请填写"),
     ({"visit_date": "2026/11/20"}, "visit_date", "年-月-日"),
     ({"visit_date": "2026-02-30"}, "visit_date", "年-月-日"),
@@ -250,6 +251,27 @@ def test_bad_estimate_input_is_422_naming_the_field(app, client, scene, changes,
     assert r.status_code == 422 and error["code"] == "invalid", error
     assert field in error["fields"] and words in str(error["fields"][field]), error
     assert words in error["message"] or field == "items" and "提交的内容有误" in error["message"]
+    assert count(BenefitSettlement) == 0
+
+
+def test_estimate_for_a_disease_without_recognition_is_not_covered_on_the_page_and_in_the_api(app, client, scene):
+    """Drift fixed: a catalogue disease the person has no 认定 for is 不予支付 with the reason, the same
+    answer on the 门特结算 page and in the API (it was 422 in the API, 不予支付 on the page)."""
+    from tests.conftest import login
+
+    s = scene
+    hospital = api(app.test_client()).login("fcg_yibao")
+    r = hospital.post("/benefits/estimate", estimate_body(person_id_number=s["person"].id_number, disease="FCG003"))
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert body["covered"] is False and body["reimbursed"] == "0.00" and body["own"] == "1500.00"
+    assert body["reason"] == "参保人没有该病种的门特认定。"
+    login(client, "fcg_yibao")
+    client.post("/staff/benefits", data={"id_number": s["person"].id_number})
+    page = client.post(f"/staff/benefits/people/{s['person'].id}/estimate", headers={"HX-Request": "true"},
+                       data={"disease": "FCG003", "visit_date": "2026-11-20", "eligible": "1500.00"})
+    assert page.status_code == 200 and "不予支付" in page.get_data(as_text=True)
+    assert body["reason"] in page.get_data(as_text=True)
     assert count(BenefitSettlement) == 0
 
 

@@ -10,9 +10,11 @@ from sqlalchemy import func, select
 
 from core.extensions import db
 from core.models import AuditLog, BenefitSettlement, InpatientStay
-from core.services import benefits as ben
+from core.benefits import service as ben
+from core.benefits.inputs import Visit, make_visit
 from tests.conftest import login
 from tests.test_benefits import FCG_HOSPITAL, on, recognise
+from tests.conftest import as_
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def count(model):
 
 def test_person_sees_this_years_deductible_and_limits_with_bars(app, client, scene):
     s = scene
-    ben.settle(ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 3, 1), Decimal("1000")), s["hospital"])
+    ben.settle(as_(s["hospital"]), Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 3, 1), Decimal("1000")))
     db.session.commit()
     login(client, s["person"].username)
     html = client.get("/benefits").get_data(as_text=True)
@@ -107,7 +109,7 @@ def test_bad_visit_input_is_refused_with_a_message_and_saves_nothing(app, client
 
 def test_staff_reach_only_their_scope(app, client, scene, make):
     s = scene
-    row = ben.settle(ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 3, 1), Decimal("500")), s["hospital"])
+    row = ben.settle(as_(s["hospital"]), Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 3, 1), Decimal("500")))
     db.session.commit()
     url = f"/staff/benefits/people/{s['person'].id}"
     # Another hospital: cannot see this hospital's settlement, and sees none of it on the person page.
@@ -151,7 +153,7 @@ def test_staff_reach_only_their_scope(app, client, scene, make):
 
 def test_agency_records_a_stay_and_is_told_of_settlements_inside_it(app, client, scene):
     s = scene
-    row = ben.settle(ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 11, 2), Decimal("300")), s["hospital"])
+    row = ben.settle(as_(s["hospital"]), Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 11, 2), Decimal("300")))
     db.session.commit()
     login(client, "fcg_review")
     look_up(client, s["person"])
@@ -177,7 +179,7 @@ def test_a_resident_registers_with_the_scheme_and_gets_the_resident_ratio(app, c
 
     person = db.session.scalar(select(User).where(User.id_number == "11010519491231002X"))
     assert person.insured_scheme == "resident"
-    assert ben.balances_dict(person, 2026)["category_name"] == "城乡居民"
+    assert ben.balances(as_(), person, 2026)["category_name"] == "城乡居民"
     bad = register(app.test_client(), "440524188001010014", region="450600", division="450602", insured_scheme="student")
     assert bad.status_code == 400 and db.session.scalar(select(func.count()).select_from(User).where(User.id_number == "440524188001010014")) == 0
 
@@ -206,7 +208,7 @@ def test_hospital_records_a_discharge_on_an_open_stay(app, client, scene):
 
 def test_agency_records_a_retirement_and_later_visits_use_the_new_ratio(app, client, scene):
     s = scene
-    first = ben.settle(ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 3, 1), Decimal("1200")), s["hospital"])
+    first = ben.settle(as_(s["hospital"]), Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 3, 1), Decimal("1200")))
     db.session.commit()
     login(client, "fcg_review")
     look_up(client, s["person"])
@@ -216,7 +218,7 @@ def test_agency_records_a_retirement_and_later_visits_use_the_new_ratio(app, cli
     db.session.expire_all()
     assert s["person"].insured_category == "retired"
     assert db.session.scalar(select(func.count()).where(AuditLog.action == "person.category")) == 1
-    later = ben.settle(ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 9, 1), Decimal("100")), s["hospital"])
+    later = ben.settle(as_(s["hospital"]), Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 9, 1), Decimal("100")))
     assert (first.category, first.ratio, later.category, later.ratio) == ("employed", "0.70", "retired", "0.75")
     hospital = app.test_client()  # 医保科 cannot change it
     login(hospital, "fcg_yibao")
@@ -225,11 +227,11 @@ def test_agency_records_a_retirement_and_later_visits_use_the_new_ratio(app, cli
 
 
 def test_the_ledger_pages_through_a_busy_year(app, client, scene):
-    from core.views import benefits as views
+    from core.benefits.ledger import PAGE_ROWS
 
     s = scene
-    visits = [ben.Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 6, 1), Decimal("1.00")) for _ in range(views.PAGE_ROWS + 5)]
-    rows = ben.settle_many(visits, s["hospital"])
+    visits = [Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 6, 1), Decimal("1.00")) for _ in range(PAGE_ROWS + 5)]
+    rows = ben.settle_many(as_(s["hospital"]), visits)
     db.session.commit()
     login(client, s["person"].username)
     first = client.get("/benefits").get_data(as_text=True)

@@ -27,9 +27,10 @@ if not os.path.exists(CHROMIUM):
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
-from core import workflow
+from core.applications import review, rules
 from core.extensions import db
 from tests.conftest import PASSWORD, PDF, TODAY
+from tests.conftest import as_
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -320,7 +321,7 @@ def test_csrf_is_enforced_for_the_served_app(page):
 def test_attending_physician_gets_no_decision_form(make, nmg_staff, page):
     person = make.person()
     app = make.application(person, ["M03900"])
-    workflow.act(app, nmg_staff["office"], "accept", app.version)
+    review.act(as_(nmg_staff["office"]), app, "accept", app.version)
     app_id = app.id
     db.session.commit()  # also ends the test thread's transaction before the server takes over
 
@@ -461,13 +462,14 @@ FCG_RENEWAL_REQUIRED = ["本人社会保障卡或身份证原件及复印件", "
 
 def test_person_renews_in_the_window(app, make, fcg_staff, page, live, pdf_path):
     """Recognised on 2025-01-10 for 24 months (to 2027-01-09); on 2026-12-01 the renewal window is open."""
-    from core.services import applications as apps
+    from core.applications import materials
+    from core.applications import service as apps
 
     app.config["MTKIT_TODAY"] = date(2025, 1, 10)
     person = make.person(region="450600", division="450602", name="钱七")
     first = make.application(person, ["FCG001"])
     for action, fields in (("accept", {}), ("decide", {"results": {"FCG001": "approved"}}), ("record", {})):
-        workflow.act(first, fcg_staff["reviewer"], action, first.version, **fields)
+        review.act(as_(fcg_staff["reviewer"]), first, action, first.version, **fields)
     db.session.commit()
     app.config["MTKIT_TODAY"] = date(2026, 12, 1)
 
@@ -484,7 +486,7 @@ def test_person_renews_in_the_window(app, make, fcg_staff, page, live, pdf_path)
     renewal = db.session.get(type(first), int(re.search(r"/applications/(\d+)$", page.url).group(1)))
     assert (renewal.kind, renewal.renewal_of_id) == ("renewal", 1)
     assert [d.disease_code for d in renewal.diseases] == ["FCG001"]
-    assert apps.missing(renewal) == []
+    assert materials.missing(as_(), renewal) == []
 
 
 def test_several_files_replace_preview_and_print(make, nmg_staff, page, live, tmp_path):

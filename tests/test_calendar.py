@@ -11,9 +11,10 @@ from sqlalchemy import select
 from core import hookimpl
 from core.extensions import db
 from core.models import AuditLog, CalendarDay
-from core.services import workdays
-from core.services.calendar import add_working_days, is_working_day, official_data_covers, working_days_between
+from core.calendar import service as workdays
+from core.kernel.time import add_working_days, is_working_day, official_data_covers, working_days_between
 from tests.conftest import login
+from tests.conftest import as_
 
 
 @pytest.mark.parametrize(
@@ -54,14 +55,14 @@ class NewYear2027:
 
 def test_plugin_and_administrator_days_fill_a_year_without_data(app, make):
     app.extensions["mtkit_pm"].register(NewYear2027())
-    assert workdays.due_date("450600", date(2026, 12, 31), 1) == date(2027, 1, 4)  # 01-01 off, weekend
-    assert workdays.due_date("150000", date(2026, 12, 31), 1) == date(2027, 1, 1)  # other region: Mon-Fri
+    assert workdays.due_date(as_(), "450600", date(2026, 12, 31), 1) == date(2027, 1, 4)  # 01-01 off, weekend
+    assert workdays.due_date(as_(), "150000", date(2026, 12, 31), 1) == date(2027, 1, 1)  # other region: Mon-Fri
     admin = make.staff("fcg_admin", "admin", region="450600")
-    workdays.add_day(admin, "450600", "2027-01-04", "holiday", "元旦调休(示例)")
+    workdays.add_day(as_(admin), "450600", "2027-01-04", "holiday", "元旦调休(示例)")
     db.session.commit()
-    assert workdays.due_date("450600", date(2026, 12, 31), 1) == date(2027, 1, 5)
-    assert workdays.due_date("450600", date(2027, 1, 7), 2) == date(2027, 1, 9)  # Saturday 01-09 from the plugin
-    assert workdays.remaining("450600", date(2026, 12, 31), date(2027, 1, 6)) == 2
+    assert workdays.due_date(as_(), "450600", date(2026, 12, 31), 1) == date(2027, 1, 5)
+    assert workdays.due_date(as_(), "450600", date(2027, 1, 7), 2) == date(2027, 1, 9)  # Saturday 01-09 from the plugin
+    assert workdays.remaining(as_(), "450600", date(2026, 12, 31), date(2027, 1, 6)) == 2
 
 
 def test_a_review_step_due_date_crosses_national_day(app, make, fcg_staff):
@@ -69,9 +70,9 @@ def test_a_review_step_due_date_crosses_national_day(app, make, fcg_staff):
     a = make.application(make.person(region="450600", division="450602"), ["FCG001"])
     assert a.step_due == date(2026, 9, 30)  # 受理: 1 working day
     current_app.config["MTKIT_TODAY"] = date(2026, 9, 30)
-    from core import workflow
+    from core.applications import review, rules
 
-    workflow.act(a, fcg_staff["reviewer"], "accept", a.version)
+    review.act(as_(fcg_staff["reviewer"]), a, "accept", a.version)
     assert a.step_due == date(2026, 10, 13)  # 初审 5 working days: 10-08, 09, 10 (Sat 调休), 12, 13
 
 

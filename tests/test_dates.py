@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from core.services import dates
+from core.kernel import time as dates
 
 
 @pytest.mark.parametrize(
@@ -64,8 +64,8 @@ def test_renewal_continues_without_gap():
 
 
 def test_rejected_renewal_stops_the_day_after_original_end():
-    assert dates.stop_date_after_rejected_renewal(date(2026, 12, 31)) == date(2027, 1, 1)
-    assert dates.stop_date_after_rejected_renewal(date(2027, 2, 28)) == date(2027, 3, 1)
+    assert dates.stop_after_failed_renewal(date(2026, 12, 31)) == date(2027, 1, 1)
+    assert dates.stop_after_failed_renewal(date(2027, 2, 28)) == date(2027, 3, 1)
 
 
 class TestEffective:
@@ -85,6 +85,6 @@ class TestEffective:
         assert dates.is_effective(self.start, self.end, date(2027, 2, 15), timely_renewal_pending=True)
 
     def test_stopped_after_rejected_renewal(self):
-        stop = dates.stop_date_after_rejected_renewal(self.end)
+        stop = dates.stop_after_failed_renewal(self.end)
         assert dates.is_effective(self.start, self.end, self.end, stop=stop)
         assert not dates.is_effective(self.start, self.end, stop, stop=stop)

@@ -10,17 +10,19 @@ import pytest
 from flask import current_app
 from sqlalchemy import func, select
 
-from core import workflow
+from core.applications import review, rules
 from core.extensions import db
 from core.models import Application, AuditLog, Recognition, VerificationCode
-from core.services import applications as apps
-from core.services import verification
-from core.services.pdf import ASSET_PREFIX, AssetFetcher, html_to_pdf
+from core.applications import materials
+from core.applications import service as apps
+from core.applications import verification
+from core.documents.pdf import ASSET_PREFIX, AssetFetcher, html_to_pdf
 from tests.conftest import login
+from tests.conftest import as_
 
 
 def act(app, user, action, **fields):
-    workflow.act(app, user, action, app.version, **fields)
+    review.act(as_(user), app, action, app.version, **fields)
     db.session.commit()
     return app
 
@@ -106,7 +108,7 @@ def test_fangchenggang_forms_and_renewal_form(client, make, fcg_staff):
     # Renew the recognition in its window: the renewal form names the recognition being renewed.
     rec = db.session.scalars(select(Recognition).where(Recognition.application_id == app.id)).one()
     current_app.config["MTKIT_TODAY"] = rec.end_date - timedelta(days=30)
-    renewal = apps.start_renewal(rec, app.person, channel="online")
+    renewal = apps.start_renewal(as_(app.person), rec, channel="online")
     db.session.commit()
     login(client, app.person.username)
     r = client.get(f"/applications/{renewal.id}/forms/renewal.pdf")
@@ -151,7 +153,7 @@ def test_blank_forms_for_window_use(client, region, issuer):
 
 
 def test_repeated_downloads_come_from_the_cache_until_the_record_changes(client, make, nmg_staff, monkeypatch):
-    from core.services import pdf
+    from core.documents import pdf
 
     person = make.person()
     app = make.application(person, ["M03900"], submit=False)
@@ -162,7 +164,7 @@ def test_repeated_downloads_come_from_the_cache_until_the_record_changes(client,
     first = client.get(f"/applications/{app.id}/forms/application.pdf").data
     again = client.get(f"/applications/{app.id}/forms/application.pdf").data
     assert first == again and len(renders) == 1
-    apps.submit(app, person, app.version)  # a new version of the record
+    apps.submit(as_(person), app, app.version)  # a new version of the record
     db.session.commit()
     third = client.get(f"/applications/{app.id}/forms/application.pdf").data
     assert len(renders) == 2 and third != first
@@ -178,7 +180,7 @@ def test_user_data_is_text_and_nothing_is_fetched(app, client, make, nmg_staff, 
     """A name or address holding markup prints as text; no local file or remote URL is loaded."""
     import urllib.request
 
-    from core.services import pdf
+    from core.documents import pdf
 
     def no_network(*a, **k):
         raise AssertionError("the PDF renderer tried to open a URL")
@@ -245,7 +247,7 @@ def test_a_template_asking_for_local_files_or_the_network_gets_neither(app):
 def test_documents_are_styled_with_mtkits_user_agent_sheet(app, monkeypatch):
     """mtkit swaps WeasyPrint's full user-agent sheet for static/pdf/ua.css (for speed) through a
     hook WeasyPrint does not document: this fails if an upgrade stops asking the document for it."""
-    from core.services import pdf
+    from core.documents import pdf
 
     asked = []
     real = pdf.FormHTML._ua_stylesheets
@@ -325,7 +327,7 @@ def test_one_code_per_decision_even_when_asked_twice(app, make, nmg_staff):
     decided = decided_nmg(make, nmg_staff)
     first = code_of(decided)
     with app.test_request_context("/"):
-        assert verification.issue(decided).code == first.code
+        assert verification.issue(as_(), decided).code == first.code
     assert db.session.scalar(select(func.count()).select_from(VerificationCode)) == 1
 
 
@@ -348,7 +350,7 @@ def test_window_staff_scan_paper_materials_and_print_the_form_for_signature(clie
     page = client.get(f"/applications/{application.id}").get_data(as_text=True)
     assert "打印表格" in page and f"/applications/{application.id}/forms/application.pdf" in page
     assert "窗口代办" in page
-    for item in apps.checklist(application):
+    for item in materials.checklist(as_(), application):
         if item.rule.required and item.rule.code != "application_form":
             scans = [(io.BytesIO(make_jpeg(40, 60)), "扫描1.jpg"), (io.BytesIO(make_pdf(2)), "扫描2.pdf")]
             r = client.post(f"/applications/{application.id}/materials", content_type="multipart/form-data",
@@ -373,18 +375,18 @@ def test_window_staff_scan_paper_materials_and_print_the_form_for_signature(clie
 
 @pytest.mark.parametrize("region", ["150000", "450600"])
 def test_every_form_of_both_regions_has_extractable_chinese_text(app, make, nmg_staff, fcg_staff, region):
-    from core.services import forms
+    from core.documents import printed_forms as forms
 
     decided = decided_nmg(make, nmg_staff) if region == "150000" else decided_fcg(make, fcg_staff)
     rec = db.session.scalars(select(Recognition).where(Recognition.application_id == decided.id)).first()
     current_app.config["MTKIT_TODAY"] = rec.end_date - timedelta(days=20)
-    renewal = apps.start_renewal(rec, decided.person, channel="online")
+    renewal = apps.start_renewal(as_(decided.person), rec, channel="online")
     db.session.commit()
     staff = nmg_staff["office"] if region == "150000" else fcg_staff["reviewer"]
     cases = [(decided, "application"), (decided, "approval"), (decided, "notice"), (renewal, "renewal")]
     with app.test_request_context("/"):
         for record, form in cases:
-            text = flat(pdf_text(forms.filled(record, form, staff)))
+            text = flat(pdf_text(forms.filled(as_(staff), record, form)))
             assert forms.FORMS[form] in text, (region, form)
             assert decided.person.name in text and rec.disease_name in text, (region, form)
             assert record.reference in text, (region, form)

@@ -7,13 +7,16 @@ import pytest
 from flask import current_app
 from sqlalchemy import func, select
 
-from core import workflow
+from core.applications import review, rules
 from core.extensions import db
 from core.models import Application, AuditLog, JobLock, JobRun, Notice, Recognition
 from core.models.base import utcnow
-from core.services import applications as apps
-from core.services import jobs, sweeps
-from core.services import recognitions as recs
+from core.applications import materials
+from core.applications import service as apps
+from core.jobs import reminders, runner
+from core.jobs.schedule import JOBS
+from core.recognitions import service as recs
+from tests.conftest import as_
 
 
 def on(day: date):
@@ -22,7 +25,7 @@ def on(day: date):
 
 def run(name, force=False):
     out = []
-    result = jobs.run(name, out.append, force)
+    result = runner.run(as_(origin="job"), JOBS[name], out.append, force)
     return result, "\n".join(out)
 
 
@@ -98,9 +101,9 @@ def test_inner_mongolia_sets_other_days(app, make):
 def test_no_reminder_once_a_renewal_is_submitted(app, make, fcg_person):
     rec = recognition(fcg_person, date(2027, 1, 9))
     on(date(2026, 12, 1))
-    renewal = apps.start_renewal(rec, fcg_person, channel="online")
+    renewal = apps.start_renewal(as_(fcg_person), rec, channel="online")
     make.upload_required(renewal, fcg_person)
-    apps.submit(renewal, fcg_person, renewal.version)
+    apps.submit(as_(fcg_person), renewal, renewal.version)
     db.session.commit()
     on(date(2026, 12, 10))
     run("renewal_reminders")
@@ -111,8 +114,8 @@ def test_crash_midway_then_rerun_completes_without_duplicates(app, make, monkeyp
     people = [make.person(region="450600", division="450602", phone=f"1380000{i:04d}") for i in range(7)]
     recs_ = [recognition(p, date(2027, 1, 9)) for p in people]
     on(date(2026, 12, 10))
-    monkeypatch.setattr(sweeps, "BATCH", 2)
-    real_notify, calls = sweeps.notify_many, {"n": 0}
+    monkeypatch.setattr(reminders, "BATCH", 2)
+    real_notify, calls = reminders.notify_many, {"n": 0}
 
     def crashing_notify(*args, **kwargs):
         calls["n"] += 1
@@ -120,7 +123,7 @@ def test_crash_midway_then_rerun_completes_without_duplicates(app, make, monkeyp
             raise RuntimeError("进程被中断(测试注入)")
         return real_notify(*args, **kwargs)
 
-    monkeypatch.setattr(sweeps, "notify_many", crashing_notify)
+    monkeypatch.setattr(reminders, "notify_many", crashing_notify)
     result, out = run("renewal_reminders")
     assert result == "failed" and "继续" in out
     from tests.conftest import login
@@ -133,7 +136,7 @@ def test_crash_midway_then_rerun_completes_without_duplicates(app, make, monkeyp
     db.session.expire_all()
     assert len(notices("renewal_reminder")) == 2  # the first batch was committed, the second rolled back
     assert db.session.scalars(select(JobRun.status).where(JobRun.name == "renewal_reminders")).all() == ["failed"]
-    monkeypatch.setattr(sweeps, "notify_many", real_notify)
+    monkeypatch.setattr(reminders, "notify_many", real_notify)
     assert run("renewal_reminders")[0] == "done"  # the failed run does not count: it is still due
     keys = sorted(n.dedup_key for n in notices("renewal_reminder"))
     assert keys == sorted(f"renewal:{r.id}:30" for r in recs_)
@@ -161,18 +164,18 @@ def test_expiry_sweep_expires_once_with_audit_and_notice(app, fcg_person):
     run("expiry_sweep")
     run("expiry_sweep", force=True)
     rec = db.session.get(Recognition, rec.id)
-    assert rec.status == "expired" and recs.state(rec, date(2027, 1, 10)) == "已到期"
+    assert rec.status == "expired" and recs.state(as_(), rec, date(2027, 1, 10)) == "已到期"
     sent = notices("expired")
     assert len(sent) == 1 and "2027-01-10 起停止" in sent[0].body
     assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "recognition.expire")) == 1
-    assert "到期" in recs.renewal_problem(rec, date(2027, 1, 10))
+    assert "到期" in recs.renewal_problem(as_(), rec, date(2027, 1, 10))
 
 
 def _submitted_renewal(make, person, rec, day):
     on(day)
-    renewal = apps.start_renewal(rec, person, channel="online")
+    renewal = apps.start_renewal(as_(person), rec, channel="online")
     make.upload_required(renewal, person)
-    apps.submit(renewal, person, renewal.version)
+    apps.submit(as_(person), renewal, renewal.version)
     db.session.commit()
     return renewal
 
@@ -183,13 +186,13 @@ def test_a_timely_renewal_keeps_the_recognition_effective_until_decided(app, mak
     on(date(2027, 1, 20))
     run("expiry_sweep")
     rec = db.session.get(Recognition, rec.id)
-    assert rec.status == "active" and recs.is_effective(rec, date(2027, 1, 20)) and notices("expired") == []
+    assert rec.status == "active" and recs.is_effective(as_(), rec, date(2027, 1, 20)) and notices("expired") == []
     # Rejected: ends the day after the original end; the sweep leaves it as decided.
     renewal = db.session.get(Application, renewal.id)
     staff = fcg_staff["reviewer"]
-    workflow.act(renewal, staff, "accept", renewal.version)
-    workflow.act(renewal, staff, "decide", renewal.version, results={"FCG001": "rejected"}, reason_code="R03")
-    workflow.act(renewal, staff, "record", renewal.version)
+    review.act(as_(staff), renewal, "accept", renewal.version)
+    review.act(as_(staff), renewal, "decide", renewal.version, results={"FCG001": "rejected"}, reason_code="R03")
+    review.act(as_(staff), renewal, "record", renewal.version)
     db.session.commit()
     on(date(2027, 1, 21))
     run("expiry_sweep")
@@ -200,7 +203,7 @@ def test_a_timely_renewal_keeps_the_recognition_effective_until_decided(app, mak
 def test_a_returned_renewal_past_its_deadline_lapses_and_ends_benefits(app, make, fcg_person, fcg_staff):
     rec = recognition(fcg_person, date(2027, 1, 9))
     renewal = _submitted_renewal(make, fcg_person, rec, date(2026, 12, 28))
-    workflow.act(renewal, fcg_staff["reviewer"], "return", renewal.version, to="applicant", note="请补充用药记录")
+    review.act(as_(fcg_staff["reviewer"]), renewal, "return", renewal.version, to="applicant", note="请补充用药记录")
     db.session.commit()
     assert renewal.return_deadline == date(2027, 1, 27)
     on(date(2027, 1, 27))  # the deadline day: still open
@@ -237,8 +240,8 @@ def test_result_notice_overdue_goes_to_the_region_administrator(app, make, fcg_s
     admin = make.staff("fcg_admin", "admin", region="450600")
     on(date(2026, 11, 23))
     a = make.application(make.person(region="450600", division="450602"), ["FCG001"])
-    workflow.act(a, fcg_staff["reviewer"], "accept", a.version)
-    workflow.act(a, fcg_staff["reviewer"], "decide", a.version, results={"FCG001": "approved"})
+    review.act(as_(fcg_staff["reviewer"]), a, "accept", a.version)
+    review.act(as_(fcg_staff["reviewer"]), a, "decide", a.version, results={"FCG001": "approved"})
     db.session.commit()
     assert a.step_due == date(2026, 11, 26)  # 结果通知: 3 working days
     on(date(2026, 11, 26))

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from core import hookimpl
 from core.extensions import db
 from core.models import AuditLog, NhsaDiseaseCode, NhsaFiling, NhsaImport, Recognition, User
-from core.services import nhsa_catalog
-from core.services.nhsa_messages import validate
+from core.nhsa import catalog as nhsa_catalog
+from core.nhsa.messages import validate
 from tests.conftest import login
 
 DEMO_PASSWORD = "Demo1234"

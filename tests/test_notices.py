@@ -11,13 +11,15 @@ from core import SmsResult, hookimpl
 from core.extensions import db
 from core.models import AuditLog, NoticeDelivery
 from core.models.base import utcnow
-from core.services import jobs
-from core.services.notices import BACKOFF_MINUTES, notify
-from tests.conftest import login
+from core.jobs import runner
+from core.jobs.schedule import JOBS
+from core.notices.delivery import BACKOFF_MINUTES
+from core.notices.service import notify
+from tests.conftest import as_, login
 
 
 def deliver():
-    return jobs.run("deliver_notices", lambda line: None, force=True)
+    return runner.run(as_(origin="job"), JOBS["deliver_notices"], lambda line: None, force=True)
 
 
 def deliveries(channel="sms"):
@@ -36,7 +38,7 @@ def sms_log(app):
 
 def test_sms_is_queued_then_sent_once_through_the_log_adapter(app, make):
     person = make.person(phone="13812345678")
-    notice = notify(person.id, "test", "审核结果", "您的申请已通过。")
+    notice = notify(as_(), person.id, "test", "审核结果", "您的申请已通过。")
     db.session.commit()
     assert notice.channels == "inbox,sms"
     [d] = deliveries()
@@ -67,7 +69,7 @@ class BureauGateway:
 def test_a_bureau_gateway_replaces_the_log_adapter(app, make):
     app.extensions["mtkit_pm"].register(BureauGateway())
     person = make.person(phone="13812345678")
-    notify(person.id, "test", "标题", "正文")
+    notify(as_(), person.id, "test", "标题", "正文")
     db.session.commit()
     deliver()
     [d] = deliveries()
@@ -80,7 +82,7 @@ def test_failures_back_off_then_give_up_and_staff_see_them(app, client, make):
     person = make.person(phone="13812345678")
     make.staff("nmg_admin", "admin", region="150000")
     make.staff("fcg_admin", "admin", region="450600")
-    notify(person.id, "test", "续办提醒", "请续办")
+    notify(as_(), person.id, "test", "续办提醒", "请续办")
     db.session.commit()
     deliver()
     [d] = deliveries()
@@ -110,7 +112,7 @@ def test_failures_back_off_then_give_up_and_staff_see_them(app, client, make):
 
 def test_a_delivery_interrupted_while_sending_is_retried(app, make):
     person = make.person()
-    notify(person.id, "test", "标题", "正文")
+    notify(as_(), person.id, "test", "标题", "正文")
     db.session.commit()
     d = deliveries()[0]
     d.status, d.attempts, d.last_attempt_at = "sending", 1, utcnow() - timedelta(hours=1)  # the host died mid-send
@@ -131,7 +133,7 @@ def test_a_person_chooses_channels(app, client, make):
     assert client.post("/profile/notices", data={"letter": "1"}).status_code == 302
     db.session.refresh(person)
     assert (person.notice_sms, person.notice_letter) == (False, True)
-    notice = notify(person.id, "test", "标题", "正文")
+    notice = notify(as_(), person.id, "test", "标题", "正文")
     db.session.commit()
     assert notice.channels == "inbox,letter" and deliveries("sms") == [] and len(deliveries("letter")) == 1
     assert db.session.scalar(select(AuditLog.detail).where(AuditLog.action == "user.update_notice_prefs")) == "sms=0 letter=1"
@@ -141,7 +143,7 @@ def test_staff_get_inbox_notices_only(app, make):
     staff = make.staff("fcg_review", "agency_reviewer", region="450600", office="O450600001")
     staff.phone = "13900001111"
     db.session.commit()
-    assert notify(staff.id, "sla_digest", "标题", "正文").channels == "inbox"
+    assert notify(as_(), staff.id, "sla_digest", "标题", "正文").channels == "inbox"
 
 
 def test_window_staff_print_letters_once_as_a_pdf_batch(app, client, make, fcg_staff):
@@ -153,8 +155,8 @@ def test_window_staff_print_letters_once_as_a_pdf_batch(app, client, make, fcg_s
     other = make.person(region="150000", division="150100", name="张三")
     other.notice_letter, other.address = True, "呼和浩特市新城区某路2号"
     db.session.commit()
-    notify(person.id, "expired", "门特待遇已到期", "您的高血压门特待遇已于 2026-11-22 到期。")
-    notify(other.id, "expired", "门特认定已到期", "内蒙古的信")
+    notify(as_(), person.id, "expired", "门特待遇已到期", "您的高血压门特待遇已于 2026-11-22 到期。")
+    notify(as_(), other.id, "expired", "门特认定已到期", "内蒙古的信")
     db.session.commit()
     login(client, "fcg_review")
     page = client.get("/staff/letters").get_data(as_text=True)

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 from core.extensions import db
 from core.models import Application, AuditLog, Material, User
-from core.services.identity import mask_id, mask_phone
+from core.people.identity import mask_id, mask_phone
 from tests.conftest import PASSWORD, PDF, PNG, login
+from tests.conftest import as_
 
 EXTERNAL_URL = re.compile(r"https?://[^\s\"'<>)]*")
 
@@ -549,15 +550,15 @@ def test_guessing_the_current_password_locks_the_account(app, client, make):
 
 
 def test_applicant_does_not_read_internal_notes_or_unconfirmed_results(app, client, make):
-    from core import workflow
+    from core.applications import review, rules
 
     reviewer = make.staff("fcg_review", "agency_reviewer", region="450600", office="O450600001", name="黄海燕")
     expert = make.staff("fcg_expert", "expert", region="450600", name="梁教授")
     person = make.person(region="450600", division="450602")
     a = make.application(person, ["FCG001"])
-    workflow.act(a, reviewer, "accept", a.version)
-    workflow.act(a, reviewer, "refer_expert", a.version, note="疑似材料造假,请专家复核")
-    workflow.act(a, expert, "decide", a.version, results={"FCG001": "rejected"}, reason_code="R01", note="病历不可信")
+    review.act(as_(reviewer), a, "accept", a.version)
+    review.act(as_(reviewer), a, "refer_expert", a.version, note="疑似材料造假,请专家复核")
+    review.act(as_(expert), a, "decide", a.version, results={"FCG001": "rejected"}, reason_code="R01", note="病历不可信")
     db.session.commit()
     login(client, person.username)
     page = client.get(f"/applications/{a.id}").get_data(as_text=True)
@@ -598,15 +599,15 @@ def test_window_look_up_explains_a_malformed_id_number(app, client, make):
 
 
 def test_applicant_reads_the_explanation_of_a_final_rejection(app, client, make):
-    from core import workflow
+    from core.applications import review, rules
 
     reviewer = make.staff("fcg_review", "agency_reviewer", region="450600", office="O450600001")
     person = make.person(region="450600", division="450602")
     a = make.application(person, ["FCG001"])
-    workflow.act(a, reviewer, "accept", a.version)
-    workflow.act(a, reviewer, "decide", a.version, results={"FCG001": "rejected"}, reasons={"FCG001": "R03"},
+    review.act(as_(reviewer), a, "accept", a.version)
+    review.act(as_(reviewer), a, "decide", a.version, results={"FCG001": "rejected"}, reasons={"FCG001": "R03"},
                  explanations={"FCG001": "近半年血压控制平稳,暂不需长期门诊用药"}, note="内部备注")
-    workflow.act(a, reviewer, "record", a.version)
+    review.act(as_(reviewer), a, "record", a.version)
     db.session.commit()
     login(client, person.username)
     page = client.get(f"/applications/{a.id}").get_data(as_text=True)

@@ -8,10 +8,11 @@ from decimal import Decimal
 import pytest
 
 from app import create_app
-from core import hookimpl, hookspecs
+from core import hookimpl
+from core.kernel import hookspecs
 from core.plugins import PluginError, make_plugin_manager
 from core.regions import Regions
-from core.types import Disease, Division, Institution, RegionInfo, ReviewStep
+from core.kernel.types import Disease, Division, Institution, RegionInfo, ReviewStep
 
 YEARS = (2026, 2027)
 

@@ -8,9 +8,11 @@ from sqlalchemy import text
 
 from core import hookimpl
 from core.extensions import db
-from core.services import Invalid
-from core.services import applications as apps
+from core.kernel.errors import Invalid
+from core.applications import materials
+from core.applications import service as apps
 from tests.conftest import login
+from tests.conftest import as_
 
 
 def page_ids(client, **params):
@@ -51,7 +53,7 @@ def test_queue_query_walks_the_index(app, make, nmg_staff):
     if db.engine.dialect.name != "sqlite":
         pytest.skip("the plan check is written for SQLite's EXPLAIN QUERY PLAN; PostgreSQL plans depend on statistics")
     from core.models import Application
-    from core.services.queues import QueueFilter, statement
+    from core.applications.queues import QueueFilter, statement
 
     stmt = statement(nmg_staff["office"], QueueFilter(view="mine"), before=1000).with_only_columns(Application.id)
     compiled = stmt.compile(db.engine, compile_kwargs={"literal_binds": True})
@@ -71,7 +73,7 @@ def test_plugin_validation_problems_stop_submission(app, make):
     application = make.application(person, ["M03900"], submit=False)
     person.phone = None
     with pytest.raises(Invalid) as e:
-        apps.submit(application, person, application.version)
+        apps.submit(as_(person), application, application.version)
     assert "申请人须登记手机号码。" in e.value.problems
     db.session.rollback()
     assert application.status == "draft"

@@ -7,12 +7,14 @@ import pytest
 from flask import current_app
 from sqlalchemy import select
 
-from core import workflow
+from core.applications import review, rules
 from core.extensions import db
 from core.models import Notice, Recognition
-from core.services import Invalid
-from core.services import applications as apps
-from core.services import recognitions as recs
+from core.kernel.errors import Invalid
+from core.applications import materials
+from core.applications import service as apps
+from core.recognitions import service as recs
+from tests.conftest import as_
 
 
 def on(day: date):
@@ -26,7 +28,7 @@ def finish_fcg(app, staff, result="approved", reason=None):
         ("decide", {"results": {ad.disease_code: result for ad in app.diseases}, "reason_code": reason}),
         ("record", {}),
     ):
-        workflow.act(app, staff, action, app.version, **fields)
+        review.act(as_(staff), app, action, app.version, **fields)
     db.session.commit()
 
 
@@ -44,14 +46,14 @@ def recognised(make, fcg_staff):
 
 def renew(person, rec, day):
     on(day)
-    app = apps.start_renewal(rec, person, channel="online")
+    app = apps.start_renewal(as_(person), rec, channel="online")
     db.session.commit()
     return app
 
 
 def submit(make, app, person):
     make.upload_required(app, person)
-    apps.submit(app, person, app.version)
+    apps.submit(as_(person), app, app.version)
     db.session.commit()
 
 
@@ -68,7 +70,7 @@ def test_renewal_is_prefilled_from_the_last_recognition(make, recognised):
     assert (app.kind, app.region_code, app.division_code, app.institution_code) == ("renewal", "450600", "450602", "O450600001")
     assert [d.disease_code for d in app.diseases] == ["FCG001"] and app.renewal_of_id == rec.id
     # The checklist is the renewal list from the seed, not the new-application one.
-    names = " ".join(i.rule.name for i in apps.checklist(app))
+    names = " ".join(i.rule.name for i in materials.checklist(as_(), app))
     assert "续办申请表" in names and "原门特认定审批表" in names
 
 
@@ -77,8 +79,8 @@ def test_timely_renewal_keeps_benefits_and_continues_without_gap(make, recognise
     app = renew(person, rec, date(2027, 1, 9))  # last day of validity
     submit(make, app, person)
     on(date(2027, 1, 20))  # decided after the original end date
-    assert recs.is_effective(rec, date(2027, 1, 20))
-    assert recs.state(rec, date(2027, 1, 20)).startswith("续办审核中")
+    assert recs.is_effective(as_(), rec, date(2027, 1, 20))
+    assert recs.state(as_(), rec, date(2027, 1, 20)).startswith("续办审核中")
     finish_fcg(app, staff)
     new = db.session.scalars(select(Recognition).where(Recognition.id != rec.id)).one()
     assert (new.start_date, new.end_date, new.previous_id) == (date(2027, 1, 10), date(2029, 1, 9), rec.id)
@@ -92,8 +94,8 @@ def test_rejected_renewal_stops_benefits_the_day_after_the_original_end(make, re
     on(date(2027, 1, 20))
     finish_fcg(app, staff, result="rejected", reason="R03")
     assert rec.stop_date == date(2027, 1, 10) and rec.status == "ended"
-    assert recs.is_effective(rec, date(2027, 1, 9))
-    assert not recs.is_effective(rec, date(2027, 1, 10))
+    assert recs.is_effective(as_(), rec, date(2027, 1, 9))
+    assert not recs.is_effective(as_(), rec, date(2027, 1, 10))
     notice = db.session.scalars(select(Notice).where(Notice.kind == "decision", Notice.user_id == person.id)).all()[-1]
     assert "2027-01-10" in notice.body and "停止" in notice.body
 
@@ -103,7 +105,7 @@ def test_rejection_before_the_end_still_keeps_benefits_to_the_end(make, recognis
     app = renew(person, rec, date(2026, 11, 1))
     submit(make, app, person)
     finish_fcg(app, staff, result="rejected", reason="R03")
-    assert recs.is_effective(rec, date(2027, 1, 9)) and not recs.is_effective(rec, date(2027, 1, 10))
+    assert recs.is_effective(as_(), rec, date(2027, 1, 9)) and not recs.is_effective(as_(), rec, date(2027, 1, 10))
 
 
 def test_after_the_end_only_a_new_application(make, recognised):
@@ -111,7 +113,7 @@ def test_after_the_end_only_a_new_application(make, recognised):
     with pytest.raises(Invalid) as e:
         renew(person, rec, date(2027, 1, 10))
     assert "重新申请" in " ".join(e.value.problems)
-    assert not recs.is_effective(rec, date(2027, 1, 10))
+    assert not recs.is_effective(as_(), rec, date(2027, 1, 10))
     assert make.application(person, ["FCG001"]).kind == "new"
 
 
@@ -121,7 +123,7 @@ def test_renewal_draft_submitted_after_the_end_is_refused(make, recognised):
     make.upload_required(app, person)
     on(date(2027, 1, 10))
     with pytest.raises(Invalid) as e:
-        apps.submit(app, person, app.version)
+        apps.submit(as_(person), app, app.version)
     assert "到期" in " ".join(e.value.problems)
 
 
@@ -148,7 +150,7 @@ def test_disease_must_be_in_the_catalogue_of_the_renewal_years(make, fcg_staff):
     finish_fcg(app, fcg_staff["reviewer"])
     rec = db.session.scalars(select(Recognition)).one()
     assert rec.end_date == date(2027, 2, 28)
-    assert "2027 年度" in recs.renewal_problem(rec, date(2026, 12, 15))
+    assert "2027 年度" in recs.renewal_problem(as_(), rec, date(2026, 12, 15))
     with pytest.raises(Invalid) as e:
         renew(person, rec, date(2027, 1, 15))
     assert "2027 年度" in " ".join(e.value.problems)
@@ -156,7 +158,7 @@ def test_disease_must_be_in_the_catalogue_of_the_renewal_years(make, fcg_staff):
 
 def test_renewal_into_a_year_that_keeps_the_disease_is_allowed(make, recognised):
     person, rec, _ = recognised  # FCG001 ends 2027-01-09 and is in both years' catalogues
-    assert recs.renewal_problem(rec, date(2026, 12, 15)) is None
+    assert recs.renewal_problem(as_(), rec, date(2026, 12, 15)) is None
 
 
 def test_early_renewal_still_blocks_a_new_application(make, recognised):
@@ -177,14 +179,14 @@ def test_returned_timely_renewal_keeps_benefits_only_until_the_supplement_deadli
     person, rec, staff = recognised
     app = renew(person, rec, date(2026, 12, 20))
     submit(make, app, person)
-    workflow.act(app, staff, "return", app.version, to="applicant", note="请补充近半年用药记录")
+    review.act(as_(staff), app, "return", app.version, to="applicant", note="请补充近半年用药记录")
     db.session.commit()
     assert app.return_deadline == date(2027, 1, 19)
-    assert recs.is_effective(rec, date(2027, 1, 19))
-    assert not recs.is_effective(rec, date(2027, 1, 20))
+    assert recs.is_effective(as_(), rec, date(2027, 1, 19))
+    assert not recs.is_effective(as_(), rec, date(2027, 1, 20))
     on(date(2027, 1, 20))
     with pytest.raises(Invalid) as e:
-        apps.submit(app, person, app.version)
+        apps.submit(as_(person), app, app.version)
     assert "补正期限" in " ".join(e.value.problems)
 
 
@@ -209,7 +211,7 @@ def test_submission_refused_while_required_material_missing(make):
     person = make.person()
     app = make.application(person, ["M00503"], upload=False, submit=False)
     with pytest.raises(Invalid) as e:
-        apps.submit(app, person, app.version)
+        apps.submit(as_(person), app, app.version)
     listed = " ".join(e.value.problems)
     assert "病情诊断书" in listed and "病理" in listed
     db.session.rollback()
@@ -221,8 +223,8 @@ def test_rejected_renewal_still_blocks_a_new_application_until_the_end(make, rec
     app = renew(person, rec, date(2026, 11, 1))
     submit(make, app, person)
     finish_fcg(app, staff, result="rejected", reason="R03")
-    assert recs.state(rec, date(2026, 11, 2)) == "有效"
-    assert "续办未通过" in recs.renewal_problem(rec, date(2026, 11, 2))
+    assert recs.state(as_(), rec, date(2026, 11, 2)) == "有效"
+    assert "续办未通过" in recs.renewal_problem(as_(), rec, date(2026, 11, 2))
     with pytest.raises(Invalid):
         make.application(person, ["FCG001"])  # would overlap the validity that runs to 2027-01-09
     on(date(2027, 1, 10))
@@ -234,34 +236,34 @@ def test_withdrawing_a_timely_renewal_after_the_end_stops_benefits_like_a_reject
     app = renew(person, rec, date(2027, 1, 5))
     submit(make, app, person)
     on(date(2027, 1, 20))
-    assert recs.is_effective(rec, date(2027, 1, 20))
-    apps.withdraw(app, person, app.version)
+    assert recs.is_effective(as_(), rec, date(2027, 1, 20))
+    apps.withdraw(as_(person), app, app.version)
     db.session.commit()
     assert (rec.status, rec.stop_date) == ("ended", date(2027, 1, 10))
-    assert not recs.is_effective(rec, date(2027, 1, 20))
+    assert not recs.is_effective(as_(), rec, date(2027, 1, 20))
 
 
 def test_renewal_explains_what_is_already_open(make, recognised):
     person, rec, _ = recognised
     draft = renew(person, rec, date(2026, 11, 1))
-    assert f"续办草稿(第 {draft.id} 号)" in recs.renewal_problem(rec, date(2026, 11, 2))
+    assert f"续办草稿(第 {draft.id} 号)" in recs.renewal_problem(as_(), rec, date(2026, 11, 2))
     submit(make, draft, person)
-    assert f"续办申请(第 {draft.id} 号)正在办理中" in recs.renewal_problem(rec, date(2026, 11, 2))
+    assert f"续办申请(第 {draft.id} 号)正在办理中" in recs.renewal_problem(as_(), rec, date(2026, 11, 2))
 
 
 def test_coverage_on_a_date_names_the_recognition_or_the_reason(make, recognised):
     person, rec, staff = recognised
     rows = recs.for_person(person.id, "450600", "FCG001")
-    assert recs.coverage(rows, date(2026, 5, 1)) == (rec, None)
-    assert recs.coverage([], date(2026, 5, 1))[1] == "参保人没有该病种的门特认定。"
-    assert "2025-01-10" in recs.coverage(rows, date(2025, 1, 9))[1]  # not started yet
-    assert "已于 2027-01-09 到期" in recs.coverage(rows, date(2027, 1, 10))[1]
+    assert recs.coverage(as_(), rows, date(2026, 5, 1)) == (rec, None)
+    assert recs.coverage(as_(), [], date(2026, 5, 1))[1] == "参保人没有该病种的门特认定。"
+    assert "2025-01-10" in recs.coverage(as_(), rows, date(2025, 1, 9))[1]  # not started yet
+    assert "已于 2027-01-09 到期" in recs.coverage(as_(), rows, date(2027, 1, 10))[1]
     # A timely renewal under review keeps benefits after the end; once approved, the successor covers.
     app = renew(person, rec, date(2027, 1, 2))
     submit(make, app, person)
-    assert recs.coverage(rows, date(2027, 1, 15)) == (rec, None)
+    assert recs.coverage(as_(), rows, date(2027, 1, 15)) == (rec, None)
     on(date(2027, 1, 20))
     finish_fcg(app, staff)
     rows = recs.for_person(person.id, "450600", "FCG001")
-    successor, why = recs.coverage(rows, date(2027, 1, 15))
+    successor, why = recs.coverage(as_(), rows, date(2027, 1, 15))
     assert why is None and successor.previous_id == rec.id

@@ -7,7 +7,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
 
 from core.extensions import db
-from core.models import STATUSES, Application, AuditLog, Recognition, User
+from core.kernel.status import Status
+from core.models import Application, AuditLog, Recognition, User
+from tests.conftest import as_
 
 
 def test_migrations_match_the_models(app):
@@ -40,7 +42,7 @@ def test_demo_has_every_status_in_both_regions(app, runner):
     assert result.exit_code == 0, result.output
     for region in ("150000", "450600"):
         present = set(db.session.scalars(select(Application.status).where(Application.region_code == region)))
-        assert present == set(STATUSES), (region, present)
+        assert present == set(Status.labels()), (region, present)
         assert db.session.scalar(select(func.count()).select_from(Recognition).where(Recognition.region_code == region))
     roles = set(db.session.scalars(select(User.role)))
     assert roles == {"insured", "physician", "hospital_office", "agency_reviewer", "expert", "admin"}
@@ -108,8 +110,7 @@ def test_unexpected_errors_show_a_plain_chinese_page(app, client):
 
 
 def test_demo_people_can_renew_today(app, runner):
-    from core.services import recognitions as recs
-    from core.services.clock import today
+    from core.recognitions import service as recs
 
     runner.invoke(args=["demo"])
     for username, disease in (("150102195503120244", "M03900"), ("450602195807040268", "FCG001")):  # 张桂英, 韦小红
@@ -117,7 +118,7 @@ def test_demo_people_can_renew_today(app, runner):
         rec = db.session.scalars(
             select(Recognition).where(Recognition.person_id == person.id, Recognition.disease_code == disease)
         ).one()
-        assert recs.renewal_problem(rec, today()) is None, username
+        assert recs.renewal_problem(as_(), rec, as_().today(rec.region_code)) is None, username
 
 
 def test_upgrading_a_database_that_holds_data(tmp_path):

@@ -7,10 +7,12 @@ from datetime import date
 
 from flask import current_app
 
-from core import workflow
+from core.applications import review, rules
 from core.extensions import db
-from core.services import applications as apps
+from core.applications import materials
+from core.applications import service as apps
 from tests.conftest import login
+from tests.conftest import as_
 
 
 def on(day):
@@ -31,7 +33,7 @@ def test_due_dates_and_filters_in_the_queue(app, client, make, fcg_staff):
     late = fcg_app(make, date(2026, 11, 18))  # 受理 due 11-19: overdue on 11-23
     soon = fcg_app(make, date(2026, 11, 23))  # due 11-24: the next working day
     later = fcg_app(make, date(2026, 11, 23))
-    workflow.act(later, fcg_staff["reviewer"], "accept", later.version)  # 初审 due 11-30
+    review.act(as_(fcg_staff["reviewer"]), later, "accept", later.version)  # 初审 due 11-30
     db.session.commit()
     on(date(2026, 11, 23))
     login(client, "fcg_review")
@@ -60,31 +62,31 @@ def test_overdue_pages_walk_most_urgent_first(app, client, make, fcg_staff):
 def test_the_clock_pauses_while_returned_and_resumes_with_what_was_left(app, make, fcg_staff):
     a = fcg_app(make, date(2026, 11, 23))
     staff, person = fcg_staff["reviewer"], a.person
-    workflow.act(a, staff, "accept", a.version)
+    review.act(as_(staff), a, "accept", a.version)
     assert a.step_due == date(2026, 11, 30)  # 初审: 5 working days from Monday 11-23
     on(date(2026, 11, 25))  # two working days used
-    workflow.act(a, staff, "return", a.version, to="applicant", note="请补充检查报告")
+    review.act(as_(staff), a, "return", a.version, to="applicant", note="请补充检查报告")
     assert (a.step_due, a.sla_remaining) == (None, 3)
     on(date(2026, 12, 7))  # twelve days later the person resubmits
-    apps.submit(a, person, a.version)
+    apps.submit(as_(person), a, a.version)
     assert (a.status, a.step_due, a.sla_remaining) == ("in_review", date(2026, 12, 10), None)  # 3 working days left
 
 
 def test_a_return_on_the_due_day_resumes_due_on_the_day_of_resubmission(app, make, fcg_staff):
     a = fcg_app(make, date(2026, 11, 23))
-    workflow.act(a, fcg_staff["reviewer"], "accept", a.version)
+    review.act(as_(fcg_staff["reviewer"]), a, "accept", a.version)
     on(date(2026, 11, 30))
-    workflow.act(a, fcg_staff["reviewer"], "return", a.version, to="applicant", note="请补充")
+    review.act(as_(fcg_staff["reviewer"]), a, "return", a.version, to="applicant", note="请补充")
     assert a.sla_remaining == 0
     on(date(2026, 12, 2))
-    apps.submit(a, a.person, a.version)
+    apps.submit(as_(a.person), a, a.version)
     assert a.step_due == date(2026, 12, 2)
 
 
 def test_returned_rows_show_the_paused_clock(app, client, make, fcg_staff):
     a = fcg_app(make, date(2026, 11, 23))
-    workflow.act(a, fcg_staff["reviewer"], "accept", a.version)
-    workflow.act(a, fcg_staff["reviewer"], "return", a.version, to="applicant", note="请补充")
+    review.act(as_(fcg_staff["reviewer"]), a, "accept", a.version)
+    review.act(as_(fcg_staff["reviewer"]), a, "return", a.version, to="applicant", note="请补充")
     db.session.commit()
     login(client, "fcg_review")
     html = client.get("/staff/queue?view=all&status=returned").get_data(as_text=True)
@@ -95,9 +97,9 @@ def test_supervisors_see_overdue_work_per_office_and_per_reviewer(app, client, m
     make.staff("fcg_admin", "admin", region="450600")
     make.staff("nmg_admin", "admin", region="150000")
     a = fcg_app(make, date(2026, 11, 16))
-    workflow.act(a, fcg_staff["reviewer"], "accept", a.version)  # 初审 due 11-23 -> due soon... today
+    review.act(as_(fcg_staff["reviewer"]), a, "accept", a.version)  # 初审 due 11-23 -> due soon... today
     b = fcg_app(make, date(2026, 11, 10), division="450681")
-    workflow.act(b, fcg_staff["dx_reviewer"], "accept", b.version)  # 初审 due 11-17: overdue
+    review.act(as_(fcg_staff["dx_reviewer"]), b, "accept", b.version)  # 初审 due 11-17: overdue
     fcg_app(make, date(2026, 11, 12))  # waiting for 受理, due 11-13: overdue, nobody has touched it
     db.session.commit()
     on(date(2026, 11, 23))
@@ -124,7 +126,7 @@ def test_overdue_filter_walks_the_due_index(app, make, nmg_staff):
     if db.engine.dialect.name != "sqlite":
         pytest.skip("the plan check is written for SQLite's EXPLAIN QUERY PLAN")
     from core.models import Application
-    from core.services.queues import DueWindow, QueueFilter, statement
+    from core.applications.queues import DueWindow, QueueFilter, statement
 
     window = DueWindow(date(2026, 11, 23), date(2026, 11, 24))
     stmt = statement(nmg_staff["office"], QueueFilter(due="overdue"), window=window,

@@ -17,6 +17,7 @@ from core.extensions import db
 from core.models import Application, AuditLog, Material
 from tests.conftest import login
 from tests.files import make_jpeg, make_pdf, make_png
+from tests.conftest import as_
 
 
 def stored_files(app) -> list[Path]:
@@ -237,10 +238,11 @@ def test_reviewers_preview_pdf_pages_and_photos_in_place(client, make, nmg_staff
     db.session.expire_all()
     application = db.session.get(Application, application.id)
     pdf, photo = sorted(application.current_materials(), key=lambda m: m.id)
-    from core.services import applications as apps
+    from core.applications import materials
+    from core.applications import service as apps
 
     make.upload_required(application, person)
-    apps.submit(application, person, application.version)
+    apps.submit(as_(person), application, application.version)
     db.session.commit()
     login(client, "yibao")  # the hospital's 医保科 sees it once submitted
     page = client.get(f"/applications/{application.id}").get_data(as_text=True)
@@ -271,20 +273,21 @@ def test_bytes_left_by_a_failed_save_are_swept_later_never_in_the_request(app, c
 
     from werkzeug.datastructures import FileStorage
 
-    from core.services import applications as apps
+    from core.applications import materials
+    from core.applications import service as apps
 
     person, application = draft
     login(client, person.username)
     assert upload(client, application, make_pdf(1), "留下.pdf").status_code in (200, 302)
     kept = stored_files(app)
 
-    def boom():
+    def boom(*_):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(apps, "flush_or_conflict", boom)
+    monkeypatch.setattr(materials, "flush_or_conflict", boom)
     with pytest.raises(RuntimeError):
-        apps.add_material(application, person, disease_code="*", material_code="diagnosis_cert",
-                          file_storage=FileStorage(io.BytesIO(make_pdf(3)), filename="诊断书.pdf"))
+        materials.add(as_(person), application, disease_code="*", material_code="diagnosis_cert",
+                          files=[FileStorage(io.BytesIO(make_pdf(3)), filename="诊断书.pdf")])
     db.session.rollback()
     orphan = [p for p in stored_files(app) if p not in kept]
     assert len(orphan) == 1 and material_count() == 1
@@ -381,7 +384,7 @@ def test_jpeg_comments_are_dropped(app, client, draft):
 def test_previews_that_fail_are_not_retried_and_page_zero_is_not_a_page(app, client, draft, monkeypatch):
     import subprocess
 
-    from core.services import previews
+    from core.applications import previews
 
     person, application = draft
     login(client, person.username)

@@ -6,15 +6,17 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from core import workflow
+from core.applications import review, rules
 from core.extensions import db
 from core.models import Application, AuditLog, Decision, Material, Notice, Recognition
-from core.services import Conflict, Forbidden, Invalid, NotFound
-from core.services import applications as apps
+from core.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from core.applications import materials
+from core.applications import service as apps
+from tests.conftest import as_
 
 
 def act(app, user, action, **fields):
-    workflow.act(app, user, action, app.version, **fields)
+    review.act(as_(user), app, action, app.version, **fields)
     db.session.commit()
     return app
 
@@ -65,28 +67,28 @@ def test_mixed_fast_and_normal_diseases_take_the_normal_track(make, nmg_staff):
 def test_physician_title_is_enforced(make, nmg_staff):
     app = make.application(make.person(), ["M00503"])
     with pytest.raises(Forbidden, match="副主任医师"):
-        workflow.act(app, nmg_staff["junior"], "decide", app.version, results={"M00503": "approved"})
+        review.act(as_(nmg_staff["junior"]), app, "decide", app.version, results={"M00503": "approved"})
     assert app.current_role == "physician"
-    assert workflow.allowed_actions(app, nmg_staff["junior"]) == []
-    assert "decide" in workflow.allowed_actions(app, nmg_staff["doctor"])
+    assert rules.allowed_actions(app, nmg_staff["junior"]) == []
+    assert "decide" in rules.allowed_actions(app, nmg_staff["doctor"])
 
 
 def test_wrong_role_and_wrong_scope_are_refused(make, nmg_staff):
     app = make.application(make.person(), ["M03900"])
     with pytest.raises(Forbidden):
-        workflow.act(app, nmg_staff["doctor"], "accept", app.version)  # 医保科's step
+        review.act(as_(nmg_staff["doctor"]), app, "accept", app.version)  # 医保科's step
     with pytest.raises(NotFound):
-        workflow.act(app, nmg_staff["other_office"], "accept", app.version)  # another hospital
+        review.act(as_(nmg_staff["other_office"]), app, "accept", app.version)  # another hospital
     assert app.status == "submitted"
 
 
 def test_decision_needs_every_disease_and_a_reason(make, nmg_staff):
     app = make.application(make.person(), ["M00503", "M07803"])
     with pytest.raises(Invalid) as e:
-        workflow.act(app, nmg_staff["doctor"], "decide", app.version, results={"M00503": "approved"})
+        review.act(as_(nmg_staff["doctor"]), app, "decide", app.version, results={"M00503": "approved"})
     assert any("慢性肾功能不全" in p for p in e.value.problems)
     with pytest.raises(Invalid) as e:
-        workflow.act(app, nmg_staff["doctor"], "decide", app.version, results={"M00503": "approved", "M07803": "rejected"})
+        review.act(as_(nmg_staff["doctor"]), app, "decide", app.version, results={"M00503": "approved", "M07803": "rejected"})
     assert any("原因" in p for p in e.value.problems)
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Decision)) == 0
@@ -97,7 +99,7 @@ def test_stale_version_gets_a_conflict_and_changes_nothing(make, nmg_staff):
     stale = app.version
     act(app, nmg_staff["office"], "accept")
     with pytest.raises(Conflict, match="刷新"):
-        workflow.act(app, nmg_staff["office"], "return", stale, to="applicant", note="x")
+        review.act(as_(nmg_staff["office"]), app, "return", stale, to="applicant", note="x")
     db.session.rollback()
     db.session.refresh(app)
     assert (app.status, app.current_role) == ("in_review", "physician")
@@ -111,7 +113,7 @@ def test_concurrent_update_is_caught_by_the_version_column(app, make, nmg_staff)
     with db.engine.begin() as conn:
         conn.execute(Application.__table__.update().where(Application.id == app_id).values(version=version + 1))
     with pytest.raises(Conflict):
-        workflow.act(application, nmg_staff["office"], "accept", version)
+        review.act(as_(nmg_staff["office"]), application, "accept", version)
 
 
 def test_return_for_supplement_pauses_and_resumes(make, nmg_staff):
@@ -119,15 +121,15 @@ def test_return_for_supplement_pauses_and_resumes(make, nmg_staff):
     app = make.application(person, ["M03900"])
     act(app, nmg_staff["office"], "accept")
     with pytest.raises(Invalid):
-        workflow.act(app, nmg_staff["doctor"], "return", app.version, to="applicant", note="  ")
+        review.act(as_(nmg_staff["doctor"]), app, "return", app.version, to="applicant", note="  ")
     db.session.rollback()
     act(app, nmg_staff["doctor"], "return", to="applicant", note="诊断书缺少公章", reason_code="R02")
     assert (app.status, app.return_deadline, app.step_due, app.current_role) == ("returned", date(2026, 12, 23), None, None)
     notice = db.session.scalars(select(Notice).where(Notice.kind == "return")).one()
     assert "诊断书缺少公章" in notice.body and "2026-12-23" in notice.body
     with pytest.raises(Forbidden):
-        apps.submit(app, nmg_staff["office"], app.version)  # only the applicant (or the 代办 filer)
-    apps.submit(app, person, app.version)
+        apps.submit(as_(nmg_staff["office"]), app, app.version)  # only the applicant (or the 代办 filer)
+    apps.submit(as_(person), app, app.version)
     db.session.commit()
     assert (app.status, app.current_role, app.step_index) == ("in_review", "physician", 1)
     assert statuses(app)[-2:] == ["return", "resubmit"]
@@ -147,7 +149,7 @@ def test_fangchenggang_with_expert_review(make, fcg_staff):
     assert [s["kind"] for s in app.steps] == ["accept", "review", "expert", "record"]
     act(app, fcg_staff["dx_reviewer"], "accept")
     assert app.step_due == date(2026, 11, 30)  # 初审: 5 working days from Monday 11-23
-    assert set(workflow.allowed_actions(app, fcg_staff["dx_reviewer"])) == {"decide", "refer_expert", "return"}
+    assert set(rules.allowed_actions(app, fcg_staff["dx_reviewer"])) == {"decide", "refer_expert", "return"}
     act(app, fcg_staff["dx_reviewer"], "refer_expert", note="病情需复评")
     assert app.current_role == "expert"
     act(app, fcg_staff["expert"], "decide", results={"FCG001": "approved"})
@@ -171,12 +173,12 @@ def test_withdraw(make, nmg_staff):
     person = make.person()
     app = make.application(person, ["M03900"])
     with pytest.raises(Forbidden):
-        apps.withdraw(app, nmg_staff["office"], app.version)
-    apps.withdraw(app, person, app.version, "不需要了")
+        apps.withdraw(as_(nmg_staff["office"]), app, app.version)
+    apps.withdraw(as_(person), app, app.version, "不需要了")
     db.session.commit()
     assert app.status == "withdrawn" and not app.diseases[0].is_open
     with pytest.raises(Invalid):
-        workflow.act(app, nmg_staff["office"], "accept", app.version)
+        review.act(as_(nmg_staff["office"]), app, "accept", app.version)
     # The disease is free again for a new application.
     assert make.application(person, ["M03900"]).status == "submitted"
 
@@ -201,14 +203,14 @@ def test_only_intake_staff_handle_materials_and_submission_for_a_person(make, fc
 
     person = make.person(region="450600", division="450602")
     app = make.application(person, ["FCG001"], channel="window", actor=fcg_staff["reviewer"], upload=False, submit=False)
-    item = next(i for i in apps.checklist(app) if i.rule.required)
+    item = next(i for i in materials.checklist(as_(), app) if i.rule.required)
     with pytest.raises(Forbidden):  # an expert reviews; it does not scan paper for the applicant
-        apps.add_material(app, fcg_staff["expert"], disease_code=item.disease_code, material_code=item.rule.code,
-                          file_storage=pdf_file())
+        materials.add(as_(fcg_staff["expert"]), app, disease_code=item.disease_code, material_code=item.rule.code,
+                          files=[pdf_file()])
     with pytest.raises(Forbidden):
-        apps.submit(app, fcg_staff["expert"], app.version)
+        apps.submit(as_(fcg_staff["expert"]), app, app.version)
     make.upload_required(app, fcg_staff["reviewer"])  # the window scans the paper materials
-    apps.submit(app, fcg_staff["reviewer"], app.version)
+    apps.submit(as_(fcg_staff["reviewer"]), app, app.version)
     assert app.status == "submitted"
 
 
@@ -231,10 +233,10 @@ def test_staff_do_not_edit_a_persons_own_online_application(make, nmg_staff):
 
     person = make.person()
     app = make.application(person, ["M03900"], upload=False, submit=False)
-    item = next(i for i in apps.checklist(app) if i.rule.required)
+    item = next(i for i in materials.checklist(as_(), app) if i.rule.required)
     with pytest.raises(Forbidden):
-        apps.add_material(app, nmg_staff["office"], disease_code=item.disease_code, material_code=item.rule.code,
-                          file_storage=pdf_file())
+        materials.add(as_(nmg_staff["office"]), app, disease_code=item.disease_code, material_code=item.rule.code,
+                          files=[pdf_file()])
 
 
 def test_a_material_change_conflicts_with_a_submit_made_meanwhile(app, make):
@@ -247,21 +249,21 @@ def test_a_material_change_conflicts_with_a_submit_made_meanwhile(app, make):
     with db.engine.begin() as conn:  # the other tab's submit commits first
         conn.execute(Application.__table__.update().where(Application.id == application.id)
                      .values(version=version + 1, status="submitted"))
-    item = next(i for i in apps.checklist(application) if i.rule.required)
+    item = next(i for i in materials.checklist(as_(), application) if i.rule.required)
     with pytest.raises(Conflict):
-        apps.add_material(application, person, disease_code=item.disease_code, material_code=item.rule.code,
-                          file_storage=pdf_file())
+        materials.add(as_(person), application, disease_code=item.disease_code, material_code=item.rule.code,
+                          files=[pdf_file()])
     assert db.session.scalar(select(func.count()).select_from(Material).where(Material.replaced_by_id.is_(None))) == len(
-        [i for i in apps.checklist(application) if i.rule.required]
+        [i for i in materials.checklist(as_(), application) if i.rule.required]
     )
 
 
 def test_return_to_an_earlier_review_is_offered_only_where_one_exists(make, fcg_staff):
     app = make.application(make.person(region="450600", division="450602"), ["FCG001"])
-    assert set(workflow.return_targets(app)) == {"applicant"}  # at 受理 there is nothing earlier
+    assert set(rules.return_targets(app)) == {"applicant"}  # at 受理 there is nothing earlier
     act(app, fcg_staff["reviewer"], "accept")
     act(app, fcg_staff["reviewer"], "refer_expert")
-    assert set(workflow.return_targets(app)) == {"applicant", "hospital"}
+    assert set(rules.return_targets(app)) == {"applicant", "hospital"}
     act(app, fcg_staff["expert"], "return", to="hospital", note="请补充复评意见")
     assert app.current_step["kind"] == "review" and app.current_step["name"].startswith("初审")
     assert f"「{app.current_step['name']}」" in app.events[-1].note
@@ -278,7 +280,7 @@ def test_each_disease_has_its_own_reason_and_explanation(make, nmg_staff):
     person = make.person()
     app = make.application(person, ["M00503", "M07803"])
     with pytest.raises(Invalid) as e:
-        workflow.act(app, nmg_staff["doctor"], "decide", app.version,
+        review.act(as_(nmg_staff["doctor"]), app, "decide", app.version,
                      results={"M00503": "rejected", "M07803": "rejected"}, reasons={"M00503": "R01", "M07803": "R09"})
     assert any("慢性肾功能不全" in p and "说明" in p for p in e.value.problems)
     db.session.rollback()

@@ -1,12 +1,12 @@
 """API errors: always JSON, always 4xx for anything a client sent, Chinese messages."""
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import jsonify
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.extensions import db
-from core.services import ServiceError
+from core.kernel.errors import ServiceError
 
 CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
@@ -43,21 +43,20 @@ def error_response(status: int, code: str | None = None, message: str | None = N
     return response
 
 
-def is_api_request() -> bool:
-    return request.path.startswith("/api/")
-
-
 def from_service(e: ServiceError):
-    """A rule's refusal: its message, and its listed problems as field ``_``."""
-    fields = dict(getattr(e, "fields", None) or {})
+    """A rule's refusal: its message (with the problems it lists, as the page shows them), the
+    fields they belong to, and the problems as field ``_``."""
+    fields = dict(e.fields)
+    message = e.message
     if e.problems:
         fields.setdefault("_", list(e.problems))
-    return error_response(e.status, None, e.message, fields)
+        message = message.rstrip(":") + ":" + ";".join(e.problems)
+    return error_response(e.status, None, message, fields)
 
 
 def register(bp) -> None:
-    """The blueprint's handlers (once, at import). Errors raised before a view is chosen (unknown URL,
-    405, 413) go to the app's handlers, whose ``error_page`` answers JSON for /api/ paths."""
+    """The blueprint's handlers. Errors raised before a view is chosen (unknown URL, 405, 413) go to
+    the app's handlers, whose ``error_page`` answers JSON for /api/ paths."""
 
     @bp.errorhandler(ApiError)
     def _api_error(e):

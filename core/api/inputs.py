@@ -6,7 +6,7 @@ from datetime import date
 from flask import request
 
 from core.api.errors import ApiError
-from core.views import MAX_ID
+from core.models.base import MAX_ID
 
 MAX_TEXT = 2000
 

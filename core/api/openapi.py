@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import jsonify, render_template
 
-from core.api import bp
+from core.api.blueprint import bp
 
 
 def _nullable(kind: str) -> dict:

@@ -1,4 +1,7 @@
-"""Applications (申请), the diseases on them, decisions, materials and their timeline."""
+"""Applications (申请), the diseases on them, decisions, materials and their timeline.
+
+Statuses, kinds, results and timeline actions are ``core.kernel.status`` enums (stored as their strings).
+"""
 from __future__ import annotations
 
 from datetime import date
@@ -7,37 +10,8 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
+from core.kernel.status import OPEN, UNDER_REVIEW, Kind, Result, Status
 from core.models.base import UTCDateTime, utcnow
-
-STATUSES = {
-    "draft": "草稿",
-    "submitted": "已提交",
-    "in_review": "审核中",
-    "returned": "退回补正",
-    "approved": "已通过",
-    "partial": "部分通过",
-    "rejected": "未通过",
-    "withdrawn": "已撤回",
-    "lapsed": "逾期未补正",
-}
-OPEN_STATUSES = ("draft", "submitted", "in_review", "returned")
-# "lapsed": closed by the expiry sweep when a return's supplement deadline passed unanswered.
-FINAL_STATUSES = ("approved", "partial", "rejected", "withdrawn", "lapsed")
-KINDS = {"new": "新申请", "renewal": "续办"}
-RESULTS = {"pending": "待审核", "approved": "通过", "rejected": "不通过"}
-# Timeline entries (ApplicationEvent.action).
-EVENT_NAMES = {
-    "create": "建立",
-    "submit": "提交",
-    "resubmit": "补正后提交",
-    "accept": "受理",
-    "decide": "审核决定",
-    "refer_expert": "提交专家评审",
-    "record": "办结",
-    "return": "退回",
-    "withdraw": "撤回",
-    "lapse": "逾期关闭",
-}
 
 
 class Application(db.Model):
@@ -67,12 +41,12 @@ class Application(db.Model):
     person_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     region_code: Mapped[str] = mapped_column(String(6))
     division_code: Mapped[str] = mapped_column(String(6))
-    kind: Mapped[str] = mapped_column(String(10), default="new")
+    kind: Mapped[str] = mapped_column(String(10), default=Kind.NEW)
     # The designated hospital (hospital intake) or agency office (office intake) handling it.
     institution_code: Mapped[str] = mapped_column(String(30))
     channel: Mapped[str] = mapped_column(String(20))
     filed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # staff who filed it (代办)
-    status: Mapped[str] = mapped_column(String(12), default="draft")
+    status: Mapped[str] = mapped_column(String(12), default=Status.DRAFT)
     step_index: Mapped[int] = mapped_column(Integer, default=0)
     # Role that must act next (None when nobody on staff must): denormalised for indexed queues.
     current_role: Mapped[str | None] = mapped_column(String(20))
@@ -108,15 +82,15 @@ class Application(db.Model):
 
     @property
     def status_name(self) -> str:
-        return STATUSES.get(self.status, self.status)
+        return Status.label_of(self.status)
 
     @property
     def kind_name(self) -> str:
-        return KINDS.get(self.kind, self.kind)
+        return Kind.label_of(self.kind)
 
     @property
     def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
+        return self.status in OPEN
 
     @property
     def reference(self) -> str:
@@ -125,7 +99,7 @@ class Application(db.Model):
 
     @property
     def current_step(self) -> dict | None:
-        if self.status not in ("submitted", "in_review") or not self.steps:
+        if self.status not in UNDER_REVIEW or not self.steps:
             return None
         if 0 <= self.step_index < len(self.steps):
             return self.steps[self.step_index]
@@ -162,7 +136,7 @@ class ApplicationDisease(db.Model):
     disease_code: Mapped[str] = mapped_column(String(30))
     national_code: Mapped[str] = mapped_column(String(30))
     disease_name: Mapped[str] = mapped_column(String(100))
-    result: Mapped[str] = mapped_column(String(10), default="pending")
+    result: Mapped[str] = mapped_column(String(10), default=Result.PENDING)
     reason_code: Mapped[str | None] = mapped_column(String(10))
     is_open: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -170,7 +144,7 @@ class ApplicationDisease(db.Model):
 
     @property
     def result_name(self) -> str:
-        return RESULTS.get(self.result, self.result)
+        return Result.label_of(self.result)
 
 
 class Decision(db.Model):

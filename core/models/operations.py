@@ -7,17 +7,8 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
+from core.kernel.status import Channel, DeliveryStatus
 from core.models.base import UTCDateTime, utcnow
-
-DELIVERY_STATUSES = {
-    "pending": "待发送",
-    "sending": "发送中",
-    "sent": "已发送",
-    "failed": "发送失败,等待重试",
-    "gave_up": "多次失败,已停止重试",
-    "skipped": "未发送(无联系方式)",
-}
-CHANNELS = {"inbox": "站内消息", "sms": "短信", "letter": "纸质信件"}
 
 
 class NoticeDelivery(db.Model):
@@ -34,7 +25,7 @@ class NoticeDelivery(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"))
     channel: Mapped[str] = mapped_column(String(10))
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    status: Mapped[str] = mapped_column(String(10), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at = mapped_column(UTCDateTime, default=utcnow)
     last_attempt_at = mapped_column(UTCDateTime, nullable=True)
@@ -46,11 +37,11 @@ class NoticeDelivery(db.Model):
 
     @property
     def status_name(self) -> str:
-        return DELIVERY_STATUSES.get(self.status, self.status)
+        return DeliveryStatus.label_of(self.status)
 
     @property
     def channel_name(self) -> str:
-        return CHANNELS.get(self.channel, self.channel)
+        return Channel.label_of(self.channel)
 
 
 class JobRun(db.Model):

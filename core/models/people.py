@@ -11,19 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from core.extensions import db
+from core.kernel.roles import STAFF_ROLES, Role
 from core.models.base import UTCDateTime, utcnow
-
-ROLES = {
-    "insured": "参保人",
-    "physician": "责任医师",
-    "hospital_office": "医院医保科",
-    "agency_reviewer": "经办机构审核员",
-    "expert": "评审专家",
-    "admin": "管理员",
-}
-STAFF_ROLES = tuple(r for r in ROLES if r != "insured")
-HOSPITAL_ROLES = ("physician", "hospital_office")
-AGENCY_ROLES = ("agency_reviewer", "expert")
 
 
 class User(UserMixin, db.Model):
@@ -83,7 +72,7 @@ class User(UserMixin, db.Model):
 
     @property
     def role_name(self) -> str:
-        return ROLES.get(self.role, self.role)
+        return Role.label_of(self.role)
 
     @property
     def is_staff(self) -> bool:

@@ -7,14 +7,8 @@ from sqlalchemy import Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
+from core.kernel.status import RecStatus
 from core.models.base import UTCDateTime, utcnow
-
-RECOGNITION_STATUSES = {
-    "active": "有效",
-    "renewed": "已续办",
-    "ended": "已终止",
-    "expired": "已到期",  # set by the expiry sweep: past its end with no timely renewal
-}
 
 
 class Recognition(db.Model):
@@ -40,7 +34,7 @@ class Recognition(db.Model):
     end_date: Mapped[date] = mapped_column(Date)
     # First day without benefits when a recognition is stopped (e.g. its renewal was rejected).
     stop_date: Mapped[date | None] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(10), default="active")
+    status: Mapped[str] = mapped_column(String(10), default=RecStatus.ACTIVE)
     created_at = mapped_column(UTCDateTime, default=utcnow)
 
     person = relationship("User", foreign_keys=[person_id])

@@ -1,0 +1,83 @@
+"""Page images for reviewing uploaded PDFs inside the review page.
+
+A PDF page is rasterised by poppler's pdftoppm in a separate process with a time and memory
+limit, so a hostile or broken PDF cannot hang or exhaust the web worker; browsers then show a
+plain PNG (no PDF viewer, no scripts, works on every phone). Images are cached by content hash.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+from core.applications.storage import path_for
+from core.context import Context
+from core.models import Material
+
+log = logging.getLogger(__name__)
+RENDER_SECONDS = 20
+RENDER_MEMORY = 1024 * 1024 * 1024  # address space for pdftoppm: 1 GiB
+PAGE_PIXELS = 1400  # the longer side of a page image: readable on a reviewer's screen
+# Renders at once per worker process: a reviewer paging through a long scan cannot starve the rest.
+_RENDERS = threading.BoundedSemaphore(2)
+
+
+def _limits():  # runs in the child before pdftoppm starts
+    resource.setrlimit(resource.RLIMIT_CPU, (RENDER_SECONDS, RENDER_SECONDS))
+    resource.setrlimit(resource.RLIMIT_AS, (RENDER_MEMORY, RENDER_MEMORY))
+
+
+def pdf_page(ctx: Context, material: Material, page: int) -> Path | None:
+    """The PNG of one page of an uploaded PDF, rendered once and cached; None if it cannot be."""
+    if material.content_type != "application/pdf" or not (1 <= page <= (material.pages or 1)):
+        return None
+    root = Path(ctx.settings["MTKIT_PREVIEW_DIR"])
+    folder = root / material.sha256[:2]
+    target = folder / f"{material.sha256}-{page}.png"
+    failed = folder / f"{material.sha256}-{page}.failed"
+    if target.exists():
+        return target
+    if failed.exists():  # tried before and failed: do not spend the CPU again
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    if not _RENDERS.acquire(timeout=RENDER_SECONDS):
+        return None
+    try:
+        rendered = _render(path_for(ctx, material.sha256), material, page, target)
+    finally:
+        _RENDERS.release()
+    if rendered is None:
+        failed.touch()
+        return None
+    _trim(root, ctx.settings["MTKIT_PREVIEW_FILES"])
+    return rendered
+
+
+def _render(source: Path, material: Material, page: int, target: Path) -> Path | None:
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        prefix = os.path.join(tmp, "page")
+        command = [
+            "pdftoppm", "-png", "-f", str(page), "-l", str(page), "-singlefile",
+            "-scale-to", str(PAGE_PIXELS), str(source), prefix,
+        ]
+        try:
+            subprocess.run(command, check=True, capture_output=True, timeout=RENDER_SECONDS + 5, preexec_fn=_limits)
+        except (subprocess.SubprocessError, OSError) as e:
+            log.warning("preview of material %s page %s failed: %s", material.id, page, e)
+            return None
+        os.replace(prefix + ".png", target)
+    return target
+
+
+def _trim(root: Path, keep: int) -> None:
+    """At most ``keep`` page images; the oldest go first (they are re-rendered when asked again)."""
+    files = list(root.glob("??/*.png"))
+    if len(files) <= keep:
+        return
+    files.sort(key=lambda p: p.stat().st_mtime)
+    for old in files[: len(files) - keep]:
+        old.unlink(missing_ok=True)

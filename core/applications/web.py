@@ -1,0 +1,275 @@
+"""Application pages for applicants and staff: my applications, new (or 代办), detail, materials,
+submit, withdraw, and the reviewers' actions and identity view. Each route parses the form, calls
+one service function with the request's context, and renders."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+
+from core.applications import disclosure, materials, previews, queues, review, rules, service, storage
+from core.documents import printed_forms
+from core.extensions import db
+from core.kernel.errors import ServiceError
+from core.kernel.roles import DESK_ROLES, STAFF_ROLES, Role
+from core.kernel.status import Action
+from core.models import Application, User
+from core.people.scope import can_view_person, get_visible
+from core.web.context import ctx, regions
+from core.web.helpers import arg_id, form_version, fragment, is_fragment_request, refused, render, was_looked_up
+
+bp = Blueprint("applications", __name__)
+
+
+@bp.get("/applications")
+@login_required
+def mine():
+    if current_user.role != Role.INSURED:
+        return redirect(url_for("staff.queue"))
+    rows, _ = queues.own_page(current_user, None, size=100)
+    return render_template("applications/mine.html", apps=rows)
+
+
+@bp.route("/applications/new", methods=["GET", "POST"])
+@login_required
+def new():
+    """Insured persons apply for themselves; window/hospital staff file for a person (代办)."""
+    person = _person_for_new()
+    info = regions().get(person.region_code)
+    if info is None:
+        abort(404)
+    form = request.form if request.method == "POST" else request.args
+    context = _new_context(person, info, form)
+    if request.method == "GET" or form.get("refresh"):  # "refresh": no-JS institution list reload
+        return render_template("applications/new.html", problems=[], **context)
+    try:
+        app = service.start(ctx(), person, region=info.code, division=form.get("division", ""),
+                            institution=form.get("institution", ""), channel=form.get("channel", ""),
+                            diseases=form.getlist("diseases"))
+    except ServiceError as e:
+        return refused(e, "applications/new.html", **context)
+    db.session.commit()
+    flash("申请草稿已建立,请按清单上传材料后提交。", "success")
+    return redirect(url_for("applications.detail", app_id=app.id))
+
+
+@bp.get("/applications/institutions")
+@login_required
+def institution_options():
+    """htmx: the institutions of the chosen division (block "institutions" of the new-application page)."""
+    info = regions().get(request.args.get("region") or current_user.region_code)
+    if info is None:
+        abort(404)
+    return fragment("applications/new.html", "institutions",
+                    institutions=_institutions(info, request.args.get("division", "")), selected="")
+
+
+@bp.get("/applications/<id:app_id>")
+@login_required
+def detail(app_id):
+    return _render_detail(get_visible(current_user, Application, app_id))
+
+
+@bp.post("/applications/<id:app_id>/materials")
+@login_required
+def upload(app_id):
+    """Add one or more files to a checklist item, or replace one file (form field ``replaces``)."""
+    app = get_visible(current_user, Application, app_id)
+    replaces = arg_id("replaces") if request.form.get("replaces") else None
+    if request.form.get("replaces") and replaces is None:
+        abort(404)
+    try:
+        added = materials.add(ctx(), app, disease_code=request.form.get("disease_code", ""),
+                              material_code=request.form.get("material_code", ""),
+                              files=request.files.getlist("file"), replaces_id=replaces)
+    except ServiceError as e:
+        db.session.rollback()
+        return _render_detail(app, error=e.message, problems=e.problems, status=e.status, fragment=True)
+    db.session.commit()
+    if replaces is not None:
+        flash(f"已用「{added[0].original_name}」替换原文件。", "success")
+    else:
+        flash(f"已上传 {len(added)} 个文件。" if len(added) > 1 else "材料已上传。", "success")
+    return _after_change(app)
+
+
+@bp.post("/applications/<id:app_id>/materials/<id:material_id>/remove")
+@login_required
+def remove_material(app_id, material_id):
+    app = get_visible(current_user, Application, app_id)
+    try:
+        materials.remove(ctx(), app, material_id)
+    except ServiceError as e:
+        db.session.rollback()
+        return _render_detail(app, error=e.message, status=e.status, fragment=True)
+    db.session.commit()
+    flash("已移除该文件。", "info")
+    return _after_change(app)
+
+
+@bp.get("/materials/<id:material_id>")
+@login_required
+def download(material_id):
+    c = ctx()
+    material = materials.open_material(c, material_id, purpose="download")
+    db.session.commit()
+    response = send_file(storage.path_for(c, material.sha256), mimetype=material.content_type, as_attachment=True,
+                         download_name=materials.download_name(material), conditional=False, etag=False)
+    response.headers["Cache-Control"] = "no-store"  # medical documents: never kept in a shared cache
+    return response
+
+
+@bp.get("/materials/<id:material_id>/preview")
+@bp.get("/materials/<id:material_id>/pages/<int:page>.png")
+@login_required
+def preview(material_id, page=None):
+    """An image to look at inside the review page: a photo as stored, or one page of a PDF."""
+    if page is not None and page < 1:
+        abort(404)
+    c = ctx()
+    material = materials.open_material(c, material_id, purpose="preview", page=page or 1)
+    if material.content_type == "application/pdf":
+        path = previews.pdf_page(c, material, page or 1)
+        if path is None:
+            db.session.rollback()
+            abort(404)
+        mimetype = "image/png"
+    elif material.content_type in ("image/jpeg", "image/png") and page is None:
+        path, mimetype = storage.path_for(c, material.sha256), material.content_type
+    else:
+        db.session.rollback()
+        abort(404)
+    db.session.commit()
+    response = send_file(path, mimetype=mimetype, as_attachment=False, conditional=False, etag=False)
+    response.headers["Content-Disposition"] = "inline"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.post("/applications/<id:app_id>/submit")
+@login_required
+def submit(app_id):
+    done = "申请已提交,审核结果会通知参保人本人。" if current_user.is_staff else "申请已提交,请留意消息通知。"
+    return _change(app_id, lambda app: service.submit(ctx(), app, form_version()), done)
+
+
+@bp.post("/applications/<id:app_id>/withdraw")
+@login_required
+def withdraw(app_id):
+    reason = request.form.get("reason", "")
+    return _change(app_id, lambda app: service.withdraw(ctx(), app, form_version(), reason), "申请已撤回。", "info")
+
+
+@bp.post("/staff/applications/<id:app_id>/act")
+@login_required
+def act(app_id):
+    """A reviewer's action (受理, decide, refer to experts, 办结, return) from the review form."""
+    if current_user.role not in STAFF_ROLES:
+        abort(403)
+    action = request.form.get("action", "")
+
+    def do(app):
+        def per_disease(prefix):
+            return {ad.disease_code: request.form.get(f"{prefix}_{ad.disease_code}", "") for ad in app.diseases}
+
+        review.act(ctx(), app, action, form_version(), results=per_disease("result"),
+                   reasons={k: v for k, v in per_disease("reason").items() if v},
+                   explanations=per_disease("explain"), reason_code=request.form.get("reason_code") or None,
+                   note=request.form.get("note", ""), to=request.form.get("to", "applicant"))
+
+    return _change(app_id, do, f"已{Action.label_of(action)}。")
+
+
+@bp.post("/staff/applications/<id:app_id>/reveal")
+@login_required
+def reveal(app_id):
+    """Full ID and phone number of the applicant, for staff handling the record. Audited."""
+    if current_user.role not in STAFF_ROLES:
+        abort(403)
+    app = get_visible(current_user, Application, app_id)
+    person = service.reveal_applicant(ctx(), app)
+    db.session.commit()
+    return render_template("staff/_identity.html", person=person)
+
+
+def _change(app_id, change, done: str, category: str = "success"):
+    """Apply ``change`` to an application the user may see: commit and show ``done``, or show the
+    refusal on the detail page with nothing saved."""
+    app = get_visible(current_user, Application, app_id)
+    try:
+        change(app)
+    except ServiceError as e:
+        db.session.rollback()
+        app = db.session.get(Application, app_id)
+        return _render_detail(app, error=e.message, problems=e.problems, status=e.status)
+    db.session.commit()
+    flash(done, category)
+    return redirect(url_for("applications.detail", app_id=app_id))
+
+
+def _render_detail(app, error=None, problems=None, status=200, fragment=False):
+    if error:
+        flash(error, "error")
+    c = ctx()
+    context = dict(
+        app=app,
+        info=regions().get(app.region_code),
+        checklist=materials.checklist(c, app),
+        missing=materials.missing(c, app),
+        can_edit=rules.can_edit_materials(app, current_user),
+        actions=rules.allowed_actions(app, current_user),
+        reason_codes=regions().reason_codes(app.region_code),
+        return_targets=rules.return_targets(app),
+        timeline=disclosure.timeline(app, current_user),
+        show_results=disclosure.results_visible(app, current_user),
+        explanation_of=rules.latest_explanation,
+        problems=problems or [],
+        today=c.today(app.region_code),
+        print_forms=printed_forms.forms_for(app, current_user),
+        fragment=fragment and is_fragment_request(),
+    )
+    return render("applications/detail.html", block="checklist" if fragment else None, status=status, **context)
+
+
+def _after_change(app):
+    if is_fragment_request():
+        db.session.refresh(app)
+        return _render_detail(app, fragment=True)
+    return redirect(url_for("applications.detail", app_id=app.id) + "#materials")
+
+
+def _person_for_new() -> User:
+    """The person the form is for: oneself, or (代办) a person looked up by ID number in this session."""
+    if current_user.role == Role.INSURED:
+        return current_user
+    if current_user.role not in DESK_ROLES:
+        abort(403)
+    person_id = arg_id("person_id")
+    if not was_looked_up(person_id):
+        abort(404)  # look the person up by ID number first (window.file_for_person)
+    person = db.session.get(User, person_id)
+    if person is None or not can_view_person(current_user, person):
+        abort(404)
+    return person
+
+
+def _new_context(person, info, form):
+    c = ctx()
+    on = c.today(info.code)
+    division = form.get("division") or person.division_code
+    return dict(
+        person=person, info=info, division=division, institutions=_institutions(info, division),
+        institution=form.get("institution", ""), channels=regions().channels(info.code),
+        channel=form.get("channel", _default_channel()), catalogue=regions().catalogue(info.code, on.year),
+        unavailable=service.unavailable_diseases(c, person, info.code, on),
+        chosen=set(form.getlist("diseases")) if hasattr(form, "getlist") else set(),
+        year=on.year, proxy=current_user.id != person.id,
+    )
+
+
+def _default_channel() -> str:
+    return {Role.INSURED: "online", Role.HOSPITAL_OFFICE: "hospital"}.get(current_user.role, "window")
+
+
+def _institutions(info, division):
+    return [i for i in info.institutions if i.kind == info.intake and i.qualified and info.serves(i, division)]

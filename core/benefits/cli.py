@@ -1,0 +1,36 @@
+"""`flask --app app benefits import FILE --by USER [--dry-run]`: settle a day's visits from a CSV file."""
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+
+from core.benefits.importer import import_file
+from core.context import for_app
+from core.extensions import db
+
+
+def init_app(app: Flask) -> None:
+    group = click.Group("benefits", help="门特结算台账")
+    app.cli.add_command(group)
+
+    @group.command("import")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--by", "username", required=True, help="登记人(医院医保科或经办机构审核员)的用户名")
+    @click.option("--dry-run", is_flag=True, help="只检查和试算,不保存")
+    def import_visits(path, username, dry_run):
+        """Settle a day's visits from a CSV file (UTF-8): id_number,institution,disease,visit_date,eligible[,note].
+
+        All or nothing: any bad row stops the import with every problem listed by line, nothing saved.
+        """
+        try:
+            summary = import_file(for_app(current_app, origin="cli"), path, username)
+        except ValueError as e:
+            db.session.rollback()
+            raise click.ClickException(str(e)) from None
+        if dry_run:
+            db.session.rollback()
+        else:
+            db.session.commit()
+        click.echo(("试算(未保存)" if dry_run else "已导入") + f": {summary['count']} 笔,支付 {summary['covered']} 笔,"
+                   f"不予支付 {summary['not_covered']} 笔;费用 {summary['eligible']} 元,报销 {summary['reimbursed']} 元,"
+                   f"个人负担 {summary['own']} 元。")

@@ -1,0 +1,292 @@
+"""Accounts: registration of insured persons, staff creation, log-in with lockout, passwords,
+contact details and notice channels. One function per action; the pages, the API and the CLI call
+these, and each writes its audit row."""
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from functools import lru_cache
+
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from core.audit import audit
+from core.context import Context
+from core.extensions import db
+from core.kernel.errors import Forbidden, Invalid
+from core.kernel.roles import DESK_ROLES, HOSPITAL_ROLES, Role
+from core.kernel.time import utcnow
+from core.kernel.types import INSURED_CATEGORIES, INSURED_SCHEMES, PHYSICIAN_TITLES
+from core.models import User
+from core.people.identity import id_number_problem, mask_id, normalise_id, phone_problem
+
+MIN_PASSWORD = 8
+MAX_ADDRESS = 200
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return generate_password_hash(secrets.token_hex(16))
+
+
+def mask_login_name(name: str | None) -> str:
+    """What the audit trail keeps of a typed user name: ID numbers masked, other text shortened."""
+    name = (name or "")[:64]
+    if len(name) == 18 and name[:17].isdigit():
+        return mask_id(name)
+    return name if len(name) <= 3 else name[:3] + "***"
+
+
+def password_problem(password: str | None) -> str | None:
+    p = password or ""
+    if len(p) < MIN_PASSWORD:
+        return f"密码至少 {MIN_PASSWORD} 位。"
+    if len(p) > 128:
+        return "密码过长(最多128位)。"
+    if p.isdigit() or p.isalpha():
+        return "密码须同时包含字母和数字。"
+    return None
+
+
+def register_insured(ctx: Context, *, name, id_number, phone, password, region, division, insured_category="employed",
+                     insured_scheme="employee", password_repeat: str | None = None) -> User:
+    """Self-registration, or registration at a window by staff (the acting user) for a person who
+    types their own password. The username is the ID number. Window staff register people of their
+    own region and, when they serve one district, of that district only."""
+    actor = ctx.actor if ctx.actor is not None and ctx.actor.role != Role.INSURED else None  # staff at a window
+    if actor is not None:
+        if actor.role not in DESK_ROLES:
+            raise Forbidden("只有医保经办人员和医院医保科可以在窗口为参保人办理注册。")
+        if region != actor.region_code or (actor.division_code and division != actor.division_code):
+            raise Forbidden("只能为本辖区的参保人办理注册。")
+    if password_repeat is not None and password != password_repeat:
+        raise Invalid("两次输入的密码不一致。")
+    problems = []
+    name = (name or "").strip()
+    if not (2 <= len(name) <= 30):
+        problems.append("请填写2-30个字的真实姓名。")
+    idn = normalise_id(id_number)
+    for p in (id_number_problem(idn, ctx.today(region)), phone_problem(phone), password_problem(password)):
+        if p:
+            problems.append(p)
+    info = ctx.regions.get(region)
+    if info is None:
+        problems.append("请选择参保地区。")
+    elif info.division(division) is None:
+        problems.append(f"请选择{info.division_label}。")
+    if insured_category not in INSURED_CATEGORIES:
+        problems.append("请选择人员类别(在职或退休)。")
+    if insured_scheme not in INSURED_SCHEMES:
+        problems.append("请选择参保险种(职工医保或城乡居民医保)。")
+    if not problems and db.session.scalar(select(func.count()).where(User.id_number == idn)):
+        problems.append("该身份证号码已注册,请直接登录;如忘记密码请到窗口办理。")
+    if problems:
+        raise Invalid("注册信息有误:", problems)
+    user = User(
+        username=idn, role=Role.INSURED, name=name, id_number=idn, phone=phone.strip(), region_code=region,
+        division_code=division, insured_category=insured_category, insured_scheme=insured_scheme,
+        created_by_id=getattr(actor, "id", None),
+    )
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    audit(ctx, "user.register", user, user=actor or user)
+    return user
+
+
+def set_insured_category(ctx: Context, person: User, *, scheme: str, category: str) -> None:
+    """Agency staff record a change of scheme or category (e.g. retirement). Settlements keep the
+    category they were made with; later ones use the new one. Audited."""
+    actor = ctx.actor
+    if actor.role != Role.AGENCY_REVIEWER or person.role != Role.INSURED or person.region_code != actor.region_code:
+        raise Forbidden("参保类别由本地区经办机构变更。")
+    if actor.division_code and person.division_code != actor.division_code:
+        raise Forbidden("只能变更本辖区参保人的参保类别。")
+    if scheme not in INSURED_SCHEMES or category not in INSURED_CATEGORIES:
+        raise Invalid("请选择参保险种和人员类别。")
+    before = f"{person.insured_scheme}/{person.insured_category}"
+    person.insured_scheme, person.insured_category = scheme, category
+    audit(ctx, "person.category", person, detail=f"{before} -> {scheme}/{category}")
+
+
+def create_staff(ctx: Context, *, username, password, role, name, region=None, division=None, hospital=None, office=None,
+                 title=None, practitioner_code=None) -> User:
+    problems = []
+    if role not in Role.labels() or role == Role.INSURED:
+        problems.append("角色无效。")
+    if not username or len(username) > 64:
+        problems.append("用户名无效。")
+    if password_problem(password):
+        problems.append(password_problem(password))
+    info = ctx.regions.get(region) if region else None
+    if region and info is None:
+        problems.append("地区编码无效。")
+    if role != Role.ADMIN and info is None:
+        problems.append("工作人员须指定地区。")
+    if info and division and info.division(division) is None:
+        problems.append("辖区编码无效。")
+    if role in HOSPITAL_ROLES:
+        inst = info.institution(hospital) if info else None
+        if inst is None or inst.kind != "hospital":
+            problems.append("医院工作人员须指定所属医院。")
+    if role == Role.PHYSICIAN and title not in PHYSICIAN_TITLES:
+        problems.append(f"责任医师须填写职称:{'、'.join(PHYSICIAN_TITLES)}。")
+    if office:
+        inst = info.institution(office) if info else None
+        if inst is None or inst.kind != "office":
+            problems.append("经办机构编码无效。")
+    if role not in HOSPITAL_ROLES and hospital:
+        problems.append("只有医院工作人员(责任医师、医保科)可以指定医院。")
+    if not (name or "").strip() or len(name) > 50:
+        problems.append("请填写姓名(最多50个字)。")
+    if practitioner_code is not None and practitioner_code_problem(practitioner_code):
+        problems.append(practitioner_code_problem(practitioner_code))
+    if db.session.scalar(select(func.count()).where(User.username == username)):
+        problems.append("用户名已存在。")
+    if problems:
+        raise Invalid("工作人员信息有误:", problems)
+    user = User(
+        username=username, role=role, name=name, region_code=region, division_code=division,
+        hospital_code=hospital, office_code=office, title=title,
+        practitioner_code=practitioner_code.strip() if practitioner_code else None,
+    )
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    audit(ctx, "user.create", user, detail=f"role={role} origin={ctx.origin}")
+    return user
+
+
+def practitioner_code_problem(code: str | None) -> str | None:
+    if not 0 < len((code or "").strip()) <= 30:
+        return "医保医师代码只用于工作人员账号,最多 30 个字符。"
+    return None
+
+
+def set_practitioner_code(ctx: Context, user: User, code: str) -> None:
+    """A staff member's 医保医师代码 (diag_dr_codg in national-platform filings)."""
+    if user.role == Role.INSURED or practitioner_code_problem(code):
+        raise Invalid("医保医师代码只用于工作人员账号,最多 30 个字符。")
+    old, user.practitioner_code = user.practitioner_code, code.strip()
+    audit(ctx, "user.practitioner_code", user, detail=f"{old or '-'} -> {user.practitioner_code} origin={ctx.origin}")
+
+
+def register_failure(ctx: Context, user: User) -> str | None:
+    """Count a wrong password; at the limit lock the account and return the message saying so."""
+    user.failed_logins = (user.failed_logins or 0) + 1
+    limit = ctx.settings["MTKIT_LOCKOUT_ATTEMPTS"]
+    if user.failed_logins < limit:
+        return None
+    minutes = ctx.settings["MTKIT_LOCKOUT_MINUTES"]
+    user.locked_until = utcnow() + timedelta(minutes=minutes)
+    user.failed_logins = 0
+    return f"密码连续错误 {limit} 次,账号已锁定 {minutes} 分钟。"
+
+
+def login_name(username: str | None) -> str:
+    """What a person typed as their user name, as stored: ID numbers normalised."""
+    text = (username or "").strip()
+    return normalise_id(text) if text[:17].isdigit() else text
+
+
+def authenticate(ctx: Context, username: str, password: str) -> tuple[User | None, str | None]:
+    """Check a log-in. Returns (user, None) or (None, Chinese message). Writes audit rows (the
+    caller commits either way: failed attempts count toward the lockout)."""
+    username = login_name(username)
+    user = db.session.scalar(select(User).where(User.username == username))
+    generic = "用户名或密码错误。"
+    if user is None:
+        # Spend the same time as a real check, so response times do not reveal who is registered.
+        check_password_hash(_dummy_hash(), password or "")
+        audit(ctx, "login", ("users", None), result="fail", detail=f"unknown user {mask_login_name(username)}", user=None)
+        return None, generic
+    now = utcnow()
+    if user.locked_until and user.locked_until > now:
+        audit(ctx, "login", user, result="locked", user=user)
+        minutes = int((user.locked_until - now).total_seconds() // 60) + 1
+        return None, f"登录失败次数过多,账号已锁定,请 {minutes} 分钟后再试。"
+    if not user.check_password(password or ""):
+        locked = register_failure(ctx, user)
+        audit(ctx, "login", user, result="fail", detail="locked" if locked else None, user=user)
+        return None, locked or generic
+    if not user.is_enabled:
+        audit(ctx, "login", user, result="disabled", user=user)
+        return None, "该账号已停用,请联系管理员。"
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    audit(ctx, "login", user, user=user)
+    return user, None
+
+
+def change_password(ctx: Context, user: User, current: str, new: str, repeat: str) -> None:
+    """Change a password after checking the current one. A refusal raises; a wrong current password
+    counts toward the lockout, and the caller keeps that count and audits the refusal
+    (``record_failed_password_change``)."""
+    problems = []
+    if not user.check_password(current or ""):
+        problems.append("当前密码不正确。")
+        locked = register_failure(ctx, user)  # guessing here counts like guessing at log-in
+        if locked:
+            raise Invalid(locked, status=403)
+    if new != repeat:
+        problems.append("两次输入的新密码不一致。")
+    if password_problem(new):
+        problems.append(password_problem(new))
+    if not problems and current == new:
+        problems.append("新密码不能与当前密码相同。")
+    if problems:
+        raise Invalid("密码未修改:", problems)
+    user.set_password(new)
+    user.failed_logins = 0
+    audit(ctx, "user.change_password", user, user=user)
+
+
+def record_failed_password_change(ctx: Context, user: User, failures: int, locked_until) -> None:
+    """After a refused change was rolled back: keep the failure count and lock, and audit the attempt."""
+    user.failed_logins, user.locked_until = failures, locked_until
+    audit(ctx, "user.change_password", user, result="fail", user=user)  # a guessed password is worth knowing
+
+
+def set_enabled(ctx: Context, user: User, enabled: bool, *, detail: str | None = None) -> None:
+    """Disable (or re-enable) an account. A disabled user's sessions end at their next request."""
+    if user.is_enabled == enabled:
+        return
+    user.is_enabled = enabled
+    audit(ctx, "user.enable" if enabled else "user.disable", user, detail=detail)
+
+
+def update_contact(ctx: Context, user: User, *, phone: str | None, address: str | None, remote_address: str | None) -> None:
+    """A person's own phone, address and 异地 address. A blank phone keeps the current one (pages
+    never show the full number, so the field comes back empty)."""
+    new_phone = (phone or "").strip() or user.phone
+    problems = [p for p in (phone_problem(new_phone),) if p]
+    address, remote_address = (address or "").strip() or None, (remote_address or "").strip() or None
+    if len(address or "") > MAX_ADDRESS or len(remote_address or "") > MAX_ADDRESS:
+        problems.append(f"地址最多 {MAX_ADDRESS} 个字。")
+    if problems:
+        raise Invalid("联系方式未保存:", problems, status=400)
+    changed = [f for f, v in (("address", address), ("remote_address", remote_address)) if getattr(user, f) != v]
+    if new_phone != user.phone:
+        changed.append("phone")
+    user.phone, user.address, user.remote_address = new_phone, address, remote_address
+    audit(ctx, "user.update_contact", user, detail=",".join(changed))
+
+
+def set_notice_channels(ctx: Context, user: User, *, sms: bool, letter: bool) -> None:
+    """The channels a person wants notices through besides the in-app inbox (always on)."""
+    problems = []
+    if sms and not user.phone:
+        problems.append("选择短信通知须先登记手机号码。")
+    if letter and not (user.address or user.remote_address):
+        problems.append("选择纸质信件须先填写联系地址(异地居住的填写异地居住地址),信件寄往该地址。")
+    if problems:
+        raise Invalid("通知方式未保存:", problems)
+    user.notice_sms, user.notice_letter = sms, letter
+    audit(ctx, "user.update_notice_prefs", user, detail=f"sms={int(sms)} letter={int(letter)}")
+
+
+def reveal_own(ctx: Context, user: User) -> User:
+    """A person opens their own full ID and phone numbers: a view of full personal data, audited."""
+    audit(ctx, "person.view_full", user, detail="self")
+    return user

@@ -1,0 +1,49 @@
+"""API bearer tokens: issued at log-in, short-lived, revoked at log-out and by a password change."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from core.audit import audit
+from core.context import Context
+from core.extensions import db
+from core.kernel.time import utcnow
+from core.models import ApiToken, User
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue(ctx: Context, user: User) -> tuple[str, ApiToken]:
+    token = secrets.token_urlsafe(32)
+    minutes = ctx.settings["MTKIT_API_TOKEN_MINUTES"]
+    row = ApiToken(user_id=user.id, token_hash=_hash(token), stamp=user.session_stamp(),
+                   expires_at=utcnow() + timedelta(minutes=minutes))
+    db.session.add(row)
+    db.session.flush()
+    audit(ctx, "api.token", user, user=user, detail=f"token={row.id}")
+    return token, row
+
+
+def resolve(token: str | None) -> tuple[User, ApiToken] | None:
+    """The user a presented token belongs to, if it is valid now."""
+    if not token or len(token) > 200:
+        return None
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(token)))
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        return None
+    user = row.user
+    if user is None or not user.is_active or not hmac.compare_digest(row.stamp, user.session_stamp()):
+        return None
+    return user, row
+
+
+def revoke(ctx: Context, row: ApiToken) -> None:
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        audit(ctx, "api.logout", row.user, user=row.user, detail=f"token={row.id}")

@@ -1,0 +1,91 @@
+"""Error pages and request hooks shared by every page (the JSON API answers errors in JSON)."""
+from __future__ import annotations
+
+import hmac
+
+from flask import Flask, render_template, request, session
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DataError
+from sqlalchemy.orm.exc import StaleDataError
+
+from core.extensions import db, login_manager
+from core.kernel.errors import ServiceError
+from core.models import User
+from core.models.base import MAX_ID
+
+STALE = "该记录刚刚被他人修改,您的操作未保存。请刷新页面查看最新状态。"
+
+
+def error_page(message: str, status: int, problems=None):
+    if request.path.startswith("/api/"):  # the JSON API answers errors in JSON, whatever raised them
+        from core.api.errors import error_response
+
+        return error_response(status, None, message, {"_": list(problems)} if problems else None)
+    return render_template("error.html", message=message, problems=problems or [], status=status), status
+
+
+def init_app(app: Flask) -> None:
+    @login_manager.user_loader
+    def load_user(session_id):
+        user_id, _, stamp = str(session_id).partition(":")
+        user = db.session.get(User, int(user_id)) if user_id.isdigit() and int(user_id) <= MAX_ID else None
+        if user is None or not user.is_active or not hmac.compare_digest(stamp, user.session_stamp()):
+            return None  # unknown, disabled, or the password changed since this session began
+        return user
+
+    @app.before_request
+    def _reject_nul_bytes():
+        # PostgreSQL text cannot hold NUL; refuse it up front for every input, on every database.
+        names = [f.filename or "" for f in request.files.values()]
+        if any("\x00" in v for _, values in request.values.lists() for v in values) or any("\x00" in n for n in names):
+            return error_page("输入中含有无效字符,请检查后重试。", 400)
+
+    @app.before_request
+    def _session_timeout():
+        if not request.path.startswith("/api/"):  # the API has no session, only bearer tokens
+            session.permanent = True  # PERMANENT_SESSION_LIFETIME is the idle timeout
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'self'",
+        )
+        if current_user.is_authenticated:
+            response.headers.setdefault("Cache-Control", "no-store")  # personal data: never cached
+        response.vary.add("HX-Request")  # pages and their fragments share URLs
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf(e):
+        return error_page("页面已过期或请求来源无效,请刷新页面后重试。", 400)
+
+    for code, message in (
+        (400, "请求有误。"),
+        (403, "您无权访问此页面。"),
+        (404, "页面或记录不存在,或您无权查看。"),
+        (405, "不支持此操作方式。"),
+        (413, "上传的内容过大,请压缩后再上传。"),
+        (500, "系统出现错误,您的数据未受影响,请稍后重试。"),
+    ):
+        app.register_error_handler(code, lambda e, m=message, c=code: error_page(m, c))
+
+    @app.errorhandler(DataError)
+    def _data_error(e):
+        # A value the database refuses (too long, out of range): the request was bad, nothing saved.
+        db.session.rollback()
+        return error_page("输入的内容不符合要求(过长或格式不对),请检查后重试。", 400)
+
+    @app.errorhandler(StaleDataError)
+    def _stale(e):
+        db.session.rollback()
+        return error_page(STALE, 409)
+
+    @app.errorhandler(ServiceError)
+    def _service_error(e):
+        db.session.rollback()
+        return error_page(e.message, e.status, e.problems)

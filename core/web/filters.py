@@ -1,0 +1,81 @@
+"""Jinja filters and globals: masking, dates in the region's time zone, names of codes."""
+from __future__ import annotations
+
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from sqlalchemy import func, select
+
+from core.benefits.money import yuan
+from core.extensions import db
+from core.kernel.roles import Role
+from core.kernel.status import Action, RecStatus, Result, Status
+from core.kernel.time import local_date, local_time, missing_official_years
+from core.models import Notice
+from core.people.identity import mask_id, mask_phone
+
+
+def init_app(app):
+    regions = app.extensions["mtkit_regions"]
+    clock = app.extensions["mtkit_clock"]
+    tz = regions.default_timezone
+
+    def cn_date(value) -> str:
+        """2026年11月23日, for printed forms (a datetime is shown as its local date)."""
+        if value is None:
+            return ""
+        if hasattr(value, "astimezone") and hasattr(value, "hour"):
+            value = local_date(value, tz)
+        return f"{value.year}年{value.month}月{value.day}日"
+
+    app.jinja_env.filters.update(
+        mask_id=mask_id,
+        mask_phone=mask_phone,
+        # Insured people log in with their ID number: mask user names that are ID numbers.
+        mask_username=lambda u: mask_id(u) if u and len(u) == 18 and u[:17].isdigit() else (u or ""),
+        local_time=lambda value, fmt="%Y-%m-%d %H:%M": local_time(value, tz, fmt),
+        cn_date=cn_date,
+        role_name=Role.label_of,
+        rec_status=RecStatus.label_of,
+        fen=lambda value: yuan(int(value or 0)),  # integer fen as "1234.50", by Decimal arithmetic
+    )
+
+    @app.context_processor
+    def globals_():
+        def region_name(code):
+            info = regions.get(code)
+            return info.short_name if info else (code or "")
+
+        def division_name(region, code):
+            info = regions.get(region)
+            d = info.division(code) if info else None
+            return d.name if d else (code or "")
+
+        def institution_name(region, code):
+            info = regions.get(region)
+            i = info.institution(code) if info else None
+            return i.name if i else (code or "")
+
+        def unread_count():
+            if not current_user.is_authenticated:
+                return 0
+            return db.session.scalar(
+                select(func.count()).select_from(Notice).where(Notice.user_id == current_user.id, Notice.read_at.is_(None))
+            )
+
+        def calendar_missing_years():
+            return missing_official_years(clock.today(tz))
+
+        return {
+            "calendar_missing_years": calendar_missing_years,
+            "unread_count": unread_count,
+            "csrf_token_value": generate_csrf,
+            "channel_name": regions.channel_name,
+            "STATUS_NAMES": Status.labels(),
+            "RESULT_NAMES": Result.labels(),
+            "EVENT_NAMES": Action.labels(),
+            "Status": Status,
+            "region_name": region_name,
+            "division_name": division_name,
+            "institution_name": institution_name,
+            "all_regions": regions.all,
+        }

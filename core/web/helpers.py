@@ -1,0 +1,56 @@
+"""Helpers every page uses: record ids from the request, the 代办 look-up memory, rendering a page or
+its htmx fragment from one template, and showing a refusal with nothing saved."""
+from __future__ import annotations
+
+from flask import flash, render_template, request, session
+from jinja2_fragments.flask import render_block
+
+from core.extensions import db
+from core.kernel.errors import ServiceError
+from core.models.base import MAX_ID
+
+
+def arg_id(name: str) -> int | None:
+    """A record id from the query string or form; anything not a plausible id is None."""
+    value = request.values.get(name, type=int)
+    return value if value is not None and 0 < value <= MAX_ID else None
+
+
+def form_version() -> str | None:
+    return request.form.get("version")
+
+
+def remember_looked_up(person_id: int) -> None:
+    """Staff may act for a person only after looking them up by full ID number in this session,
+    so ids in URLs cannot be stepped through to reach a region's insured people."""
+    session["proxy_people"] = session.get("proxy_people", [])[-19:] + [person_id]
+
+
+def was_looked_up(person_id: int | None) -> bool:
+    return person_id is not None and person_id in session.get("proxy_people", [])
+
+
+def is_fragment_request() -> bool:
+    """An htmx request that swaps part of the page (a history restore needs the whole page)."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def fragment(template: str, block: str, **context) -> str:
+    """Only ``block`` of ``template`` (a piece htmx asks for on its own)."""
+    return render_block(template, block, **context)
+
+
+def render(template: str, *, block: str | None = None, status: int = 200, **context):
+    """The page, or only its ``block`` for an htmx request: one template renders both
+    (jinja2-fragments), so a fragment can never drift from the page it belongs to."""
+    if block is not None and is_fragment_request():
+        return render_block(template, block, **context), status
+    return render_template(template, **context), status
+
+
+def refused(e: ServiceError, template: str, *, block: str | None = None, **context):
+    """A rule refused: nothing is saved, the message (and every problem) is shown on ``template``
+    with what the person typed still in place."""
+    db.session.rollback()
+    flash(e.message, "error")
+    return render(template, block=block, status=e.status, problems=e.problems, **context)
