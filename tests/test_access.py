@@ -18,7 +18,7 @@ from dateutil.relativedelta import relativedelta
 from flask import template_rendered
 from sqlalchemy import func, select
 
-from core.applications import review, rules
+from core.applications import review
 from core.extensions import db
 from core.models import Application, ApplicationEvent, AuditLog, Decision, Material, Recognition
 from core.people.identity import mask_id
@@ -543,3 +543,24 @@ def test_staff_do_not_see_a_persons_unsubmitted_draft(app, client, make, nmg_sta
     material = draft.current_materials()[0]
     assert client.get(f"/materials/{material.id}").status_code == 404
     assert draft.id not in queue_ids(app, client, view="all")[0]
+
+
+def test_a_district_reviewer_finds_another_districts_person_nowhere(app, client, make, fcg_staff):
+    """Drift fixed: one look-up, one scope rule. A 东兴市 reviewer naming a 港口区 person got the
+    person's name on the 代办 page but 404 on 门特结算; now every way in answers 'not found'."""
+    from tests.test_api import api
+
+    other = make.person(region="450600", division="450602", name="港口参保人")
+    login(client, "dx_review")
+    for url in ("/staff/file", "/staff/benefits"):
+        r = client.post(url, data={"id_number": other.id_number})
+        assert r.status_code == 404 and other.name not in r.get_data(as_text=True), url
+    dx = api(app.test_client()).login("dx_review")
+    r = dx.post("/applications", {"region": "450600", "division": "450602", "diseases": ["FCG001"],
+                                  "office": "O450600001", "channel": "window", "person_id_number": other.id_number})
+    assert r.status_code == 404 and other.name not in r.get_data(as_text=True)
+    r = dx.client.get("/api/v1/benefits/balances", headers={**dx.headers(), "X-Person-Id-Number": other.id_number})
+    assert r.status_code == 404
+    rows = db.session.scalars(select(AuditLog).where(AuditLog.action == "person.lookup")).all()
+    assert [(x.result, x.object_id) for x in rows] == [("not_found", None)] * 4
+    assert count(Application) == 0

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from core.extensions import db
 from core.models import AuditLog, BenefitSettlement, InpatientStay
 from core.benefits import service as ben
-from core.benefits.inputs import Visit, make_visit
+from core.benefits.inputs import Visit
 from tests.conftest import login
 from tests.test_benefits import FCG_HOSPITAL, on, recognise
 from tests.conftest import as_

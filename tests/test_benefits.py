@@ -10,12 +10,11 @@ import pytest
 from flask import current_app
 from sqlalchemy import select
 
-from core.applications import review, rules
+from core.applications import review
 from core.extensions import db
 from core.models import BenefitSettlement, Recognition
 from core.web.context import regions
 from core.kernel.errors import Conflict, Forbidden, Invalid
-from core.applications import materials
 from core.applications import service as apps
 from core.benefits import service as ben
 from core.benefits.inputs import Visit, make_visit

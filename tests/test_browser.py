@@ -27,7 +27,7 @@ if not os.path.exists(CHROMIUM):
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
-from core.applications import review, rules
+from core.applications import review
 from core.extensions import db
 from tests.conftest import PASSWORD, PDF, TODAY
 from tests.conftest import as_
@@ -463,7 +463,6 @@ FCG_RENEWAL_REQUIRED = ["本人社会保障卡或身份证原件及复印件", "
 def test_person_renews_in_the_window(app, make, fcg_staff, page, live, pdf_path):
     """Recognised on 2025-01-10 for 24 months (to 2027-01-09); on 2026-12-01 the renewal window is open."""
     from core.applications import materials
-    from core.applications import service as apps
 
     app.config["MTKIT_TODAY"] = date(2025, 1, 10)
     person = make.person(region="450600", division="450602", name="钱七")

@@ -70,7 +70,7 @@ def test_a_review_step_due_date_crosses_national_day(app, make, fcg_staff):
     a = make.application(make.person(region="450600", division="450602"), ["FCG001"])
     assert a.step_due == date(2026, 9, 30)  # 受理: 1 working day
     current_app.config["MTKIT_TODAY"] = date(2026, 9, 30)
-    from core.applications import review, rules
+    from core.applications import review
 
     review.act(as_(fcg_staff["reviewer"]), a, "accept", a.version)
     assert a.step_due == date(2026, 10, 13)  # 初审 5 working days: 10-08, 09, 10 (Sat 调休), 12, 13

@@ -10,7 +10,7 @@ import pytest
 from flask import current_app
 from sqlalchemy import func, select
 
-from core.applications import review, rules
+from core.applications import review
 from core.extensions import db
 from core.models import Application, AuditLog, Recognition, VerificationCode
 from core.applications import materials

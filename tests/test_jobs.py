@@ -7,11 +7,10 @@ import pytest
 from flask import current_app
 from sqlalchemy import func, select
 
-from core.applications import review, rules
+from core.applications import review
 from core.extensions import db
 from core.models import Application, AuditLog, JobLock, JobRun, Notice, Recognition
 from core.models.base import utcnow
-from core.applications import materials
 from core.applications import service as apps
 from core.jobs import reminders, runner
 from core.jobs.schedule import JOBS

@@ -550,7 +550,7 @@ def test_guessing_the_current_password_locks_the_account(app, client, make):
 
 
 def test_applicant_does_not_read_internal_notes_or_unconfirmed_results(app, client, make):
-    from core.applications import review, rules
+    from core.applications import review
 
     reviewer = make.staff("fcg_review", "agency_reviewer", region="450600", office="O450600001", name="黄海燕")
     expert = make.staff("fcg_expert", "expert", region="450600", name="梁教授")
@@ -599,7 +599,7 @@ def test_window_look_up_explains_a_malformed_id_number(app, client, make):
 
 
 def test_applicant_reads_the_explanation_of_a_final_rejection(app, client, make):
-    from core.applications import review, rules
+    from core.applications import review
 
     reviewer = make.staff("fcg_review", "agency_reviewer", region="450600", office="O450600001")
     person = make.person(region="450600", division="450602")

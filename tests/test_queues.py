@@ -9,7 +9,6 @@ from sqlalchemy import text
 from core import hookimpl
 from core.extensions import db
 from core.kernel.errors import Invalid
-from core.applications import materials
 from core.applications import service as apps
 from tests.conftest import login
 from tests.conftest import as_

@@ -7,7 +7,7 @@ import pytest
 from flask import current_app
 from sqlalchemy import select
 
-from core.applications import review, rules
+from core.applications import review
 from core.extensions import db
 from core.models import Notice, Recognition
 from core.kernel.errors import Invalid
@@ -267,3 +267,26 @@ def test_coverage_on_a_date_names_the_recognition_or_the_reason(make, recognised
     rows = recs.for_person(person.id, "450600", "FCG001")
     successor, why = recs.coverage(as_(), rows, date(2027, 1, 15))
     assert why is None and successor.previous_id == rec.id
+
+
+def test_a_renewal_submitted_on_a_pinned_day_is_judged_by_that_day(make, fcg_staff):
+    """Clock fix: the submission moment is stamped from the project's clock (MTKIT_TODAY), in the
+    region's time zone, so a renewal submitted in time on a pinned date is timely. It used to be the
+    wall clock: with today pinned in the past (here: before the real date), a renewal submitted on
+    the last day of its window was judged late and the benefits stopped."""
+    from core.kernel.time import local_date
+
+    on(date(2025, 1, 10))
+    person = make.person(region="450600", division="450602")
+    app = make.application(person, ["FCG003"])  # 12 months
+    finish_fcg(app, fcg_staff["reviewer"])
+    rec = db.session.scalars(select(Recognition)).one()
+    assert rec.end_date == date(2026, 1, 9)
+    renewal = renew(person, rec, date(2026, 1, 9))  # the last day of the window
+    submit(make, renewal, person)
+    assert local_date(renewal.submitted_at, "Asia/Shanghai") == date(2026, 1, 9)
+    assert local_date(rec.created_at, "Asia/Shanghai") == date(2025, 1, 10)  # recognitions too
+    on(date(2026, 1, 20))  # after the end, the renewal still under review
+    assert recs.timely_renewal_pending(as_(), rec, date(2026, 1, 20))
+    assert recs.is_effective(as_(), rec, date(2026, 1, 20))
+    assert recs.state(as_(), rec, date(2026, 1, 20)) == "续办审核中(待遇继续)"

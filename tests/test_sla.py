@@ -7,9 +7,8 @@ from datetime import date
 
 from flask import current_app
 
-from core.applications import review, rules
+from core.applications import review
 from core.extensions import db
-from core.applications import materials
 from core.applications import service as apps
 from tests.conftest import login
 from tests.conftest import as_

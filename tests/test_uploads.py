@@ -238,7 +238,6 @@ def test_reviewers_preview_pdf_pages_and_photos_in_place(client, make, nmg_staff
     db.session.expire_all()
     application = db.session.get(Application, application.id)
     pdf, photo = sorted(application.current_materials(), key=lambda m: m.id)
-    from core.applications import materials
     from core.applications import service as apps
 
     make.upload_required(application, person)
@@ -274,7 +273,6 @@ def test_bytes_left_by_a_failed_save_are_swept_later_never_in_the_request(app, c
     from werkzeug.datastructures import FileStorage
 
     from core.applications import materials
-    from core.applications import service as apps
 
     person, application = draft
     login(client, person.username)

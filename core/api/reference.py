@@ -6,6 +6,7 @@ from flask import jsonify, request
 from core.api.blueprint import bp
 from core.api.errors import ApiError
 from core.api.inputs import query_year
+from core.kernel.status import Kind
 from core.web.context import ctx, regions
 
 
@@ -41,7 +42,7 @@ def region(code):
 
 @bp.get("/regions/<code>/diseases", endpoint="diseases")
 def diseases(code):
-    info = _region(code)
+    _region(code)
     year = query_year(ctx().today(code).year)
     items = [
         {"code": d.code, "national_code": d.national_code, "name": d.name, "category": d.category,
@@ -53,9 +54,9 @@ def diseases(code):
 
 @bp.get("/regions/<code>/materials", endpoint="materials")
 def materials(code):
-    info = _region(code)
-    kind = request.args.get("kind", "new")
-    if kind not in ("new", "renewal"):
+    _region(code)
+    kind = request.args.get("kind", Kind.NEW)
+    if kind not in Kind.labels():
         raise ApiError(400, message="参数 kind 须为 new 或 renewal。", fields={"kind": "须为 new 或 renewal"})
     disease = request.args.get("disease", "")
     codes = [disease] if disease else ["*"]  # no disease: the items common to every disease

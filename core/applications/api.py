@@ -10,7 +10,7 @@ from core.api.errors import ApiError
 from core.api.inputs import Fields, iso, json_body, query_int
 from core.applications import disclosure, materials, queues, review, rules, service
 from core.extensions import db
-from core.kernel.status import Action, Kind, Status
+from core.kernel.status import Action, Kind, Result, ReturnTarget, Status
 from core.models import Application, Material, Recognition, User
 from core.people.api import person_named, person_ref
 from core.people.identity import mask_phone
@@ -137,8 +137,8 @@ def application_action(app_id):
     version = f.integer("version", label="版本号")
     note = f.text("note", required=False, max_len=1000) or ""
     reason_code = f.text("reason_code", required=False, max_len=10)
-    to = f.choice("to", ("applicant", "hospital"), required=False, label="退回对象")
-    results = f.mapping("results", values=("approved", "rejected"), label="审核结果")
+    to = f.choice("to", tuple(ReturnTarget), required=False, label="退回对象")
+    results = f.mapping("results", values=(Result.APPROVED, Result.REJECTED), label="审核结果")
     reasons = f.mapping("reasons", label="不通过原因")
     explanations = f.mapping("explanations", label="说明")
     reason = f.text("reason", required=False, max_len=200) or ""
@@ -149,13 +149,13 @@ def application_action(app_id):
         if not current_user.is_staff:
             raise ApiError(403, message="参保人不能进行审核操作。")
         if action == "approve":
-            results = results or {ad.disease_code: "approved" for ad in app.diseases}
+            results = results or {ad.disease_code: Result.APPROVED for ad in app.diseases}
         elif action == "reject":
-            results = {ad.disease_code: "rejected" for ad in app.diseases}
+            results = {ad.disease_code: Result.REJECTED for ad in app.diseases}
         elif action == "return" and to is None:
             raise ApiError(422, message="退回须指定退回对象 to(applicant 或 hospital)。", fields={"to": "必填"})
         review.act(ctx(), app, REVIEW_ACTIONS[action], version, results=results, reasons=reasons,
-                   explanations=explanations, reason_code=reason_code, note=note, to=to or "applicant")
+                   explanations=explanations, reason_code=reason_code, note=note, to=to or ReturnTarget.APPLICANT)
     db.session.commit()
     return jsonify(detail(app, current_user))
 
@@ -185,10 +185,10 @@ def detail(app: Application, user: User) -> dict:
         "person": {**person_ref(app.person), "phone": mask_phone(app.person.phone)},
         "diseases": [
             {"code": ad.disease_code, "name": ad.disease_name, "national_code": ad.national_code,
-             "result": ad.result if show else "pending",
+             "result": ad.result if show else Result.PENDING,
              "reason_code": ad.reason_code if show else None,
              "reason": regions().reason_text(app.region_code, ad.reason_code) if show and ad.reason_code else None,
-             "explanation": rules.latest_explanation(app, ad.disease_code) if show and ad.result == "rejected" else None}
+             "explanation": rules.latest_explanation(app, ad.disease_code) if show and ad.result == Result.REJECTED else None}
             for ad in app.diseases
         ],
         "steps": [{"code": s["code"], "name": s["name"], "role": s["role"], "optional": bool(s.get("optional"))}
@@ -197,7 +197,7 @@ def detail(app: Application, user: User) -> dict:
                           "role": app.current_step["role"], "due": iso(app.step_due)} if app.current_step else None),
         "return": ({"to": app.return_to, "reason": app.return_reason, "reason_code": app.return_reason_code,
                     "deadline": iso(app.return_deadline)}
-                   if app.status == Status.RETURNED and (user.is_staff or app.return_to == "applicant") else None),
+                   if app.status == Status.RETURNED and (user.is_staff or app.return_to == ReturnTarget.APPLICANT) else None),
         "timeline": [
             {"at": iso(e.at), "action": e.action, "who": e.who, "to_status": e.to_status, "step": e.step_name,
              "note": e.note}

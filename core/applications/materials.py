@@ -7,8 +7,13 @@ per application and over the application's whole history come from the settings.
 """
 from __future__ import annotations
 
+import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select
+from werkzeug.datastructures import FileStorage
 
 from core.applications import rules, storage, uploads
 from core.audit import audit
@@ -153,3 +158,37 @@ def download_name(material: Material) -> str:
     stem = material.original_name.rsplit(".", 1)[0] if "." in material.original_name else material.original_name
     stem = "".join(ch for ch in stem if ch.isprintable() and ch not in '/\\:*?"<>|;').strip(" .")[:60]
     return f"{stem or 'material'}-{material.id}.{ext}"
+
+
+# --- upkeep (the files CLI) ------------------------------------------------------------------------
+KINDS = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
+
+
+def stored_digests() -> set[str]:
+    """Every file content some material row points at (replaced and removed ones included)."""
+    return set(db.session.scalars(select(Material.sha256).distinct()))
+
+
+def backfill(ctx: Context, echo: Callable[[str], None]) -> tuple[int, int]:
+    """Fill in page counts (PDF) and pixel sizes (images) of files uploaded before they were
+    recorded, by checking each stored file again; returns (filled, unreadable)."""
+    settings = ctx.settings
+    done = skipped = 0
+    rows = db.session.scalars(
+        select(Material).where(or_(Material.content_type == "application/pdf", Material.content_type.like("image/%")))
+        .where(Material.pages.is_(None), Material.width.is_(None))
+    ).all()
+    for m in rows:
+        path = storage.path_for(ctx, m.sha256)
+        kind = KINDS[m.content_type]
+        try:
+            checked = uploads.check(FileStorage(io.BytesIO(path.read_bytes()), filename="stored." + kind), (kind,),
+                                    max_bytes=max(settings["MTKIT_MAX_FILE_BYTES"], path.stat().st_size),
+                                    max_pixels=settings["MTKIT_MAX_IMAGE_PIXELS"], max_pages=settings["MTKIT_MAX_PDF_PAGES"])
+        except (Invalid, OSError) as e:
+            skipped += 1
+            echo(f"  材料 {m.id}:{getattr(e, 'message', e)}")
+            continue
+        m.pages, m.width, m.height = checked.pages, checked.width, checked.height
+        done += 1
+    return done, skipped

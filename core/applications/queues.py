@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, and_, select, tuple_
+from sqlalchemy import Select, and_, func, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from core.calendar.service import DueWindow
@@ -99,3 +99,10 @@ def own_page(user: User, before: int | None, size: int = PAGE_SIZE):
         query = query.where(Application.id < before)
     rows = db.session.scalars(query.order_by(Application.id.desc()).limit(size + 1)).all()
     return rows[:size], (rows[size - 1].id if len(rows) > size else None)
+
+
+def counts_by_status(user: User) -> dict[str, int]:
+    """How many applications of each status are in ``user``'s scope (the overview page)."""
+    return dict(db.session.execute(
+        select(Application.status, func.count()).where(application_scope(user)).group_by(Application.status)
+    ).all())

@@ -11,9 +11,9 @@ from core.documents import printed_forms
 from core.extensions import db
 from core.kernel.errors import ServiceError
 from core.kernel.roles import DESK_ROLES, STAFF_ROLES, Role
-from core.kernel.status import Action
+from core.kernel.status import Action, ReturnTarget
 from core.models import Application, User
-from core.people.scope import can_view_person, get_visible
+from core.people.scope import get_visible, person_in_scope
 from core.web.context import ctx, regions
 from core.web.helpers import arg_id, form_version, fragment, is_fragment_request, refused, render, was_looked_up
 
@@ -175,7 +175,7 @@ def act(app_id):
         review.act(ctx(), app, action, form_version(), results=per_disease("result"),
                    reasons={k: v for k, v in per_disease("reason").items() if v},
                    explanations=per_disease("explain"), reason_code=request.form.get("reason_code") or None,
-                   note=request.form.get("note", ""), to=request.form.get("to", "applicant"))
+                   note=request.form.get("note", ""), to=request.form.get("to", ReturnTarget.APPLICANT))
 
     return _change(app_id, do, f"已{Action.label_of(action)}。")
 
@@ -200,8 +200,8 @@ def _change(app_id, change, done: str, category: str = "success"):
         change(app)
     except ServiceError as e:
         db.session.rollback()
-        app = db.session.get(Application, app_id)
-        return _render_detail(app, error=e.message, problems=e.problems, status=e.status)
+        return _render_detail(get_visible(current_user, Application, app_id), error=e.message, problems=e.problems,
+                              status=e.status)
     db.session.commit()
     flash(done, category)
     return redirect(url_for("applications.detail", app_id=app_id))
@@ -233,8 +233,7 @@ def _render_detail(app, error=None, problems=None, status=200, fragment=False):
 
 def _after_change(app):
     if is_fragment_request():
-        db.session.refresh(app)
-        return _render_detail(app, fragment=True)
+        return _render_detail(app, fragment=True)  # committed: the app reloads with its new materials
     return redirect(url_for("applications.detail", app_id=app.id) + "#materials")
 
 
@@ -245,10 +244,9 @@ def _person_for_new() -> User:
     if current_user.role not in DESK_ROLES:
         abort(403)
     person_id = arg_id("person_id")
-    if not was_looked_up(person_id):
-        abort(404)  # look the person up by ID number first (window.file_for_person)
-    person = db.session.get(User, person_id)
-    if person is None or not can_view_person(current_user, person):
+    # Only a person looked up by ID number first (window.file_for_person) in this session.
+    person = person_in_scope(current_user, person_id) if was_looked_up(person_id) else None
+    if person is None:
         abort(404)
     return person
 

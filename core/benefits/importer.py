@@ -18,6 +18,7 @@ from core.benefits.money import yuan
 from core.context import Context
 from core.extensions import db
 from core.kernel.errors import Invalid, ServiceError
+from core.kernel.roles import Role
 from core.models import Recognition, User
 from core.people.identity import normalise_id
 from regions._loader import LINE, DataError, read_csv
@@ -37,7 +38,7 @@ def import_file(ctx: Context, path, username: str) -> dict:
     except DataError as e:
         raise ValueError(str(e)) from None
     ids = {normalise_id(r["id_number"]) for r in rows}
-    people = {u.id_number: u for u in db.session.scalars(select(User).where(User.id_number.in_(ids), User.role == "insured"))}
+    people = {u.id_number: u for u in db.session.scalars(select(User).where(User.id_number.in_(ids), User.role == Role.INSURED))}
     recognised = set(db.session.execute(
         select(Recognition.person_id, Recognition.disease_code).where(Recognition.person_id.in_([p.id for p in people.values()]))
     ).all())

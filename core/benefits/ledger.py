@@ -126,3 +126,8 @@ def stays_of(user: User, person_id: int, limit: int = 50) -> list[InpatientStay]
         select(InpatientStay).where(record_scope(user, InpatientStay), InpatientStay.person_id == person_id)
         .order_by(InpatientStay.admitted_on.desc()).limit(limit)
     ))
+
+
+def recent(user: User, limit: int = 30) -> list[BenefitSettlement]:
+    """The latest settlements in ``user``'s scope (the 门特结算 landing page)."""
+    return list(db.session.scalars(visits_query(user).limit(limit)))

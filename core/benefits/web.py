@@ -16,7 +16,7 @@ from core.kernel.types import BENEFIT_CATEGORIES, INSURED_SCHEMES, LIMIT_BASES, 
 from core.models import BenefitSettlement, InpatientStay, User
 from core.people import accounts
 from core.people.lookup import find_person
-from core.people.scope import can_view_person, get_visible
+from core.people.scope import get_visible, person_in_scope
 from core.recognitions.service import for_person
 from core.web.context import ctx, regions
 from core.web.helpers import arg_id, is_fragment_request, refused, remember_looked_up, render, was_looked_up
@@ -81,15 +81,15 @@ def staff_home():
 
 
 def _staff_home_context():
-    rows = db.session.scalars(ledger.visits_query(current_user).limit(30)).all()
+    rows = ledger.recent(current_user, 30)
     return dict(rows=rows, reversed_ids=ledger.reversed_ids(BenefitSettlement, rows))
 
 
 def _person_for_staff(person_id: int) -> User:
     _recorder_only()
-    person = db.session.get(User, person_id)
     # Only people looked up by full ID number in this session (no stepping through ids).
-    if person is None or not can_view_person(current_user, person) or not was_looked_up(person.id):
+    person = person_in_scope(current_user, person_id) if was_looked_up(person_id) else None
+    if person is None:
         abort(404)
     return person
 

@@ -8,7 +8,7 @@ letters (``letters.py``). Plugins only decide: they never write or call back int
 """
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from core.context import Context
 from core.extensions import db
@@ -100,3 +100,9 @@ def mark_read(ctx: Context, user: User, notice_id: int | None = None) -> int:
     if notice_id is not None:
         query = query.where(Notice.id == notice_id)
     return db.session.execute(query.values(read_at=utcnow()), execution_options={"synchronize_session": False}).rowcount
+
+
+def unread_count(user: User) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Notice).where(Notice.user_id == user.id, Notice.read_at.is_(None))
+    )

@@ -290,3 +290,27 @@ def reveal_own(ctx: Context, user: User) -> User:
     """A person opens their own full ID and phone numbers: a view of full personal data, audited."""
     audit(ctx, "person.view_full", user, detail="self")
     return user
+
+
+def locked_seconds(username: str | None) -> int | None:
+    """Seconds until the account typed as ``username`` may log in again, if it is locked now."""
+    locked = db.session.scalar(select(User.locked_until).where(User.username == login_name(username)))
+    if locked is None or locked <= utcnow():
+        return None
+    return max(1, int((locked - utcnow()).total_seconds()))
+
+
+def by_username(username: str) -> User | None:
+    return db.session.scalar(select(User).where(User.username == (username or "").strip()))
+
+
+def listing(*, role: str | None = None, region: str | None = None, disabled: bool = False):
+    """Accounts for the ``users list`` command, oldest first, streamed."""
+    query = select(User).order_by(User.id)
+    if role:
+        query = query.where(User.role == role)
+    if region:
+        query = query.where(User.region_code == region)
+    if disabled:
+        query = query.where(User.is_enabled.is_(False))
+    return db.session.scalars(query.execution_options(yield_per=500))

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 from flask import g, jsonify
 from flask_login import current_user
-from sqlalchemy import select
 
 from core.api.blueprint import bp
 from core.api.errors import ApiError
 from core.api.inputs import Fields, iso, json_body
 from core.extensions import db
 from core.kernel.roles import DESK_ROLES, Role
-from core.kernel.time import utcnow
 from core.kernel.types import INSURED_CATEGORIES
 from core.models import User
 from core.people import accounts, tokens
@@ -29,9 +27,8 @@ def token():
     user, message = accounts.authenticate(ctx(), username, password)
     if user is None:
         db.session.commit()  # failed attempts count toward the lockout, as on the log-in page
-        locked = db.session.scalar(select(User.locked_until).where(User.username == accounts.login_name(username)))
-        if locked is not None and locked > utcnow():
-            retry = max(1, int((locked - utcnow()).total_seconds()))
+        retry = accounts.locked_seconds(username)
+        if retry is not None:
             raise ApiError(429, "locked", message, headers={"Retry-After": str(retry)})
         raise ApiError(401, "unauthorized", message)
     value, row = tokens.issue(ctx(), user)

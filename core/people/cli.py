@@ -16,7 +16,6 @@ import sys
 
 import click
 from flask import Flask, current_app
-from sqlalchemy import select
 
 from core.audit import audit
 from core.context import Context, for_app
@@ -56,7 +55,7 @@ def _fail(e: ServiceError):
 
 
 def _find(username: str) -> User:
-    user = db.session.scalar(select(User).where(User.username == username.strip()))
+    user = accounts.by_username(username)
     if user is None:
         raise click.ClickException(f"用户 {username} 不存在。")
     return user
@@ -111,16 +110,9 @@ def init_app(app: Flask) -> None:
     @click.option("--disabled", is_flag=True, help="只列出已停用的账号")
     def list_(role, region, disabled):
         """List accounts (ID numbers masked)."""
-        query = select(User).order_by(User.id)
-        if role:
-            query = query.where(User.role == role)
-        if region:
-            query = query.where(User.region_code == region)
-        if disabled:
-            query = query.where(User.is_enabled.is_(False))
         count = 0
         click.echo(f"{'用户名':<20}\t角色\t姓名\t地区\t辖区\t机构\t状态")
-        for user in db.session.scalars(query.execution_options(yield_per=500)):
+        for user in accounts.listing(role=role, region=region, disabled=disabled):
             place = user.hospital_code or user.office_code or ""
             state = "启用" if user.is_enabled else "停用"
             click.echo(f"{_shown(user):<20}\t{Role.label_of(user.role)}\t{user.name}\t{user.region_code or '全部'}"

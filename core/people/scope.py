@@ -95,3 +95,9 @@ def get_visible(user: User, model, record_id):
     if record is None or not can_see(user, record):
         raise NotFound(NOT_FOUND)
     return record
+
+
+def person_in_scope(user: User, person_id: int | None) -> User | None:
+    """The insured person ``person_id`` if ``user`` may see them (``can_view_person``), else None."""
+    person = db.session.get(User, person_id) if isinstance(person_id, int) else None
+    return person if person is not None and can_view_person(user, person) else None

@@ -3,16 +3,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
 
 from core.audit import page as audit_page
 from core.applications import queues
 from core.calendar.service import due_window
-from core.extensions import db
 from core.kernel.roles import STAFF_ROLES, Role
 from core.kernel.status import Status
-from core.models import Application
-from core.people.scope import application_scope
 from core.staff import supervision
 from core.web.context import ctx, regions
 from core.web.helpers import arg_id
@@ -52,10 +48,7 @@ def queue():
 @bp.get("/overview")
 def overview():
     """Counts by status within the user's scope (administrators' landing page)."""
-    rows = db.session.execute(
-        select(Application.status, func.count()).where(application_scope(current_user)).group_by(Application.status)
-    ).all()
-    return render_template("staff/overview.html", counts=dict(rows), statuses=Status.labels())
+    return render_template("staff/overview.html", counts=queues.counts_by_status(current_user), statuses=Status.labels())
 
 
 @bp.get("/audit")

@@ -1,8 +1,6 @@
 """Error pages and request hooks shared by every page (the JSON API answers errors in JSON)."""
 from __future__ import annotations
 
-import hmac
-
 from flask import Flask, render_template, request, session
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -11,8 +9,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from core.extensions import db, login_manager
 from core.kernel.errors import ServiceError
-from core.models import User
-from core.models.base import MAX_ID
+from core.people.sessions import user_for_session
 
 STALE = "该记录刚刚被他人修改,您的操作未保存。请刷新页面查看最新状态。"
 
@@ -26,13 +23,7 @@ def error_page(message: str, status: int, problems=None):
 
 
 def init_app(app: Flask) -> None:
-    @login_manager.user_loader
-    def load_user(session_id):
-        user_id, _, stamp = str(session_id).partition(":")
-        user = db.session.get(User, int(user_id)) if user_id.isdigit() and int(user_id) <= MAX_ID else None
-        if user is None or not user.is_active or not hmac.compare_digest(stamp, user.session_stamp()):
-            return None  # unknown, disabled, or the password changed since this session began
-        return user
+    login_manager.user_loader(user_for_session)
 
     @app.before_request
     def _reject_nul_bytes():

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import func, select
 
 from core.benefits.money import yuan
-from core.extensions import db
 from core.kernel.roles import Role
 from core.kernel.status import Action, RecStatus, Result, Status
 from core.kernel.time import local_date, local_time, missing_official_years
-from core.models import Notice
+from core.notices.service import unread_count as unread
 from core.people.identity import mask_id, mask_phone
 
 
@@ -58,9 +56,7 @@ def init_app(app):
         def unread_count():
             if not current_user.is_authenticated:
                 return 0
-            return db.session.scalar(
-                select(func.count()).select_from(Notice).where(Notice.user_id == current_user.id, Notice.read_at.is_(None))
-            )
+            return unread(current_user)
 
         def calendar_missing_years():
             return missing_official_years(clock.today(tz))
@@ -74,6 +70,7 @@ def init_app(app):
             "RESULT_NAMES": Result.labels(),
             "EVENT_NAMES": Action.labels(),
             "Status": Status,
+            "Result": Result,
             "region_name": region_name,
             "division_name": division_name,
             "institution_name": institution_name,
