@@ -5,7 +5,7 @@
     .venv/bin/python bench/benefits.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 It seeds recognised people (Fangchenggang, 高血压 and 糖尿病), a ledger of background settlements,
-then times ``core.services.benefits.import_visits`` over a day's visits (everything the service does:
+then times ``core.benefits.service.import_visits`` over a day's visits (everything the service does:
 scope checks, locking the people, loading their ledgers, the calculation and the inserts, one commit
 per batch) and prints visits per second. Then it gives one person 10 years of history (visits,
 reversals, stays) and times GET /benefits (the person's balance page) and the 医保科 person page,
@@ -33,14 +33,22 @@ from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 from app import create_app  # noqa: E402
 from core.extensions import db  # noqa: E402
 from core.models import Application, BenefitSettlement, InpatientStay, Recognition, User  # noqa: E402
-from core.services import benefits as ben  # noqa: E402
-from core.services.accounts import create_staff  # noqa: E402
+from core.benefits import service as ben  # noqa: E402
+from core.benefits.inputs import Visit  # noqa: E402
+from core.context import for_app  # noqa: E402
+from flask import current_app  # noqa: E402
+from core.people.accounts import create_staff  # noqa: E402
 
 SCHEMA = "mtkit_bench"
 DAY = date(2026, 11, 20)
 HOSPITALS = ["H450602001", "H450603001", "H450681001"]
 DISEASES = [("FCG001", "高血压", "M03900"), ("FCG002", "糖尿病", "M01600")]
 PASSWORD = "Bench1234"
+
+
+def bench_ctx(user=None):
+    """The service context the benchmark acts in (as a CLI command would)."""
+    return for_app(current_app, user, origin="cli")
 
 
 def main():
@@ -80,7 +88,7 @@ def main():
 def seed(people: int, background: int) -> User:
     started = time.perf_counter()
     rnd = random.Random(5)
-    clerk = create_staff(username="bench_agency", password=PASSWORD, role="agency_reviewer", name="经办",
+    clerk = create_staff(bench_ctx(), username="bench_agency", password=PASSWORD, role="agency_reviewer", name="经办",
                          region="450600", office="O450600001")
     db.session.commit()
     first = (db.session.scalar(select(db.func.max(User.id))) or 0) + 1
@@ -135,7 +143,7 @@ def settle_day(clerk: User, visits: int, batch: int) -> User:
     for start in range(0, visits, batch):
         chunk = plan[start:start + batch]
         people = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_({p for p, *_ in chunk})))}
-        ben.import_visits([ben.Visit(people[p], inst, code, DAY, amount) for p, inst, code, amount in chunk], clerk)
+        ben.import_visits(bench_ctx(clerk), [Visit(people[p], inst, code, DAY, amount) for p, inst, code, amount in chunk])
         db.session.commit()
         db.session.expunge_all()  # a long import must not keep every row in the session
         clerk = db.session.get(User, clerk_id)
@@ -164,11 +172,11 @@ def balance_page(app, clerk: User) -> None:
                 deductible_fen=0, limit_used_fen=20000, reimbursed_fen=15000, own_fen=5000, policy_version="bench",
             ))
     db.session.execute(insert(BenefitSettlement), old)
-    visits = [ben.Visit(person, rnd.choice(HOSPITALS), rnd.choice(DISEASES)[0], date(2026, 1, 2) + timedelta(days=k * 2),
+    visits = [Visit(person, rnd.choice(HOSPITALS), rnd.choice(DISEASES)[0], date(2026, 1, 2) + timedelta(days=k * 2),
                         Decimal(rnd.randrange(2_000, 40_000)) / 100) for k in range(150)]
-    rows = ben.settle_many(visits, clerk)
+    rows = ben.settle_many(bench_ctx(clerk), visits)
     for row in rows[::50]:
-        ben.reverse(row, clerk, "bench")
+        ben.reverse(bench_ctx(clerk), row, "bench")
     for year in range(2017, 2026):
         db.session.add(InpatientStay(person_id=person.id, region_code="450600", division_code="450602",
                                      institution_code=HOSPITALS[0], admitted_on=date(year, 12, 20),
@@ -187,9 +195,9 @@ def balance_page(app, clerk: User) -> None:
 
 def create_user_with_password() -> User:
     from core.demo import make_id_number
-    from core.services.accounts import register_insured
+    from core.people.accounts import register_insured
 
-    person = register_insured(name="十年参保人", id_number=make_id_number("450602", "19500101", 777), phone="13800007777",
+    person = register_insured(bench_ctx(), name="十年参保人", id_number=make_id_number("450602", "19500101", 777), phone="13800007777",
                               password=PASSWORD, region="450600", division="450602", insured_category="retired")
     db.session.flush()
     app_row = Application(person_id=person.id, region_code="450600", division_code="450602", institution_code="O450600001",

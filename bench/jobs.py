@@ -33,7 +33,11 @@ from sqlalchemy import create_engine, delete, func, insert, select, text  # noqa
 from app import create_app  # noqa: E402
 from core.extensions import db  # noqa: E402
 from core.models import Application, JobRun, Notice, NoticeDelivery, Recognition, User  # noqa: E402
-from core.services import jobs  # noqa: E402
+from flask import current_app  # noqa: E402
+
+from core.context import for_app  # noqa: E402
+from core.jobs import runner  # noqa: E402
+from core.jobs.schedule import JOBS  # noqa: E402
 
 ECHO = (lambda line: None) if "--verbose" not in sys.argv else print
 SCHEMA = "mtkit_bench_jobs"
@@ -134,14 +138,13 @@ def make_due(count: int) -> None:
 def yesterday_done() -> None:
     """Every job finished yesterday: today's run is due, and its watermark is yesterday."""
     db.session.execute(delete(JobRun))
-    for name in jobs.JOBS:
+    for name in JOBS:
         db.session.add(JobRun(name=name, run_date=TODAY - timedelta(days=1), status="done", processed=0, changed=0))
     db.session.commit()
 
 
 def scenario(label: str, due: int) -> None:
-    from core.services import sweeps  # noqa: F401  (registers the jobs)
-
+    ctx = for_app(current_app, origin="job")
     make_due(due)
     analyze()
     yesterday_done()
@@ -150,14 +153,14 @@ def scenario(label: str, due: int) -> None:
     # The daily run: reminders, expiry sweep, deadline digests, result-notice deadline.
     tracemalloc.start()
     t = time.perf_counter()
-    results = {name: jobs.run(name, ECHO, force=True) for name in jobs.JOBS if name != "deliver_notices"}
+    results = {name: runner.run(ctx, job, ECHO, force=True) for name, job in JOBS.items() if name != "deliver_notices"}
     daily = time.perf_counter() - t
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     sent = db.session.scalar(select(func.count()).select_from(Notice)) - notices_before
     # Then the SMS the run queued, through the default log-file adapter (deliver_notices, every 5 min).
     t = time.perf_counter()
-    results["deliver_notices"] = jobs.run("deliver_notices", ECHO, force=True)
+    results["deliver_notices"] = runner.run(ctx, JOBS["deliver_notices"], ECHO, force=True)
     sms_time = time.perf_counter() - t
     sms = db.session.scalar(select(func.count()).select_from(NoticeDelivery).where(NoticeDelivery.status == "sent"))
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -5,14 +5,14 @@
 
 Seeds the demo into a temporary SQLite database, takes a decided application in each region and,
 for every form, times:
-- mtkit: core.services.pdf.render_pdf (template -> HTML -> PDF through the assets-only fetcher,
+- mtkit: core.documents.pdf.render_pdf (template -> HTML -> PDF through the assets-only fetcher,
   cache bypassed): what a first download of a document costs. It differs from bare WeasyPrint
   only in how it drives it: font configuration and stylesheets made once per process, mtkit's
   small user-agent stylesheet (static/pdf/ua.css), the font file deflated at zlib level 6;
 - bare:  weasyprint.HTML(string=<the same HTML>).write_pdf(stylesheets=[static/pdf/forms.css]) with
   WeasyPrint's own defaults (its own fetcher, the stylesheet parsed and a new font configuration
   made each time);
-- cached: the download path when the document is unchanged (core.services.pdf.cached_pdf).
+- cached: the download path when the document is unchanged (core.documents.pdf.cached_pdf).
 Prints medians in milliseconds, the ratio mtkit/bare and the page count. Not a test: figures
 depend on the machine. Targets (issue 3): median <= 100 ms and ratio <= 1.3.
 """
@@ -37,8 +37,9 @@ from app import create_app  # noqa: E402
 from core import demo  # noqa: E402
 from core.extensions import db  # noqa: E402
 from core.models import Application  # noqa: E402
-from core.services import forms  # noqa: E402
-from core.services.pdf import cached_pdf, forms_css_path, html_to_pdf, render_html  # noqa: E402
+from core.context import for_app  # noqa: E402
+from core.documents import printed_forms as forms  # noqa: E402
+from core.documents.pdf import cached_pdf, forms_css_path, html_to_pdf, render_html  # noqa: E402
 
 
 def interleaved(fns: dict, runs: int) -> dict:
@@ -71,7 +72,7 @@ def main():
     forms_css = str(forms_css_path(app.static_folder))
     with app.app_context():
         flask_migrate.upgrade()
-        demo.seed()
+        demo.seed(for_app(app))
         db.session.commit()
         staff = {r: demo_user(r) for r in ("nmg_yibao", "fcg_review")}
         rows = []
@@ -81,16 +82,17 @@ def main():
             ).first()
             for link in forms.forms_for(app_row, user):
                 with app.test_request_context("/"):
-                    context = forms._context(app_row, link.form)
-                    template = forms.template_for(region, link.form)
-                    html = render_html(template, context)
+                    ctx = for_app(app, user, public_url="http://localhost")
+                    context = forms._context(ctx, app_row, link.form)
+                    template = ctx.regions.pdf_template(region, link.form)
+                    html = render_html(ctx, template, context)
                     html_to_pdf(html)  # warm the font set-up once, as a running server has
                     key = f"bench-{link.form}-{app_row.id}"
-                    cached_pdf(key, template, context)
+                    cached_pdf(ctx, key, template, context)
                     figures = interleaved({
-                        "mtkit": lambda: html_to_pdf(render_html(template, context)),
+                        "mtkit": lambda: html_to_pdf(render_html(ctx, template, context)),
                         "bare": lambda: HTML(string=html, base_url=static).write_pdf(stylesheets=[forms_css]),
-                        "cached": lambda: cached_pdf(key, template, context),
+                        "cached": lambda: cached_pdf(ctx, key, template, context),
                     }, args.runs)
                     pages = len(PdfReader(_bytes_io(html_to_pdf(html))).pages)
                 rows.append((region, link.title, pages, figures))

@@ -5,7 +5,7 @@
     .venv/bin/python bench/queue_pages.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 On PostgreSQL it works in a schema of its own (mtkit_bench), dropped afterwards. It times the exact
-query the queue page runs (core.services.queues), cold page 1 and deep keyset pages, and prints
+query the queue page runs (core.applications.queues), cold page 1 and deep keyset pages, and prints
 median milliseconds. Not a test: figures depend on the machine.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, insert, text  # noqa: E402
 from app import create_app  # noqa: E402
 from core.extensions import db  # noqa: E402
 from core.models import Application, ApplicationDisease, User  # noqa: E402
-from core.services.queues import DueWindow, QueueFilter, page  # noqa: E402
+from core.applications.queues import DueWindow, QueueFilter, page  # noqa: E402
 
 SCHEMA = "mtkit_bench"
 TODAY = date(2026, 11, 23)

@@ -76,8 +76,6 @@ def database_is_empty() -> bool:
 
 def seed(ctx: Context) -> list[tuple[str, str, str]]:
     """Create staff, people and applications in every status. Returns (username, role, note)."""
-    global _ctx
-    _ctx = ctx
     staff = {}
     for username, role, name, region, division, hospital, office, title in STAFF:
         staff[username] = accounts.create_staff(
@@ -104,71 +102,71 @@ def seed(ctx: Context) -> list[tuple[str, str, str]]:
     s = staff
 
     # ---- Inner Mongolia: normal track at 内蒙古医科大学附属医院 ----
-    _draft(zhang, "150000", "150100", "H150100001", ["M05400"], upload=False)  # draft, nothing uploaded
-    _overdue(_submitted(liu, "150000", "150100", "H150100001", ["M01600"]), 6)  # 医保科 受理, late
-    w = _submitted(liu, "150000", "150100", "H150100001", ["M04600"])
-    review.act(_as(s["nmg_yibao"]), w, "accept", w.version)  # waits for nmg_doctor's decision
-    b = _submitted(ma, "150000", "150200", "H150200001", ["M04600", "M03900"])
-    review.act(_as(s["bt_yibao"]), b, "accept", b.version)  # in review: physician's turn
-    c = _submitted(zhang, "150000", "150100", "H150100001", ["M05300"])
-    review.act(_as(s["nmg_yibao"]), c, "return", c.version, to="applicant", note="病情诊断书未加盖医院公章,请补正")
-    d = _submitted(liu, "150000", "150100", "H150100001", ["M00503"])  # fast track: physician then record
-    _decide(d, s["nmg_doctor"], "approved")
-    review.act(_as(s["nmg_yibao"]), d, "record", d.version)
-    e = _submitted(ma, "150000", "150200", "H150200001", ["M01600", "M06900"])
-    review.act(_as(s["bt_yibao"]), e, "accept", e.version)
-    review.act(_as(s["bt_doctor"]), e, "decide", e.version, results={"M01600": "approved", "M06900": "rejected"}, reason_code="R01")
-    review.act(_as(s["bt_yibao"]), e, "record", e.version)  # partial
-    f = _submitted(zhang, "150000", "150100", "H150100001", ["M02300"])
-    review.act(_as(s["nmg_yibao"]), f, "accept", f.version)
-    _decide(f, s["nmg_doctor"], "rejected", reason="R03")
-    review.act(_as(s["nmg_yibao"]), f, "record", f.version)
-    g = _submitted(liu, "150000", "150100", "H150100001", ["M04301"])
-    apps.withdraw(_as(liu), g, g.version, "先去复查")
+    _draft(ctx, zhang, "150000", "150100", "H150100001", ["M05400"], upload=False)  # draft, nothing uploaded
+    _overdue(ctx, _submitted(ctx, liu, "150000", "150100", "H150100001", ["M01600"]), 6)  # 医保科 受理, late
+    w = _submitted(ctx, liu, "150000", "150100", "H150100001", ["M04600"])
+    review.act(ctx.acting_as(s["nmg_yibao"]), w, "accept", w.version)  # waits for nmg_doctor's decision
+    b = _submitted(ctx, ma, "150000", "150200", "H150200001", ["M04600", "M03900"])
+    review.act(ctx.acting_as(s["bt_yibao"]), b, "accept", b.version)  # in review: physician's turn
+    c = _submitted(ctx, zhang, "150000", "150100", "H150100001", ["M05300"])
+    review.act(ctx.acting_as(s["nmg_yibao"]), c, "return", c.version, to="applicant", note="病情诊断书未加盖医院公章,请补正")
+    d = _submitted(ctx, liu, "150000", "150100", "H150100001", ["M00503"])  # fast track: physician then record
+    _decide(ctx, d, s["nmg_doctor"], "approved")
+    review.act(ctx.acting_as(s["nmg_yibao"]), d, "record", d.version)
+    e = _submitted(ctx, ma, "150000", "150200", "H150200001", ["M01600", "M06900"])
+    review.act(ctx.acting_as(s["bt_yibao"]), e, "accept", e.version)
+    review.act(ctx.acting_as(s["bt_doctor"]), e, "decide", e.version, results={"M01600": "approved", "M06900": "rejected"}, reason_code="R01")
+    review.act(ctx.acting_as(s["bt_yibao"]), e, "record", e.version)  # partial
+    f = _submitted(ctx, zhang, "150000", "150100", "H150100001", ["M02300"])
+    review.act(ctx.acting_as(s["nmg_yibao"]), f, "accept", f.version)
+    _decide(ctx, f, s["nmg_doctor"], "rejected", reason="R03")
+    review.act(ctx.acting_as(s["nmg_yibao"]), f, "record", f.version)
+    g = _submitted(ctx, liu, "150000", "150100", "H150100001", ["M04301"])
+    apps.withdraw(ctx.acting_as(liu), g, g.version, "先去复查")
 
     # ---- Fangchenggang: agency window ----
-    _draft(wei, "450600", "450602", "O450600001", ["FCG004"], upload=False)
-    _overdue(_submitted(wei, "450600", "450602", "O450600001", ["FCG002"]), 4)  # waits for 受理, late
-    i = _submitted(huang, "450600", "450681", "O450681001", ["FCG009"])
-    review.act(_as(s["dx_review"]), i, "accept", i.version)
-    review.act(_as(s["dx_review"]), i, "refer_expert", i.version, note="病情需专家复评")  # expert's turn
-    j = _submitted(li, "450600", "450603", "O450603001", ["FCG010"])
-    review.act(_as(s["fcg_review"]), j, "accept", j.version)
-    review.act(_as(s["fcg_review"]), j, "return", j.version, to="applicant", note="请补充近半年检查检验报告")
-    k = _submitted(huang, "450600", "450681", "O450681001", ["FCG003"])
-    review.act(_as(s["dx_review"]), k, "accept", k.version)
-    _decide(k, s["dx_review"], "approved")
-    review.act(_as(s["dx_review"]), k, "record", k.version)
-    m = _submitted(li, "450600", "450603", "O450603001", ["FCG011"])
-    review.act(_as(s["fcg_review"]), m, "accept", m.version)
-    _decide(m, s["fcg_review"], "rejected", reason="R02")
-    review.act(_as(s["fcg_review"]), m, "record", m.version)
+    _draft(ctx, wei, "450600", "450602", "O450600001", ["FCG004"], upload=False)
+    _overdue(ctx, _submitted(ctx, wei, "450600", "450602", "O450600001", ["FCG002"]), 4)  # waits for 受理, late
+    i = _submitted(ctx, huang, "450600", "450681", "O450681001", ["FCG009"])
+    review.act(ctx.acting_as(s["dx_review"]), i, "accept", i.version)
+    review.act(ctx.acting_as(s["dx_review"]), i, "refer_expert", i.version, note="病情需专家复评")  # expert's turn
+    j = _submitted(ctx, li, "450600", "450603", "O450603001", ["FCG010"])
+    review.act(ctx.acting_as(s["fcg_review"]), j, "accept", j.version)
+    review.act(ctx.acting_as(s["fcg_review"]), j, "return", j.version, to="applicant", note="请补充近半年检查检验报告")
+    k = _submitted(ctx, huang, "450600", "450681", "O450681001", ["FCG003"])
+    review.act(ctx.acting_as(s["dx_review"]), k, "accept", k.version)
+    _decide(ctx, k, s["dx_review"], "approved")
+    review.act(ctx.acting_as(s["dx_review"]), k, "record", k.version)
+    m = _submitted(ctx, li, "450600", "450603", "O450603001", ["FCG011"])
+    review.act(ctx.acting_as(s["fcg_review"]), m, "accept", m.version)
+    _decide(ctx, m, s["fcg_review"], "rejected", reason="R02")
+    review.act(ctx.acting_as(s["fcg_review"]), m, "record", m.version)
 
-    n = _submitted(wei, "450600", "450602", "O450600001", ["FCG008", "FCG012"])
-    review.act(_as(s["fcg_review"]), n, "accept", n.version)
-    review.act(_as(s["fcg_review"]), n, "decide", n.version, results={"FCG008": "approved", "FCG012": "rejected"}, reason_code="R01")
-    review.act(_as(s["fcg_review"]), n, "record", n.version)  # partial
-    o = _submitted(huang, "450600", "450681", "O450681001", ["FCG005"])
-    apps.withdraw(_as(huang), o, o.version, "已到外地就医")
+    n = _submitted(ctx, wei, "450600", "450602", "O450600001", ["FCG008", "FCG012"])
+    review.act(ctx.acting_as(s["fcg_review"]), n, "accept", n.version)
+    review.act(ctx.acting_as(s["fcg_review"]), n, "decide", n.version, results={"FCG008": "approved", "FCG012": "rejected"}, reason_code="R01")
+    review.act(ctx.acting_as(s["fcg_review"]), n, "record", n.version)  # partial
+    o = _submitted(ctx, huang, "450600", "450681", "O450681001", ["FCG005"])
+    apps.withdraw(ctx.acting_as(huang), o, o.version, "已到外地就医")
 
     # Returned a month ago and never answered: the expiry sweep closed them (逾期未补正).
-    _lapsed(ma, "150000", "150200", "H150200001", ["M02500"], s["bt_yibao"], "请补充癫痫发作记录及脑电图报告")
-    _lapsed(li, "450600", "450603", "O450603001", ["FCG014"], s["fcg_review"], "请补充痰检及胸部CT报告")
+    _lapsed(ctx, ma, "150000", "150200", "H150200001", ["M02500"], s["bt_yibao"], "请补充癫痫发作记录及脑电图报告")
+    _lapsed(ctx, li, "450600", "450603", "O450603001", ["FCG014"], s["fcg_review"], "请补充痰检及胸部CT报告")
 
     # Recognitions close to their end, so renewal can be tried today (window open).
-    _old_recognition(wei, "450600", "450602", "O450600001", "FCG001", "高血压", "M03900", months_left=2)
-    _old_recognition(zhang, "150000", "150100", "H150100001", "M03900", "高血压病", "M03900", months_left=1, kind_apps=True)
+    _old_recognition(ctx, wei, "450600", "450602", "O450600001", "FCG001", "高血压", "M03900", months_left=2)
+    _old_recognition(ctx, zhang, "150000", "150100", "H150100001", "M03900", "高血压病", "M03900", months_left=1, kind_apps=True)
     # Ended last week without renewal: the first daily job run marks it 已到期 and tells 黄志明.
-    _old_recognition(huang, "450600", "450681", "O450681001", "FCG002", "糖尿病", "M01600", months_left=0, days_left=-7)
+    _old_recognition(ctx, huang, "450600", "450681", "O450681001", "FCG002", "糖尿病", "M01600", months_left=0, days_left=-7)
     db.session.flush()
-    _benefit_ledger(s, wei, zhang)
+    _benefit_ledger(ctx, s, wei, zhang)
 
     logins = [(u, r, n) for u, r, n, *_ in STAFF]
     logins += [(p.username, "insured", p.name) for p in people]
     return logins
 
 
-def _benefit_ledger(s, wei, zhang):
+def _benefit_ledger(ctx, s, wei, zhang):
     """This year's 门特 settlements for two recognised people, through the benefits service."""
     from decimal import Decimal
 
@@ -176,7 +174,7 @@ def _benefit_ledger(s, wei, zhang):
     from core.benefits import stays
     from core.benefits.inputs import Visit
 
-    on = _ctx.today(wei.region_code)
+    on = ctx.today(wei.region_code)
     first = on.replace(month=1, day=2)
 
     def day(days_ago):  # a date this year, not after today
@@ -184,16 +182,16 @@ def _benefit_ledger(s, wei, zhang):
 
     def visit(person, clerk, inst, disease, days_ago, amount, items=()):
         v = Visit(person, inst, disease, day(days_ago), Decimal(amount), [{"name": n, "amount": Decimal(a)} for n, a in items])
-        return benefits.settle(_as(clerk), v)
+        return benefits.settle(ctx.acting_as(clerk), v)
 
     # 韦小红 (防城港, 职工退休, 高血压): visits at 防城港市第一人民医院, a hospital stay, a reversal.
     clerk = s["fcg_yibao"]
     visit(wei, clerk, "H450602001", "FCG001", 250, "386.50", [("硝苯地平控释片", "236.50"), ("血压监测及心电图", "150.00")])
     visit(wei, clerk, "H450602001", "FCG001", 190, "412.00")
     wrong = visit(wei, clerk, "H450602001", "FCG001", 150, "4120.00")
-    benefits.reverse(_as(clerk), wrong, "金额多录一位,应为 412.00 元")
+    benefits.reverse(ctx.acting_as(clerk), wrong, "金额多录一位,应为 412.00 元")
     visit(wei, clerk, "H450602001", "FCG001", 149, "412.00")
-    stays.record_stay(_as(clerk), wei, institution_code="H450602001", admitted_on=day(100).isoformat(),
+    stays.record_stay(ctx.acting_as(clerk), wei, institution_code="H450602001", admitted_on=day(100).isoformat(),
                          discharged_on=day(92).isoformat(), note="高血压急症住院")
     visit(wei, clerk, "H450602001", "FCG001", 95, "268.00")  # during the stay: not covered
     visit(wei, clerk, "H450602001", "FCG001", 40, "530.80")
@@ -205,61 +203,54 @@ def _benefit_ledger(s, wei, zhang):
     visit(zhang, clerk, "H150100001", "M03900", 20, "685.00")
 
 
-_ctx: Context | None = None  # the context seed() runs in
-
-
-def _as(user) -> Context:
-    return _ctx.acting_as(user)
-
-
-def _draft(person, region, division, inst, diseases, upload=True, channel="online"):
-    app = apps.start(_as(person), person, region=region, division=division, institution=inst, channel=channel,
+def _draft(ctx: Context, person, region, division, inst, diseases, upload=True, channel="online"):
+    app = apps.start(ctx.acting_as(person), person, region=region, division=division, institution=inst, channel=channel,
                      diseases=diseases)
     if upload:
-        for item in materials.checklist(_ctx, app):
+        for item in materials.checklist(ctx, app):
             if item.rule.required:
                 name = item.rule.name.replace("/", "、")
-                materials.add(_as(person), app, disease_code=item.disease_code, material_code=item.rule.code,
+                materials.add(ctx.acting_as(person), app, disease_code=item.disease_code, material_code=item.rule.code,
                               files=[FileStorage(io.BytesIO(demo_pdf(name)), filename=f"{name}.pdf")])
     return app
 
 
-def _submitted(person, region, division, inst, diseases):
-    app = _draft(person, region, division, inst, diseases)
-    apps.submit(_as(person), app, app.version)
+def _submitted(ctx, person, region, division, inst, diseases):
+    app = _draft(ctx, person, region, division, inst, diseases)
+    apps.submit(ctx.acting_as(person), app, app.version)
     return app
 
 
-def _decide(app, user, result, reason=None):
+def _decide(ctx, app, user, result, reason=None):
     results = {ad.disease_code: result for ad in app.diseases}
-    review.act(_as(user), app, "decide", app.version, results=results, reason_code=reason)
+    review.act(ctx.acting_as(user), app, "decide", app.version, results=results, reason_code=reason)
 
 
-def _overdue(app, days_ago):
+def _overdue(ctx, app, days_ago):
     """History: submitted ``days_ago`` calendar days ago, so its step is past its time limit today."""
     from core.calendar.service import due_date
 
-    started = _ctx.today(app.region_code) - timedelta(days=days_ago)
+    started = ctx.today(app.region_code) - timedelta(days=days_ago)
     app.submitted_at = app.step_started_at = app.submitted_at - timedelta(days=days_ago)
-    app.step_due = due_date(_ctx, app.region_code, started, app.current_step["sla"])
+    app.step_due = due_date(ctx, app.region_code, started, app.current_step["sla"])
     return app
 
 
-def _lapsed(person, region, division, inst, diseases, staff, note):
+def _lapsed(ctx, person, region, division, inst, diseases, staff, note):
     """Returned 31 days ago (history: the deadline is moved back), then closed by the sweep's rule."""
-    app = _submitted(person, region, division, inst, diseases)
-    review.act(_as(staff), app, "return", app.version, to="applicant", note=note)
-    app.return_deadline = _ctx.today(region) - timedelta(days=1)
-    apps.lapse(_ctx, app)
+    app = _submitted(ctx, person, region, division, inst, diseases)
+    review.act(ctx.acting_as(staff), app, "return", app.version, to="applicant", note=note)
+    app.return_deadline = ctx.today(region) - timedelta(days=1)
+    apps.lapse(ctx, app)
     return app
 
 
 HISTORY_REVIEWER = {"150000": "nmg_doctor", "450600": "fcg_review"}
 
 
-def _old_recognition(person, region, division, inst, code, name, national, months_left, kind_apps=False, days_left=0):
+def _old_recognition(ctx, person, region, division, inst, code, name, national, months_left, kind_apps=False, days_left=0):
     """An earlier approval whose validity ends in ``months_left`` months (history created directly)."""
-    on = _ctx.today(region)
+    on = ctx.today(region)
     end = on + relativedelta(months=months_left) + timedelta(days=days_left)
     start = end + timedelta(days=1) - relativedelta(months=24)
     app = Application(person_id=person.id, region_code=region, division_code=division, institution_code=inst,
