@@ -467,7 +467,7 @@ def _steps(tables, path, section: str) -> tuple[ReviewStep, ...]:
     return tuple(out)
 
 
-# Fields each notice template may use (see core/hookspecs.py mtkit_notice_template).
+# Fields each notice template may use (see core/kernel/hookspecs.py mtkit_notice_template).
 TEMPLATE_FIELDS = {
     "renewal_reminder": ("name", "disease", "end_date", "days_left", "opens", "closes"),
     "expired": ("name", "disease", "end_date", "stop_date"),

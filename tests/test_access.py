@@ -1,6 +1,6 @@
 """Record-level scope for every role, over HTTP: who may see, list and act on which application.
 
-Scope rules (core/services/access.py): an insured person sees their own records; physicians and
+Scope rules (core/people/scope.py): an insured person sees their own records; physicians and
 hospital 医保科 see their hospital's; agency reviewers and experts see their region (and division,
 when they have one); administrators see their region, or everything when they have no region.
 Anything out of scope is "not found" (404), never a hint that the record exists.

@@ -192,3 +192,13 @@ def test_pure_rules_touch_no_database(rel):
     path = ROOT / rel
     assert not queries_database(path.read_text("utf-8"))
     assert not [mod for mod, _, _ in imports(path) if mod in ("core.extensions", "sqlalchemy") or mod.startswith("sqlalchemy.")]
+
+
+def test_the_kernel_stands_on_nothing_else_of_core():
+    offenders = []
+    for rel, path in modules():
+        if not rel.startswith("core/kernel/"):
+            continue
+        offenders += [f"{rel}:{line} imports {mod}" for mod, _, line in imports(path)
+                      if (mod.startswith("core") and not mod.startswith("core.kernel")) or mod.split(".")[0] in ("flask", "sqlalchemy")]
+    assert offenders == []

@@ -76,8 +76,12 @@ def test_hospital_looks_up_estimates_records_and_reverses(app, client, scene):
     # Without JavaScript the same button posts the form and gets the whole page with the result.
     full = client.post(f"{url}/estimate", data=visit_form(eligible="3000")).get_data(as_text=True)
     assert "<html" in full and "报销 <strong>1400.00</strong> 元" in full
-    # 结算并登记: the institution is the clerk's own hospital whatever the form says.
+    # 结算并登记 at another hospital is refused, as in the API (it used to be silently recorded at the
+    # clerk's own hospital); the form leaves the institution out: the clerk's own hospital.
     r = client.post(f"{url}/visits", data=visit_form(institution="H450603001"))
+    assert r.status_code == 403 and "医院医保科只能登记本院的就诊" in r.get_data(as_text=True)
+    assert count(BenefitSettlement) == 0
+    r = client.post(f"{url}/visits", data=visit_form())
     assert r.status_code == 302
     row = db.session.scalars(select(BenefitSettlement)).one()
     assert (row.institution_code, row.reimbursed_fen, row.recorded_by_id) == (FCG_HOSPITAL, 56000, s["hospital"].id)

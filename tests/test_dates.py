@@ -1,4 +1,4 @@
-"""Every edge of the recognition and renewal date rules (core/services/dates.py)."""
+"""Every edge of the recognition and renewal date rules (core/kernel/time.py)."""
 from datetime import date
 
 import pytest

@@ -9,6 +9,7 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import func, select
 
+from app import create_app
 from core.extensions import db
 from core.models import Application, AuditLog, Material, User
 from core.people.identity import mask_id, mask_phone
@@ -612,3 +613,18 @@ def test_applicant_reads_the_explanation_of_a_final_rejection(app, client, make)
     login(client, person.username)
     page = client.get(f"/applications/{a.id}").get_data(as_text=True)
     assert "近半年血压控制平稳" in page and "r-rejected" in page and "内部备注" not in page
+
+
+def test_audit_rows_record_the_client_behind_a_trusted_proxy_only(tmp_path, db_url):
+    """ProxyFix is configured by MTKIT_PROXY_COUNT: behind one trusted proxy the audit row keeps the
+    client's address from X-Forwarded-For; without it, the header is ignored (anyone could forge it)."""
+    from tests.conftest import base_config
+
+    for hops, expected in ((1, "203.0.113.7"), (0, "127.0.0.1")):
+        app = create_app({**base_config(db_url, tmp_path), "MTKIT_PROXY_COUNT": hops})
+        with app.app_context():
+            app.test_client().post("/login", data={"username": "nobody", "password": "x" * 8},
+                                   headers={"X-Forwarded-For": "203.0.113.7"})
+            row = db.session.scalars(select(AuditLog).where(AuditLog.action == "login").order_by(AuditLog.id.desc())).first()
+            assert row.ip == expected, hops
+            db.session.remove()

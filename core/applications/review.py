@@ -9,7 +9,6 @@ from datetime import timedelta
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.applications import rules, verification
-from core.applications.service import flush_or_conflict
 from core.applications.sla import pause_step_clock, start_step_clock
 from core.audit import audit
 from core.context import Context
@@ -17,6 +16,7 @@ from core.extensions import db
 from core.kernel.errors import Conflict, Invalid
 from core.kernel.status import Action, Kind, Result, ReturnTarget, Status
 from core.models import Application, Decision
+from core.models.base import flush_or_conflict
 from core.notices.service import notify
 from core.recognitions import service as recs
 
@@ -39,7 +39,7 @@ def act(ctx: Context, app: Application, action: str, version, **fields) -> Appli
         note = handler(ctx, app, step, **fields)
         rules.transition(app, ctx.actor, Action(action), from_status, ctx.now(), note)
         audit(ctx, f"application.{action}", app, detail=note)
-        flush_or_conflict()
+        flush_or_conflict(rules.STALE)
     except StaleDataError:  # an autoflush inside the handler met a newer version
         db.session.rollback()
         raise Conflict(rules.STALE) from None

@@ -17,7 +17,7 @@ version is current, the step is waiting for the actor's role (and title), the ac
 from __future__ import annotations
 
 from core.kernel.errors import Conflict, Forbidden, Invalid, NotFound, NOT_FOUND
-from core.kernel.roles import DESK_ROLES
+from core.kernel.roles import DESK_ROLES, Role
 from core.kernel.status import EDITABLE, Action, Result, ReturnTarget, Status, StepKind
 from core.kernel.types import ReviewStep, title_rank
 from core.models import Application, ApplicationEvent, User
@@ -106,6 +106,8 @@ def allowed_actions(app: Application, user: User) -> list[Action]:
 def check_review(app: Application, user: User, action: str, version) -> dict:
     """Guard of every review action; returns the current step. A stale page is reported first: the
     reviewer must see that something changed, not a role error."""
+    if user.role == Role.INSURED:
+        raise Forbidden("参保人不能进行审核操作。")
     if not can_see(user, app):
         raise NotFound(NOT_FOUND)
     check_version(app, version)

@@ -18,16 +18,12 @@ from core.kernel.errors import Conflict, Forbidden, Invalid
 from core.kernel.roles import DESK_ROLES, Role
 from core.kernel.status import Action, Kind, Status
 from core.models import Application, ApplicationDisease, Recognition, User
-from core.models.base import flush_or_conflict as save
+from core.models.base import flush_or_conflict
 from core.notices.service import from_template, notify
 from core.recognitions import service as recs
 
 STAFF_CHANNELS = ("window", "hospital")  # channels through which staff file on a person's behalf
-
-
-def flush_or_conflict() -> None:
-    """Write now; a concurrent change to the same application (its version moved) is a conflict."""
-    save(rules.STALE)
+MAX_WITHDRAW_REASON = 200
 
 
 def start(ctx: Context, person: User, *, region: str, division: str, institution: str, channel: str,
@@ -174,7 +170,7 @@ def submit(ctx: Context, app: Application, version) -> Application:
     audit(ctx, f"application.{action}", app)
     kind = "续办申请" if app.kind == Kind.RENEWAL else "申请"
     notify(ctx, app.person_id, action, title, f"您的门特{kind}(编号 {app.id})已提交,请留意审核进度。", app.id)
-    flush_or_conflict()
+    flush_or_conflict(rules.STALE)
     return app
 
 
@@ -182,16 +178,19 @@ def withdraw(ctx: Context, app: Application, version, reason: str = "") -> Appli
     """The applicant (or the staff who filed it) withdraws an open application. A timely renewal
     withdrawn after the old end date ends the old recognition like a rejected one."""
     rules.check_withdraw(app, ctx.actor, version)
+    reason = (reason or "").strip()
+    if len(reason) > MAX_WITHDRAW_REASON:
+        raise Invalid(f"撤回原因最多 {MAX_WITHDRAW_REASON} 字。", fields={"reason": f"最多 {MAX_WITHDRAW_REASON} 字"})
     from_status = app.status
     rules.close(app, Status.WITHDRAWN)
     on = ctx.today(app.region_code)
     prev = app.renewal_of if app.kind == Kind.RENEWAL else None
     if prev is not None and on > prev.end_date:
         recs.end_after_failed_renewal(ctx, prev, f"renewal {app.id} withdrawn")
-    rules.transition(app, ctx.actor, Action.WITHDRAW, from_status, ctx.now(), (reason or "")[:200] or None)
+    rules.transition(app, ctx.actor, Action.WITHDRAW, from_status, ctx.now(), reason or None)
     audit(ctx, "application.withdraw", app)
     notify(ctx, app.person_id, "withdraw", "申请已撤回", f"您的门特申请(编号 {app.id})已撤回。", app.id)
-    flush_or_conflict()
+    flush_or_conflict(rules.STALE)
     return app
 
 

@@ -25,8 +25,9 @@ from core.audit import audit
 from core.context import Context
 from core.extensions import db
 from core.kernel.time import local_date
-from core.models import Application, Recognition, VerificationCode
+from core.models import Application, VerificationCode
 from core.people.identity import mask_name
+from core.recognitions.service import of_application
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_LENGTH = 16
@@ -55,10 +56,7 @@ def normalise(text: str | None) -> str | None:
 
 def payload_for(ctx: Context, app: Application) -> dict:
     """The facts a notice certifies, in the form the public page shows them."""
-    recs = {
-        r.disease_code: r
-        for r in db.session.scalars(select(Recognition).where(Recognition.application_id == app.id))
-    }
+    recs = of_application(app.id)
     info = ctx.regions.get(app.region_code)
     diseases = []
     for ad in app.diseases:

@@ -78,8 +78,7 @@ def _person(id_number: str | None, field: str) -> User:
         if id_number and normalise_id(id_number) != me.id_number:
             raise ApiError(403, message="只能查看本人的门特待遇。", fields={field: "只能是本人"})
         return me
-    if me.role not in service.RECORDER_ROLES:
-        raise ApiError(403, message="只有医院医保科和经办机构可以查看参保人的门特待遇。")
+    service.check_desk(me)
     return person_named(id_number, field, purpose="benefits")
 
 

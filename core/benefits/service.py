@@ -41,11 +41,16 @@ def institution_problem(ctx: Context, person: User, code: str | None) -> str | N
     return None
 
 
+def check_desk(actor: User | None) -> None:
+    """Only hospital 医保科 and agency staff see and record other people's 门特 benefits."""
+    if actor is None or actor.role not in RECORDER_ROLES:
+        raise Forbidden("只有医院医保科和经办机构可以查看和登记参保人的门特待遇。")
+
+
 def check_recorder(ctx: Context, person: User, institution_code: str | None = None) -> None:
     """Hospitals record at their own hospital only; agency staff for people in their area."""
     actor = ctx.actor
-    if actor is None or actor.role not in RECORDER_ROLES:
-        raise Forbidden("只有医院医保科和经办机构可以登记门特结算和住院。")
+    check_desk(actor)
     if person.role != Role.INSURED or person.region_code != actor.region_code:
         raise Forbidden("只能为本地区的参保人登记。")
     if actor.role == Role.AGENCY_REVIEWER and actor.division_code and person.division_code != actor.division_code:
@@ -199,6 +204,7 @@ def record_view(ctx: Context, person: User) -> None:
     actor = ctx.actor
     if actor.id == person.id:
         return
-    if actor.role not in RECORDER_ROLES or not can_view_person(actor, person):
-        raise Forbidden("只有医院医保科和经办机构可以查看参保人的门特待遇。")
+    check_desk(actor)
+    if not can_view_person(actor, person):
+        raise Forbidden("只能查看本地区(本辖区)参保人的门特待遇。")
     audit(ctx, "benefit.view_person", ("users", person.id))

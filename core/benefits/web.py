@@ -59,8 +59,7 @@ def _settlement_page(row: BenefitSettlement, status: int = 200, problems=()):
 
 # --- staff -----------------------------------------------------------------------------------------
 def _recorder_only():
-    if current_user.role not in service.RECORDER_ROLES:
-        abort(403)
+    service.check_desk(current_user)  # the same refusal as the API's
 
 
 @bp.route("/staff/benefits", methods=["GET", "POST"])
@@ -134,9 +133,15 @@ def person(person_id):
     return render_template("benefits/person.html", **_person_context(person))
 
 
+def _institution(f) -> str:
+    """The institution posted; hospital 医保科 forms leave it out: their own hospital (another is refused)."""
+    own = current_user.hospital_code if current_user.role == Role.HOSPITAL_OFFICE else ""
+    return f.get("institution") or own
+
+
 def _visit_from_form(person: User):
     f = request.form
-    institution = current_user.hospital_code if current_user.role == Role.HOSPITAL_OFFICE else f.get("institution", "")
+    institution = _institution(f)
     return make_visit(person, ctx().today(person.region_code), institution_code=institution,
                       disease_code=f.get("disease", ""), visit_date=f.get("visit_date", ""),
                       eligible=f.get("eligible", ""), items_text=f.get("items", ""), note=f.get("note", ""))
@@ -208,7 +213,7 @@ def _change_person(person: User, change, done: str, form=None):
 def record_stay(person_id):
     person = _person_for_staff(person_id)
     f = request.form
-    institution = current_user.hospital_code if current_user.role == Role.HOSPITAL_OFFICE else f.get("institution", "")
+    institution = _institution(f)
 
     def change():
         stay = stays.record_stay(ctx(), person, institution_code=institution, admitted_on=f.get("admitted_on"),

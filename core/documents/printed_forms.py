@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
 
 from core.applications import verification
 from core.applications.materials import checklist
@@ -19,13 +18,13 @@ from core.applications.rules import latest_explanation
 from core.audit import audit
 from core.context import Context
 from core.documents.pdf import cached_pdf
-from core.extensions import db
 from core.kernel.errors import NotFound
 from core.kernel.status import DECIDED, REVIEW_ACTIONS, Action, Kind, Result, Status
 from core.kernel.time import local_date
 from core.kernel.types import INSURED_CATEGORIES
-from core.models import Application, Recognition, User
+from core.models import Application, User
 from core.people.identity import mask_id
+from core.recognitions.service import of_application
 
 FORMS = {
     "application": "门诊特殊慢性病待遇认定申请表",
@@ -145,8 +144,7 @@ def _birth(number: str) -> date | None:
 
 def _application(ctx: Context, app: Application, info, *, with_review: bool) -> dict:
     institution = info.institution(app.institution_code)
-    recognitions = {r.disease_code: r for r in db.session.scalars(
-        select(Recognition).where(Recognition.application_id == app.id))}
+    recognitions = of_application(app.id)
     diseases = []
     for ad in app.diseases:
         rec = recognitions.get(ad.disease_code)

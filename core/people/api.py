@@ -9,7 +9,7 @@ from core.api.errors import ApiError
 from core.api.inputs import Fields, iso, json_body
 from core.extensions import db
 from core.kernel.roles import DESK_ROLES, Role
-from core.kernel.types import INSURED_CATEGORIES
+from core.kernel.types import INSURED_CATEGORIES, INSURED_SCHEMES
 from core.models import User
 from core.people import accounts, tokens
 from core.kernel.errors import ServiceError
@@ -58,9 +58,10 @@ def register():
     region = f.text("region", max_len=6, label="参保地区")
     division = f.text("division", max_len=6, label="参保区县")
     category = f.choice("insured_category", tuple(INSURED_CATEGORIES), required=False, label="人员类别") or "employed"
+    scheme = f.choice("insured_scheme", tuple(INSURED_SCHEMES), required=False, label="参保险种") or "employee"
     f.done()
     user = accounts.register_insured(ctx(), name=name, id_number=id_number, phone=phone, password=password,
-                                     region=region, division=division, insured_category=category)
+                                     region=region, division=division, insured_category=category, insured_scheme=scheme)
     db.session.commit()
     return jsonify(person_dict(user)), 201
 
@@ -81,6 +82,7 @@ def person_dict(user: User) -> dict:
         "id_number": mask_id(user.id_number) if user.id_number else None,
         "phone": mask_phone(user.phone) if user.phone else None,
         "insured_category": user.insured_category,
+        "insured_scheme": user.insured_scheme if user.role == Role.INSURED else None,
     }
 
 
@@ -89,7 +91,7 @@ def person_ref(person: User) -> dict:
     return {"id": person.id, "name": person.name, "id_number": mask_id(person.id_number)}
 
 
-def person_named(id_number: str | None, field: str, *, purpose: str, expected: int | None = None) -> User:
+def person_named(id_number: str | None, field: str, *, purpose: str) -> User:
     """The insured person staff name by full ID number (in JSON field or header ``field``), through
     the one look-up the pages use; its refusals are reported against ``field``."""
     if not id_number:
@@ -99,6 +101,4 @@ def person_named(id_number: str | None, field: str, *, purpose: str, expected: i
         person = find_person(ctx(), id_number, purpose=purpose)
     except ServiceError as e:
         raise ApiError(e.status, message=e.message, fields={field: e.fields.get("id_number", e.message)}) from None
-    if expected is not None and person.id != expected:
-        raise ApiError(404, message="该身份证号码与所办理的认定不是同一参保人。", fields={field: "未找到"})
     return person

@@ -22,6 +22,12 @@ from core.people.scope import can_view_person
 NOT_FOUND = "未找到该身份证号码的本地区(本辖区)参保人。"
 
 
+def check_desk(actor: User | None) -> None:
+    """Only window and hospital 医保科 staff name people by ID number (代办, 门特结算)."""
+    if actor is None or actor.role not in DESK_ROLES:
+        raise Forbidden("只有医保经办人员和医院医保科可以按身份证号码查找参保人。")
+
+
 def find_person(ctx: Context, id_number: str | None, *, purpose: str) -> User:
     """The insured person with ``id_number`` whom the acting staff member may see.
 
@@ -30,8 +36,7 @@ def find_person(ctx: Context, id_number: str | None, *, purpose: str) -> User:
     Raises Forbidden (wrong role), Invalid (not a valid ID number) or NotFound.
     """
     actor = ctx.actor
-    if actor is None or actor.role not in DESK_ROLES:
-        raise Forbidden("只有医保经办人员和医院医保科可以按身份证号码查找参保人。")
+    check_desk(actor)
     problem = id_number_problem(id_number, ctx.today(actor.region_code))
     if problem:
         raise Invalid(problem, fields={"id_number": problem})

@@ -2,14 +2,13 @@
 then go on to the application form for them (blueprint ``window``, under /staff)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from core.extensions import db
 from core.kernel.errors import NotFound, ServiceError
-from core.kernel.roles import DESK_ROLES
 from core.people import accounts
-from core.people.lookup import find_person
+from core.people.lookup import check_desk, find_person
 from core.web.context import ctx
 from core.web.helpers import refused, remember_looked_up
 
@@ -19,8 +18,7 @@ bp = Blueprint("window", __name__, url_prefix="/staff")
 @bp.before_request
 @login_required
 def _desk_staff_only():
-    if current_user.role not in DESK_ROLES:
-        abort(403)
+    check_desk(current_user)  # the same refusal as the API's 代办
 
 
 @bp.route("/file", methods=["GET", "POST"])

@@ -5,6 +5,7 @@ from flask import jsonify
 from flask_login import current_user
 
 from core.api.blueprint import bp
+from core.api.errors import ApiError
 from core.api.inputs import Fields, iso, json_body
 from core.applications import service as applications
 from core.applications.api import detail
@@ -25,14 +26,16 @@ def recognitions_list():
 
 @bp.post("/recognitions/<id:rec_id>/renewals")
 def renewal_create(rec_id):
-    rec = get_visible(current_user, Recognition, rec_id)
     f = Fields(json_body())
     channel = f.text("channel", max_len=20, label="办理渠道")
     institution = f.text("hospital", required=False, max_len=30) or f.text("office", required=False, max_len=30)
     id_number = f.text("person_id_number", required=False, max_len=18)
     f.done()
-    if current_user.is_staff:
-        person_named(id_number, "person_id_number", purpose="apply", expected=rec.person_id)
+    # 代办: the person first (the look-up is audited whatever follows), as the window does.
+    person = person_named(id_number, "person_id_number", purpose="apply") if current_user.is_staff else None
+    rec = get_visible(current_user, Recognition, rec_id)
+    if person is not None and rec.person_id != person.id:
+        raise ApiError(404, message="该身份证号码与所办理的认定不是同一参保人。", fields={"person_id_number": "未找到"})
     app = applications.start_renewal(ctx(), rec, channel=channel, institution=institution)
     db.session.commit()
     return jsonify(detail(app, current_user)), 201

@@ -110,6 +110,12 @@ def summaries(ctx: Context, recs: list[Recognition], on: date) -> list[dict]:
     return out
 
 
+def of_application(application_id: int) -> dict[str, Recognition]:
+    """Disease code -> the recognition a decided application created."""
+    return {r.disease_code: r for r in db.session.scalars(
+        select(Recognition).where(Recognition.application_id == application_id))}
+
+
 def person_recognitions(person_id: int, limit: int = 200) -> list[Recognition]:
     return list(db.session.scalars(
         select(Recognition).where(Recognition.person_id == person_id).order_by(Recognition.id.desc()).limit(limit)
