@@ -80,6 +80,7 @@ def test_inner_mongolia_end_to_end(app, client, nmg_staff):
     assert {a["action"] for a in created["allowed_actions"]} == {"upload_material", "submit", "withdraw"}
     r = me.post(f"/applications/{app_id}/submit", {"version": created["version"]})
     assert r.status_code == 422 and r.get_json()["error"]["fields"]["missing"]
+    assert r.get_json()["error"]["code"] == "missing_materials"  # clients branch on it
     detail = me.upload_all(app_id)
     r = me.post(f"/applications/{app_id}/submit", {"version": detail["version"]})
     assert r.status_code == 200 and r.get_json()["status"] == "submitted"
@@ -278,3 +279,24 @@ def test_every_private_endpoint_answers_401_to_anonymous(app, client):
             assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized", (method, url)
             checked += 1
     assert checked >= 10
+
+
+def test_registration_is_self_registration_unless_window_staff_ask(app, client, make, fcg_staff):
+    """Who is signed in never turns a public registration into a window one: an administrator's token
+    registers the person as themselves registering; window staff's token registers at the window."""
+    from core.demo import make_id_number
+    from core.models import User
+    from tests.conftest import login
+
+    make.staff("boss", "admin")
+    body = {"name": "王五", "phone": "13900001234", "password": PASSWORD, "region": "450600", "division": "450602"}
+    r = api(app.test_client()).login("boss").post("/persons", {**body, "id_number": make_id_number("450602", "19600101", 91)})
+    assert r.status_code == 201, r.get_json()
+    assert db.session.get(User, r.get_json()["id"]).created_by_id is None
+    r = api(app.test_client()).login("fcg_review").post("/persons", {**body, "id_number": make_id_number("450602", "19600101", 92)})
+    assert r.status_code == 201 and db.session.get(User, r.get_json()["id"]).created_by_id == fcg_staff["reviewer"].id
+    login(client, "boss")  # the public page, with an administrator signed in: still a self-registration
+    r = client.post("/register", data={**body, "id_number": make_id_number("450602", "19600101", 93), "password2": PASSWORD,
+                                       "insured_category": "employed", "insured_scheme": "employee"})
+    assert r.status_code == 302
+    assert db.session.scalar(select(User).where(User.name == "王五", User.created_by_id.is_(None), User.id > 3)) is not None

@@ -113,7 +113,8 @@ def test_administrator_adds_and_revokes_a_day_with_checks(app, client, make):
     # Another region's administrator can neither add to nor revoke Fangchenggang's days.
     client.post("/logout")
     login(client, "nmg_admin")
-    assert client.post("/staff/calendar", data={"region": "450600", "day": "2027-02-08", "kind": "holiday", "note": "x"}).status_code == 403
+    r = client.post("/staff/calendar", data={"region": "450600", "day": "2027-02-08", "kind": "holiday", "note": "x"})
+    assert r.status_code == 403 and "您无权设置该地区的工作日历" in r.get_data(as_text=True)
     assert client.post(f"/staff/calendar/{row.id}/revoke").status_code == 404
     assert client.get("/staff/calendar?region=450600").status_code == 404
     client.post("/logout")
@@ -128,4 +129,5 @@ def test_administrator_adds_and_revokes_a_day_with_checks(app, client, make):
 def test_reviewers_cannot_open_the_calendar(app, client, make, fcg_staff):
     login(client, "fcg_review")
     assert client.get("/staff/calendar").status_code == 403
-    assert client.post("/staff/calendar", data={"region": "450600", "day": "2027-02-08", "kind": "holiday", "note": "x"}).status_code == 403
+    r = client.post("/staff/calendar", data={"region": "450600", "day": "2027-02-08", "kind": "holiday", "note": "x"})
+    assert r.status_code == 403 and "工作日历由管理员设置" in r.get_data(as_text=True)

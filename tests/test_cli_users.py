@@ -115,6 +115,8 @@ def test_set_practitioner_code_later(runner):
     ok = runner.invoke(args=["users", "set-practitioner-code", "dr_qian", "D150100000999"])
     assert ok.exit_code == 0, ok.output
     assert db.session.scalar(select(User.practitioner_code).where(User.username == "dr_qian")) == "D150100000999"
+    row = db.session.scalars(select(AuditLog).where(AuditLog.action == "user.practitioner_code.cli")).one()
+    assert row.detail.startswith("cli") and row.detail.endswith("- -> D150100000999")  # who, from the shell
     assert runner.invoke(args=["users", "set-practitioner-code", "nobody", "D1"]).exit_code != 0
     assert runner.invoke(args=["users", "set-practitioner-code", "dr_qian", "D" * 31]).exit_code != 0
     assert db.session.scalar(select(User.practitioner_code).where(User.username == "dr_qian")) == "D150100000999"

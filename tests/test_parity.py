@@ -782,14 +782,16 @@ REFUSALS = [
 
 
 def _message_parts(api_response) -> tuple[str, list[str]]:
-    """The service's message and problems from an API error: ``message + ":" + problems joined by ";"``."""
+    """The service's message and problems from an API error: the message, then the problems joined by
+    ";" (after a ":" unless the message already ends with one or with "。")."""
     error = api_response.get_json()["error"]
     problems = error["fields"].get("_", []) if isinstance(error["fields"].get("_"), list) else []
     message = error["message"]
     if problems:
-        suffix = ":" + ";".join(problems)
+        suffix = ";".join(problems)
         assert message.endswith(suffix), error
         message = message[: -len(suffix)]
+        message = message.rstrip(":")
     return message, problems
 
 

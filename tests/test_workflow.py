@@ -290,3 +290,19 @@ def test_each_disease_has_its_own_reason_and_explanation(make, nmg_staff):
     assert {ad.disease_code: ad.reason_code for ad in app.diseases} == {"M00503": "R01", "M07803": "R09"}
     notice = db.session.scalars(select(Notice).where(Notice.kind == "decision")).one()
     assert "透析记录不足三个月" in notice.body and "内部" not in notice.body
+
+
+def test_the_page_says_where_a_return_went_and_the_timeline_names_it_once(app, client, make, nmg_staff):
+    """One name per action (Action.RETURN is 退回 on the timeline); the page says where it went."""
+    from tests.conftest import login
+
+    app_ = make.application(make.person(), ["M03900"])
+    act(app_, nmg_staff["office"], "accept")
+    act(app_, nmg_staff["doctor"], "decide", results={"M03900": "approved"})
+    login(client, "yibao")
+    r = client.post(f"/staff/applications/{app_.id}/act", data={"action": "return", "to": "hospital",
+                                                                "note": "诊断依据需复核", "version": app_.version},
+                    follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200 and "已退回「责任医师审核认定」重新审核。" in page and "已退回补正" not in page
+    assert "<strong>退回</strong>" in page

@@ -50,8 +50,13 @@ def from_service(e: ServiceError):
     message = e.message
     if e.problems:
         fields.setdefault("_", list(e.problems))
-        message = message.rstrip(":") + ":" + ";".join(e.problems)
-    return error_response(e.status, None, message, fields)
+        message = with_problems(message, e.problems)
+    return error_response(e.status, e.code, message, fields)
+
+
+def with_problems(message: str, problems) -> str:
+    """"申请信息有误:" + problems, or "…重试。" + problems: one sentence a client can show."""
+    return message + ("" if message.endswith((":", "\uff1a", "。")) else ":") + ";".join(problems)
 
 
 def register(bp) -> None:

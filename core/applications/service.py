@@ -152,7 +152,8 @@ def submit(ctx: Context, app: Application, version) -> Application:
     if app.status == Status.RETURNED and app.return_deadline and on > app.return_deadline:
         problems.append(f"补正期限({app.return_deadline.isoformat()})已过,本申请不能再提交,请撤回后重新申请。")
     if problems:
-        raise Invalid("申请还不能提交,请先处理以下问题:", problems, fields={"missing": lacking} if lacking else None)
+        raise Invalid("申请还不能提交,请先处理以下问题:", problems, fields={"missing": lacking} if lacking else None,
+                      code="missing_materials" if lacking else None)
     from_status = app.status
     if app.status == Status.DRAFT:
         app.steps = [rules.step_dict(s) for s in ctx.regions.steps(app.region_code, app.fast_track)]

@@ -11,7 +11,7 @@ from core.documents import printed_forms
 from core.extensions import db
 from core.kernel.errors import ServiceError
 from core.kernel.roles import DESK_ROLES, STAFF_ROLES, Role
-from core.kernel.status import Action
+from core.kernel.status import Action, Status
 from core.models import Application, User
 from core.people.scope import get_visible, person_in_scope
 from core.web.context import ctx, regions
@@ -175,7 +175,14 @@ def act(app_id):
                    explanations=per_disease("explain"), reason_code=request.form.get("reason_code") or None,
                    note=request.form.get("note", ""), to=request.form.get("to"))
 
-    return _change(app_id, do, f"已{Action.label_of(action)}。")
+    return _change(app_id, do, f"已{Action.label_of(action)}。", done_for=_done_after_review)
+
+
+def _done_after_review(app, done: str) -> str:
+    """Where a return went: to the applicant to supplement, or back to the earlier review step."""
+    if app.events and app.events[-1].action == Action.RETURN:
+        return "已退回补正。" if app.status == Status.RETURNED else f"已退回「{app.current_step['name']}」重新审核。"
+    return done
 
 
 @bp.post("/staff/applications/<id:app_id>/reveal")
@@ -190,7 +197,7 @@ def reveal(app_id):
     return render_template("staff/_identity.html", person=person)
 
 
-def _change(app_id, change, done: str, category: str = "success"):
+def _change(app_id, change, done: str, category: str = "success", done_for=None):
     """Apply ``change`` to an application the user may see: commit and show ``done``, or show the
     refusal on the detail page with nothing saved."""
     app = get_visible(current_user, Application, app_id)
@@ -200,8 +207,9 @@ def _change(app_id, change, done: str, category: str = "success"):
         db.session.rollback()
         return _render_detail(get_visible(current_user, Application, app_id), error=e.message, problems=e.problems,
                               status=e.status)
+    message = done_for(app, done) if done_for else done
     db.session.commit()
-    flash(done, category)
+    flash(message, category)
     return redirect(url_for("applications.detail", app_id=app_id))
 
 

@@ -7,10 +7,11 @@ from flask_login import current_user, login_required
 
 from core.calendar import service
 from core.extensions import db
-from core.kernel.errors import ServiceError
+from core.kernel.errors import Forbidden, ServiceError
 from core.kernel.roles import Role
 from core.kernel.time import missing_official_years, official_data_covers
 from core.web.context import ctx, regions
+from core.web.errors import error_page
 from core.web.helpers import refused
 
 bp = Blueprint("calendar", __name__, url_prefix="/staff/calendar")
@@ -20,7 +21,7 @@ bp = Blueprint("calendar", __name__, url_prefix="/staff/calendar")
 @login_required
 def _admins_only():
     if current_user.role != Role.ADMIN:
-        abort(403)
+        raise Forbidden("工作日历由管理员设置。")
 
 
 def _context(region: str, year: int):
@@ -54,8 +55,8 @@ def add():
     except ServiceError as e:
         year = request.form.get("year", type=int) or ctx().today(region).year
         if region not in service.regions_of(ctx(), current_user) or year not in service.year_range(ctx(), region):
-            db.session.rollback()
-            abort(e.status if e.status in (403, 404) else 400)
+            db.session.rollback()  # no calendar page to show it on: the message on the error page
+            return error_page(e.message, e.status if e.status in (403, 404) else 400, e.problems)
         return refused(e, "staff/calendar.html", **_context(region, year))
     db.session.commit()
     flash(f"已设置 {row.day.isoformat()} 为{'调休上班日' if row.is_working else '放假日'}。之后计算的办理时限按新日历。", "success")

@@ -80,7 +80,7 @@ class Action(Named):
     DECIDE = "decide", "审核决定"
     REFER_EXPERT = "refer_expert", "提交专家评审"
     RECORD = "record", "确认办结"
-    RETURN = "return", "退回补正"
+    RETURN = "return", "退回"
     WITHDRAW = "withdraw", "撤回"
     LAPSE = "lapse", "逾期关闭"
 

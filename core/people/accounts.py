@@ -49,13 +49,14 @@ def password_problem(password: str | None) -> str | None:
 
 
 def register_insured(ctx: Context, *, name, id_number, phone, password, region, division, insured_category="employed",
-                     insured_scheme="employee", password_repeat: str | None = None) -> User:
-    """Self-registration, or registration at a window by staff (the acting user) for a person who
-    types their own password. The username is the ID number. Window staff register people of their
-    own region and, when they serve one district, of that district only."""
-    actor = ctx.actor if ctx.actor is not None and ctx.actor.role != Role.INSURED else None  # staff at a window
-    if actor is not None:
-        if actor.role not in DESK_ROLES:
+                     insured_scheme="employee", password_repeat: str | None = None, at_window: bool = False) -> User:
+    """Self-registration, or (``at_window``) registration by window or 医保科 staff, the acting user, for
+    a person who types their own password. The username is the ID number. Window staff register
+    people of their own region and, when they serve one district, of that district only. Who is
+    signed in never turns a self-registration into a window one: the caller says which it is."""
+    actor = ctx.actor if at_window else None
+    if at_window:
+        if actor is None or actor.role not in DESK_ROLES:
             raise Forbidden("只有医保经办人员和医院医保科可以在窗口为参保人办理注册。")
         if region != actor.region_code or (actor.division_code and division != actor.division_code):
             raise Forbidden("只能为本辖区的参保人办理注册。")
@@ -163,12 +164,14 @@ def practitioner_code_problem(code: str | None) -> str | None:
     return None
 
 
-def set_practitioner_code(ctx: Context, user: User, code: str) -> None:
-    """A staff member's 医保医师代码 (diag_dr_codg in national-platform filings)."""
+def set_practitioner_code(ctx: Context, user: User, code: str, *, by: str = "") -> None:
+    """A staff member's 医保医师代码 (diag_dr_codg in national-platform filings). ``by`` names who
+    changed it outside a session (the CLI passes "cli:<login name>")."""
     if user.role == Role.INSURED or practitioner_code_problem(code):
         raise Invalid("医保医师代码只用于工作人员账号,最多 30 个字符。")
     old, user.practitioner_code = user.practitioner_code, code.strip()
-    audit(ctx, "user.practitioner_code", user, detail=f"{old or '-'} -> {user.practitioner_code} origin={ctx.origin}")
+    action = "user.practitioner_code.cli" if ctx.origin == "cli" else "user.practitioner_code"
+    audit(ctx, action, user, detail=f"{by or ctx.origin} {old or '-'} -> {user.practitioner_code}".strip())
 
 
 def register_failure(ctx: Context, user: User) -> str | None:

@@ -60,8 +60,10 @@ def register():
     category = f.choice("insured_category", tuple(INSURED_CATEGORIES), required=False, label="人员类别") or "employed"
     scheme = f.choice("insured_scheme", tuple(INSURED_SCHEMES), required=False, label="参保险种") or "employee"
     f.done()
+    # Window or 医保科 staff with their token register at the window; anyone else registers themselves.
     user = accounts.register_insured(ctx(), name=name, id_number=id_number, phone=phone, password=password,
-                                     region=region, division=division, insured_category=category, insured_scheme=scheme)
+                                     region=region, division=division, insured_category=category, insured_scheme=scheme,
+                                     at_window=current_user.is_authenticated and current_user.role in DESK_ROLES)
     db.session.commit()
     return jsonify(person_dict(user)), 201
 

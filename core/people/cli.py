@@ -149,7 +149,7 @@ def init_app(app: Flask) -> None:
         """Set a staff member's 医保医师代码 (used as diag_dr_codg in national-platform filings)."""
         user = _find(username)
         try:
-            accounts.set_practitioner_code(_ctx(), user, code)
+            accounts.set_practitioner_code(_ctx(), user, code, by=_origin())
         except ServiceError as e:
             db.session.rollback()
             _fail(e)

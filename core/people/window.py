@@ -46,7 +46,7 @@ def register_person():
             ctx(), name=form.get("name"), id_number=form.get("id_number"), phone=form.get("phone"),
             password=form.get("password"), password_repeat=form.get("password2"), region=current_user.region_code,
             division=form.get("division", ""), insured_category=form.get("insured_category", ""),
-            insured_scheme=form.get("insured_scheme", "employee"),
+            insured_scheme=form.get("insured_scheme", "employee"), at_window=True,
         )
     except ServiceError as e:
         return refused(e, "staff/file.html", person=None)
