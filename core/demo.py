@@ -3,13 +3,20 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, time, timedelta, timezone
+from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
+from markupsafe import escape
 from werkzeug.datastructures import FileStorage
 
 from core.applications import materials, review
 from core.applications import service as apps
+from core.benefits import service as benefits
+from core.benefits import stays
+from core.benefits.inputs import Visit
+from core.calendar.service import due_date
 from core.context import Context
+from core.documents.pdf import html_to_pdf
 from core.extensions import db
 from core.kernel.time import validity_end
 from core.models import Application, Decision, Recognition, User
@@ -22,10 +29,6 @@ _DEMO_FILES: dict[str, bytes] = {}
 def demo_pdf(title: str) -> bytes:
     """A one-page PDF standing in for a scanned document (real, so uploads and previews work)."""
     if title not in _DEMO_FILES:
-        from markupsafe import escape
-
-        from core.documents.pdf import html_to_pdf
-
         html = (
             '<html><head><meta charset="utf-8"></head><body>'
             f'<p class="issuer">演示数据</p><h1>{escape(title)}</h1>'
@@ -168,12 +171,6 @@ def seed(ctx: Context) -> list[tuple[str, str, str]]:
 
 def _benefit_ledger(ctx, s, wei, zhang):
     """This year's 门特 settlements for two recognised people, through the benefits service."""
-    from decimal import Decimal
-
-    from core.benefits import service as benefits
-    from core.benefits import stays
-    from core.benefits.inputs import Visit
-
     on = ctx.today(wei.region_code)
     first = on.replace(month=1, day=2)
 
@@ -228,8 +225,6 @@ def _decide(ctx, app, user, result, reason=None):
 
 def _overdue(ctx, app, days_ago):
     """History: submitted ``days_ago`` calendar days ago, so its step is past its time limit today."""
-    from core.calendar.service import due_date
-
     started = ctx.today(app.region_code) - timedelta(days=days_ago)
     app.submitted_at = app.step_started_at = app.submitted_at - timedelta(days=days_ago)
     app.step_due = due_date(ctx, app.region_code, started, app.current_step["sla"])

@@ -9,6 +9,7 @@ letters (``letters.py``). Plugins only decide: they never write or call back int
 from __future__ import annotations
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import selectinload
 
 from core.context import Context
 from core.extensions import db
@@ -77,8 +78,6 @@ def _people(ids) -> dict[int, User]:
 
 
 def inbox(user: User, limit: int = 200) -> list[Notice]:
-    from sqlalchemy.orm import selectinload
-
     return list(db.session.scalars(
         select(Notice).where(Notice.user_id == user.id).order_by(Notice.id.desc()).limit(limit)
         .options(selectinload(Notice.deliveries))

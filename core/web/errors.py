@@ -7,6 +7,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
 
+from core.api.errors import error_response
 from core.extensions import db, login_manager
 from core.kernel.errors import ServiceError
 from core.people.sessions import user_for_session
@@ -16,8 +17,6 @@ STALE = "该记录刚刚被他人修改,您的操作未保存。请刷新页面�
 
 def error_page(message: str, status: int, problems=None):
     if request.path.startswith("/api/"):  # the JSON API answers errors in JSON, whatever raised them
-        from core.api.errors import error_response
-
         return error_response(status, None, message, {"_": list(problems)} if problems else None)
     return render_template("error.html", message=message, problems=problems or [], status=status), status
 
