@@ -390,3 +390,21 @@ def test_every_form_of_both_regions_has_extractable_chinese_text(app, make, nmg_
             assert forms.FORMS[form] in text, (region, form)
             assert decided.person.name in text and rec.disease_name in text, (region, form)
             assert record.reference in text, (region, form)
+
+
+def test_disk_caches_keep_only_the_newest_files(tmp_path):
+    """The printed-form and preview caches share one trim: at most N files, the oldest go first."""
+    import os
+
+    from core.kernel.files import keep_newest
+
+    for i in range(5):
+        path = tmp_path / f"doc-{i}.pdf"
+        path.write_bytes(b"%PDF")
+        os.utime(path, (1_000_000 + i, 1_000_000 + i))
+    (tmp_path / "other.txt").write_text("not a cached document")
+    keep_newest(tmp_path, "*.pdf", 3)
+    assert sorted(p.name for p in tmp_path.glob("*.pdf")) == ["doc-2.pdf", "doc-3.pdf", "doc-4.pdf"]
+    assert (tmp_path / "other.txt").exists()
+    keep_newest(tmp_path, "*.pdf", 10)  # under the limit: nothing goes
+    assert len(list(tmp_path.glob("*.pdf"))) == 3

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from core.applications.storage import path_for
 from core.context import Context
+from core.kernel.files import keep_newest
 from core.models import Material
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def pdf_page(ctx: Context, material: Material, page: int) -> Path | None:
     if rendered is None:
         failed.touch()
         return None
-    _trim(root, ctx.settings["MTKIT_PREVIEW_FILES"])
+    keep_newest(root, "??/*.png", ctx.settings["MTKIT_PREVIEW_FILES"])
     return rendered
 
 
@@ -72,12 +73,3 @@ def _render(source: Path, material: Material, page: int, target: Path) -> Path |
         os.replace(prefix + ".png", target)
     return target
 
-
-def _trim(root: Path, keep: int) -> None:
-    """At most ``keep`` page images; the oldest go first (they are re-rendered when asked again)."""
-    files = list(root.glob("??/*.png"))
-    if len(files) <= keep:
-        return
-    files.sort(key=lambda p: p.stat().st_mtime)
-    for old in files[: len(files) - keep]:
-        old.unlink(missing_ok=True)

@@ -33,6 +33,7 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from core.context import Context
+from core.kernel.files import keep_newest
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def cached_pdf(ctx: Context, key: str, template_name: str, context: dict) -> byt
         pass
     data = html_to_pdf(html, AssetFetcher(Path(ctx.static_folder)))
     _write_atomically(folder, path, data)
-    _trim(folder, ctx.settings["MTKIT_PDF_CACHE_FILES"])
+    keep_newest(folder, "*.pdf", ctx.settings["MTKIT_PDF_CACHE_FILES"])
     return data
 
 
@@ -196,12 +197,3 @@ def _write_atomically(folder: Path, path: Path, data: bytes) -> None:
         fh.write(data)
     os.replace(tmp, path)
 
-
-def _trim(folder: Path, keep: int) -> None:
-    """The cache holds at most ``keep`` documents; the least recently written go first."""
-    files = list(folder.glob("*.pdf"))
-    if len(files) <= keep:
-        return
-    files.sort(key=lambda p: p.stat().st_mtime)
-    for old in files[: len(files) - keep]:
-        old.unlink(missing_ok=True)
