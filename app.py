@@ -12,10 +12,11 @@ from werkzeug.routing import IntegerConverter
 
 from core import cli
 from core.api.blueprint import bp as api_bp
-from core.config import default_config
+from core.config import default_config, load_key_ring
 from core.extensions import csrf, db, htmx, login_manager, migrate
+from core.kernel.files import PRIVATE_FILE, private_dir, tighten
 from core.kernel.time import Clock
-from core.models.base import MAX_ID
+from core.models.base import MAX_ID, Keys, bind_keys
 from core.plugins import make_plugin_manager
 from core.regions import Regions
 from core.web import errors as web_errors
@@ -33,6 +34,7 @@ class IdConverter(IntegerConverter):
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True, template_folder="templates", static_folder="static")
+    private_dir(Path(app.instance_path))  # 0700: the SQLite file, keys, uploads and logs live below
     app.config.update(default_config(Path(app.instance_path)))
     if config:
         app.config.update(config)
@@ -42,6 +44,12 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     db.init_app(app)
+    # Encrypted columns (ID and phone numbers, addresses) use this app's key file.
+    key_file, cipher = app.config["MTKIT_KEY_FILE"], app.config["MTKIT_CIPHER"]
+    keys = Keys(load_key_ring(key_file, cipher), lambda: load_key_ring(key_file, cipher, create=False), key_file)
+    app.extensions["mtkit_keys"] = keys
+    with app.app_context():
+        bind_keys(db.engine, keys)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     htmx.init_app(app)
@@ -101,6 +109,11 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     module = type(dbapi_connection).__module__
     if module.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
+        # The database file 0600 before WAL starts: SQLite gives -wal and -shm the file's mode.
+        for _, name, path in cursor.execute("PRAGMA database_list").fetchall():
+            if path and name == "main":
+                for p in (path, path + "-wal", path + "-shm"):
+                    tighten(Path(p), PRIVATE_FILE)
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")

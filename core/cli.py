@@ -1,7 +1,7 @@
 """The command line: each feature's commands, and `flask --app app demo`.
 
     users (core/people/cli.py), files (core/applications/cli.py), jobs (core/jobs/cli.py),
-    benefits (core/benefits/cli.py), nhsa (core/nhsa/cli.py)
+    benefits (core/benefits/cli.py), nhsa (core/nhsa/cli.py), keys (core/keys/cli.py)
 """
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from core.extensions import db
 from core.jobs import cli as jobs_cli
 from core.jobs import runner
 from core.jobs.schedule import JOBS
+from core.keys import cli as keys_cli
 from core.nhsa import cli as nhsa_cli
 from core.people import cli as users_cli
 
 
 def init_app(app: Flask) -> None:
-    for module in (users_cli, files_cli, jobs_cli, benefits_cli, nhsa_cli):
+    for module in (users_cli, files_cli, jobs_cli, benefits_cli, nhsa_cli, keys_cli):
         module.init_app(app)
 
     @app.cli.command("demo")

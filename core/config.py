@@ -1,22 +1,32 @@
 """Configuration defaults; every value can be overridden by environment variables or create_app(config)."""
 from __future__ import annotations
 
+import json
+import logging
 import os
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from core.kernel.crypto import BadKeyFile, KeyRing, new_ring
+from core.kernel.files import PRIVATE_FILE, tighten, write_private
+
+log = logging.getLogger(__name__)
+
+
+def _generated_once(key_file: Path) -> str:
+    """A random value kept in ``key_file`` (0600), written once even when workers start together."""
+    if not key_file.exists():
+        write_private(key_file, secrets.token_hex(32).encode(), exclusive=True)
+    tighten(key_file, PRIVATE_FILE)
+    return key_file.read_text().strip()
 
 
 def _secret_key(instance_path: Path) -> str:
     """Use MTKIT_SECRET_KEY, else a key generated once and kept in the instance folder (never in git)."""
     if os.environ.get("MTKIT_SECRET_KEY"):
         return os.environ["MTKIT_SECRET_KEY"]
-    key_file = instance_path / "secret_key"
-    if not key_file.exists():
-        instance_path.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    return _generated_once(instance_path / "secret_key")
 
 
 def _verification_key(instance_path: Path) -> str:
@@ -24,12 +34,39 @@ def _verification_key(instance_path: Path) -> str:
     session key (after a leak, say) does not make every notice already on paper unverifiable."""
     if os.environ.get("MTKIT_VERIFICATION_KEY"):
         return os.environ["MTKIT_VERIFICATION_KEY"]
-    key_file = instance_path / "verification_key"
-    if not key_file.exists():
-        instance_path.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    return _generated_once(instance_path / "verification_key")
+
+
+def load_key_ring(path: str | Path, algorithm: str, *, create: bool = True) -> KeyRing:
+    """The field-encryption keys (see core/kernel/crypto.py) from the key file, MTKIT_KEY_FILE
+    (default instance/keys.json). On first start (``create``) a file with one ``algorithm`` key and
+    a look-up key is generated, 0600. The file must live outside the database and be backed up
+    separately: without it the encrypted columns cannot be read."""
+    path = Path(path)
+    if not path.exists():
+        if not create:
+            raise BadKeyFile(f"key file {path} is missing")
+        ring = new_ring(algorithm, created=_now())
+        if write_private(path, _dump(ring), exclusive=True):
+            log.warning("generated a new encryption key file %s: back it up apart from the database", path)
+    tighten(path, PRIVATE_FILE)
+    try:
+        return KeyRing.from_json(json.loads(path.read_text("utf-8")))
+    except ValueError as e:
+        raise BadKeyFile(f"key file {path}: {e}") from None
+
+
+def save_key_ring(path: str | Path, ring: KeyRing) -> None:
+    """Replace the key file as a whole (0600)."""
+    write_private(Path(path), _dump(ring))
+
+
+def _dump(ring: KeyRing) -> bytes:
+    return (json.dumps(ring.to_json(), indent=2) + "\n").encode("utf-8")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def default_config(instance_path: Path) -> dict:
@@ -78,5 +115,10 @@ def default_config(instance_path: Path) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,  # tied to the session instead, which already times out
         "MTKIT_TODAY": None,  # tests and demos may pin "today" (a date)
         "MTKIT_SMS_LOG": os.environ.get("MTKIT_SMS_LOG", str(instance_path / "sms.log")),
+        # Field encryption (ID and phone numbers, addresses): the key file, kept off the database
+        # server and backed up apart from it, and the algorithm of keys generated (first start,
+        # `flask keys rotate`): AES-256-GCM or SM4-GCM.
+        "MTKIT_KEY_FILE": os.environ.get("MTKIT_KEY_FILE", str(instance_path / "keys.json")),
+        "MTKIT_CIPHER": os.environ.get("MTKIT_CIPHER", "AES-256-GCM"),
         "MTKIT_HTMX_JS": os.environ.get("MTKIT_HTMX_JS", ""),
     }

@@ -165,7 +165,7 @@ def seed(ctx: Context) -> list[tuple[str, str, str]]:
     _benefit_ledger(ctx, s, wei, zhang)
 
     logins = [(u, r, n) for u, r, n, *_ in STAFF]
-    logins += [(p.username, "insured", p.name) for p in people]
+    logins += [(p.id_number, "insured", p.name) for p in people]  # they log in with their ID number
     return logins
 
 

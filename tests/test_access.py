@@ -512,7 +512,7 @@ def test_window_registers_a_person_and_files_for_them(app, client, make, fcg_sta
     assert db.session.scalar(select(func.count()).select_from(User).where(User.role == "insured")) == 0
     r = client.post("/staff/register-person", data=data)
     assert r.status_code == 302
-    person = db.session.scalars(select(User).where(User.id_number == idn)).one()
+    person = db.session.scalars(select(User).where(User.id_number_is(idn))).one()
     assert (person.created_by_id, person.region_code, person.insured_category) == (fcg_staff["dx_reviewer"].id, "450600", "retired")
     assert client.get(r.headers["Location"]).status_code == 200  # the proxy form opens for them
     assert client.post("/staff/register-person", data=data).status_code == 422  # registered once only

@@ -181,11 +181,11 @@ def test_a_resident_registers_with_the_scheme_and_gets_the_resident_ratio(app, c
     assert r.status_code == 302
     from core.models import User
 
-    person = db.session.scalar(select(User).where(User.id_number == "11010519491231002X"))
+    person = db.session.scalar(select(User).where(User.id_number_is("11010519491231002X")))
     assert person.insured_scheme == "resident"
     assert ben.balances(as_(), person, 2026)["category_name"] == "城乡居民"
     bad = register(app.test_client(), "440524188001010014", region="450600", division="450602", insured_scheme="student")
-    assert bad.status_code == 400 and db.session.scalar(select(func.count()).select_from(User).where(User.id_number == "440524188001010014")) == 0
+    assert bad.status_code == 400 and db.session.scalar(select(func.count()).select_from(User).where(User.id_number_is("440524188001010014"))) == 0
 
 
 def test_hospital_records_a_discharge_on_an_open_stay(app, client, scene):

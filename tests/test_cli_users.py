@@ -34,7 +34,7 @@ def test_create_each_role_and_log_in(runner, client):
         assert result.exit_code == 0, result.output
         assert "已创建" in result.output
     assert count_users() == len(cases)
-    person = db.session.scalar(select(User).where(User.username == "450602195807040268"))
+    person = db.session.scalar(select(User).where(User.id_number_is("450602195807040268")))
     assert (person.role, person.id_number, person.insured_category) == ("insured", "450602195807040268", "retired")
     assert "450602195807040268" not in users(runner, "list").output  # ID numbers masked in listings
     r = login(client, "dr_li", GOOD)

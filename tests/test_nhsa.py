@@ -61,7 +61,8 @@ def count(model) -> int:
 
 
 def person(username: str) -> User:
-    return db.session.scalar(select(User).where(User.username == username))
+    by = User.id_number_is(username) if username[:17].isdigit() else User.username == username  # insured: by ID number
+    return db.session.scalar(select(User).where(by))
 
 
 def write(tmp_path, name, text: str | bytes):

@@ -243,7 +243,7 @@ def _norm(text, s):
 def _registered(s):
     """The scenario's person; for a registration, the person the action created (if it did)."""
     if s.get("person") is None and s.get("id_number"):
-        s["person"] = db.session.scalar(select(User).where(User.id_number == s["id_number"]))
+        s["person"] = db.session.scalar(select(User).where(User.id_number_is(s["id_number"])))
     return s.get("person")
 
 

@@ -114,7 +114,7 @@ def test_demo_people_can_renew_today(app, runner):
 
     runner.invoke(args=["demo"])
     for username, disease in (("150102195503120244", "M03900"), ("450602195807040268", "FCG001")):  # 张桂英, 韦小红
-        person = db.session.scalars(select(User).where(User.username == username)).one()
+        person = db.session.scalars(select(User).where(User.id_number_is(username))).one()
         rec = db.session.scalars(
             select(Recognition).where(Recognition.person_id == person.id, Recognition.disease_code == disease)
         ).one()

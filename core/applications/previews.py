@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.applications.storage import path_for
 from core.context import Context
-from core.kernel.files import keep_newest
+from core.kernel.files import keep_newest, private_dir
 from core.models import Material
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ _RENDERS = threading.BoundedSemaphore(2)
 
 
 def _limits():  # runs in the child before pdftoppm starts
+    os.umask(0o077)  # the page image (a medical document) 0600
     resource.setrlimit(resource.RLIMIT_CPU, (RENDER_SECONDS, RENDER_SECONDS))
     resource.setrlimit(resource.RLIMIT_AS, (RENDER_MEMORY, RENDER_MEMORY))
 
@@ -44,7 +45,7 @@ def pdf_page(ctx: Context, material: Material, page: int) -> Path | None:
         return target
     if failed.exists():  # tried before and failed: do not spend the CPU again
         return None
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     if not _RENDERS.acquire(timeout=RENDER_SECONDS):
         return None
     try:
@@ -52,7 +53,7 @@ def pdf_page(ctx: Context, material: Material, page: int) -> Path | None:
     finally:
         _RENDERS.release()
     if rendered is None:
-        failed.touch()
+        failed.touch(mode=0o600)
         return None
     keep_newest(root, "??/*.png", ctx.settings["MTKIT_PREVIEW_FILES"])
     return rendered

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from core.context import Context
+from core.kernel.files import private_dir
 
 
 def root(ctx: Context) -> Path:
@@ -34,8 +35,8 @@ def store(ctx: Context, data: bytes) -> str:
     target = path_for(ctx, digest)
     if target.exists():
         return digest
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    private_dir(target.parent)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")  # 0600
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

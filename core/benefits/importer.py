@@ -38,7 +38,7 @@ def import_file(ctx: Context, path, username: str) -> dict:
     except DataError as e:
         raise ValueError(str(e)) from None
     ids = {normalise_id(r["id_number"]) for r in rows}
-    people = {u.id_number: u for u in db.session.scalars(select(User).where(User.id_number.in_(ids), User.role == Role.INSURED))}
+    people = {u.id_number: u for u in db.session.scalars(select(User).where(User.id_number_in(ids), User.role == Role.INSURED))}
     recognised = set(db.session.execute(
         select(Recognition.person_id, Recognition.disease_code).where(Recognition.person_id.in_([p.id for p in people.values()]))
     ).all())

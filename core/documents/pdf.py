@@ -33,7 +33,7 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from core.context import Context
-from core.kernel.files import keep_newest
+from core.kernel.files import keep_newest, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +191,8 @@ def _safe_key(key: str) -> str:
 
 
 def _write_atomically(folder: Path, path: Path, data: bytes) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    private_dir(folder)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")  # 0600
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     os.replace(tmp, path)

@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
-from core.models.base import UTCDateTime, utcnow
+from core.models.base import EncryptedFields, UTCDateTime, utcnow
 
 FILING_KINDS = {"2503": "人员慢特病备案", "2504": "备案撤销"}
 IMPORT_KINDS = {"1309": "病种目录下载", "serials": "备案流水号回传", "5301": "备案查询核对", "psn_no": "人员编号"}
@@ -29,7 +29,8 @@ class NhsaFiling(db.Model):
     recognition_id: Mapped[int] = mapped_column(ForeignKey("recognitions.id"))
     region_code: Mapped[str] = mapped_column(String(6))
     kind: Mapped[str] = mapped_column(String(4))  # 2503 / 2504
-    data: Mapped[dict] = mapped_column(JSON)  # the platform's `data` object, as exported
+    # The platform's `data` object, as exported; its phone number and address are encrypted at rest.
+    data: Mapped[dict] = mapped_column(EncryptedFields("nhsa_filings.data", ("tel", "addr")))
     exported_at = mapped_column(UTCDateTime, default=utcnow)
     exported_by: Mapped[str | None] = mapped_column(String(64))  # username, or "cli"
     # 2503 only: the platform's 待遇申报明细流水号, imported from its answer; 2504 needs it.

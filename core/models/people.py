@@ -3,29 +3,42 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, false, true
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, event, false, inspect, true
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from core.extensions import db
 from core.kernel.roles import STAFF_ROLES, Role
-from core.models.base import UTCDateTime, utcnow
+from core.models.base import EncryptedString, EncryptedText, UTCDateTime, keys_for, lookup_value, utcnow
+from core.people.identity import normalise_id
 
 
 class User(UserMixin, db.Model):
+    """ID numbers, phone numbers and addresses are encrypted in the database (``EncryptedString``:
+    plaintext here, ciphertext in SQL); ``id_number_hmac`` and ``phone_hmac`` find exact values.
+    An insured person's username is a random pseudonym ("p" + 20 hex): they log in with their ID
+    number, found through ``id_number_hmac``, so no username (nor audit row) carries an ID number."""
+
     __tablename__ = "users"
-    __table_args__ = (Index("uq_users_psn_no", "psn_no", unique=True),)
+    __table_args__ = (
+        Index("uq_users_psn_no", "psn_no", unique=True),
+        Index("uq_users_id_number_hmac", "id_number_hmac", unique=True),  # one account per ID number
+        Index("ix_users_phone_hmac", "phone_hmac"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), index=True)
     name: Mapped[str] = mapped_column(String(50))
-    id_number: Mapped[str | None] = mapped_column(String(18), unique=True)
-    phone: Mapped[str | None] = mapped_column(String(20))
+    id_number: Mapped[str | None] = mapped_column(EncryptedString("users.id_number", 255))
+    id_number_hmac: Mapped[str | None] = mapped_column(String(64))  # set on flush, see _lookup_values
+    phone: Mapped[str | None] = mapped_column(EncryptedString("users.phone", 255))
+    phone_hmac: Mapped[str | None] = mapped_column(String(64))
     region_code: Mapped[str | None] = mapped_column(String(6))
     # Staff scope: a prefecture/district (agency, expert), a hospital (physician, 医保科) or an office.
     division_code: Mapped[str | None] = mapped_column(String(6))
@@ -38,8 +51,8 @@ class User(UserMixin, db.Model):
     insured_category: Mapped[str | None] = mapped_column(String(10))  # employed / retired
     # employee (职工医保) / resident (城乡居民医保): with the category it decides deductible and ratios.
     insured_scheme: Mapped[str] = mapped_column(String(10), default="employee", server_default="employee")
-    address: Mapped[str | None] = mapped_column(String(200))
-    remote_address: Mapped[str | None] = mapped_column(String(200))  # 异地居住地址
+    address: Mapped[str | None] = mapped_column(EncryptedText("users.address"))
+    remote_address: Mapped[str | None] = mapped_column(EncryptedText("users.remote_address"))  # 异地居住地址
     # Channels a person chose for notices besides the in-app inbox (always on).
     notice_sms: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     notice_letter: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -49,6 +62,24 @@ class User(UserMixin, db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     last_login_at = mapped_column(UTCDateTime, nullable=True)
+
+    @staticmethod
+    def pseudonym() -> str:
+        """A new insured person's username: random, so it says nothing about who they are."""
+        return "p" + secrets.token_hex(10)
+
+    @staticmethod
+    def id_number_is(value: str | None):
+        """WHERE clause: the account with this ID number (normalised here), through its HMAC."""
+        return User.id_number_hmac == lookup_value("id_number", normalise_id(value))
+
+    @staticmethod
+    def id_number_in(values):
+        return User.id_number_hmac.in_([lookup_value("id_number", normalise_id(v)) for v in values])
+
+    @staticmethod
+    def phone_is(value: str | None):
+        return User.phone_hmac == lookup_value("phone", (value or "").strip())
 
     def set_password(self, password: str) -> None:
         # Werkzeug's default method is scrypt.
@@ -77,3 +108,17 @@ class User(UserMixin, db.Model):
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
+
+
+@event.listens_for(User, "before_insert")
+@event.listens_for(User, "before_update")
+def _lookup_values(mapper, connection, target: User) -> None:
+    """Keep the look-up HMACs in step with the ID and phone numbers they stand for (recomputed only
+    when the number changed, so an unrelated update never loads or decrypts anything)."""
+    state = inspect(target)
+    new = state.key is None or not state.has_identity
+    ring = keys_for(connection.dialect).ring
+    if new or state.attrs.id_number.history.has_changes():
+        target.id_number_hmac = ring.lookup("id_number", normalise_id(target.id_number)) if target.id_number else None
+    if new or state.attrs.phone.history.has_changes():
+        target.phone_hmac = ring.lookup("phone", target.phone.strip()) if target.phone else None

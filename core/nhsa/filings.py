@@ -294,7 +294,7 @@ def import_person_numbers(ctx: Context, raw: bytes, file_name: str, region: str 
             problems.append(f"{where}:身份证号 {mask_id(id_number)} 与{people_seen[id_number]}重复")
             continue
         people_seen[id_number] = where
-        person = db.session.scalar(select(User).where(User.id_number == id_number, User.role == Role.INSURED))
+        person = db.session.scalar(select(User).where(User.id_number_is(id_number), User.role == Role.INSURED))
         if person is not None and region and person.region_code != region:
             person = None
         if person is None:

@@ -51,7 +51,8 @@ def password_problem(password: str | None) -> str | None:
 def register_insured(ctx: Context, *, name, id_number, phone, password, region, division, insured_category="employed",
                      insured_scheme="employee", password_repeat: str | None = None, at_window: bool = False) -> User:
     """Self-registration, or (``at_window``) registration by window or 医保科 staff, the acting user, for
-    a person who types their own password. The username is the ID number. Window staff register
+    a person who types their own password. They log in with their ID number; the username is a
+    random pseudonym (``User.pseudonym``), so no username carries an ID number. Window staff register
     people of their own region and, when they serve one district, of that district only. Who is
     signed in never turns a self-registration into a window one: the caller says which it is."""
     actor = ctx.actor if at_window else None
@@ -79,12 +80,12 @@ def register_insured(ctx: Context, *, name, id_number, phone, password, region, 
         problems.append("请选择人员类别(在职或退休)。")
     if insured_scheme not in INSURED_SCHEMES:
         problems.append("请选择参保险种(职工医保或城乡居民医保)。")
-    if not problems and db.session.scalar(select(func.count()).where(User.id_number == idn)):
+    if not problems and db.session.scalar(select(func.count()).where(User.id_number_is(idn))):
         problems.append("该身份证号码已注册,请直接登录;如忘记密码请到窗口办理。")
     if problems:
         raise Invalid("注册信息有误:", problems)
     user = User(
-        username=idn, role=Role.INSURED, name=name, id_number=idn, phone=phone.strip(), region_code=region,
+        username=User.pseudonym(), role=Role.INSURED, name=name, id_number=idn, phone=phone.strip(), region_code=region,
         division_code=division, insured_category=insured_category, insured_scheme=insured_scheme,
         created_by_id=getattr(actor, "id", None),
     )
@@ -192,11 +193,22 @@ def login_name(username: str | None) -> str:
     return normalise_id(text) if text[:17].isdigit() else text
 
 
+def account_named(typed: str | None) -> User | None:
+    """The account someone means by what they type to log in: an insured person by ID number
+    (found through its HMAC; the number is never stored in clear), anyone else by username."""
+    name = login_name(typed)
+    if len(name) == 18 and name[:17].isdigit():
+        user = db.session.scalar(select(User).where(User.id_number_is(name)))
+        if user is not None:
+            return user
+    return db.session.scalar(select(User).where(User.username == name))
+
+
 def authenticate(ctx: Context, username: str, password: str) -> tuple[User | None, str | None]:
     """Check a log-in. Returns (user, None) or (None, Chinese message). Writes audit rows (the
     caller commits either way: failed attempts count toward the lockout)."""
+    user = account_named(username)
     username = login_name(username)
-    user = db.session.scalar(select(User).where(User.username == username))
     generic = "用户名或密码错误。"
     if user is None:
         # Spend the same time as a real check, so response times do not reveal who is registered.
@@ -297,14 +309,16 @@ def reveal_own(ctx: Context, user: User) -> User:
 
 def locked_seconds(username: str | None) -> int | None:
     """Seconds until the account typed as ``username`` may log in again, if it is locked now."""
-    locked = db.session.scalar(select(User.locked_until).where(User.username == login_name(username)))
+    user = account_named(username)
+    locked = user.locked_until if user is not None else None
     if locked is None or locked <= utcnow():
         return None
     return max(1, int((locked - utcnow()).total_seconds()))
 
 
 def by_username(username: str) -> User | None:
-    return db.session.scalar(select(User).where(User.username == (username or "").strip()))
+    """An account by username, or an insured person's by ID number (as they log in)."""
+    return account_named(username)
 
 
 def listing(*, role: str | None = None, region: str | None = None, disabled: bool = False):

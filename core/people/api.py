@@ -72,7 +72,7 @@ def person_dict(user: User) -> dict:
     """The caller's own account: ID and phone masked, as on the pages."""
     return {
         "id": user.id,
-        "username": mask_id(user.username) if user.role == Role.INSURED else user.username,
+        "username": mask_id(user.id_number) if user.role == Role.INSURED and user.id_number else user.username,
         "name": user.name,
         "role": user.role,
         "role_name": Role.label_of(user.role),

@@ -6,7 +6,8 @@
     flask --app app users disable USERNAME [--reason TEXT]
     flask --app app users enable USERNAME
 
-An insured person's USERNAME is their ID number (it is what they log in with). Every change goes
+An insured person is named by their ID number (it is what they log in with; their stored username
+is a pseudonym). Every change goes
 through the same services as the pages and is audited as done from the command line.
 """
 from __future__ import annotations
@@ -158,4 +159,4 @@ def init_app(app: Flask) -> None:
 
 
 def _shown(user: User) -> str:
-    return mask_id(user.username) if user.role == Role.INSURED else user.username
+    return mask_id(user.id_number) if user.role == Role.INSURED and user.id_number else user.username

@@ -40,7 +40,7 @@ def find_person(ctx: Context, id_number: str | None, *, purpose: str) -> User:
     problem = id_number_problem(id_number, ctx.today(actor.region_code))
     if problem:
         raise Invalid(problem, fields={"id_number": problem})
-    person = db.session.scalar(select(User).where(User.id_number == normalise_id(id_number), User.role == Role.INSURED))
+    person = db.session.scalar(select(User).where(User.id_number_is(normalise_id(id_number)), User.role == Role.INSURED))
     if person is not None and not can_view_person(actor, person):
         person = None  # another region's or district's person: the same answer as nobody
     audit(ctx, "person.lookup", ("users", getattr(person, "id", None)), result="ok" if person else "not_found",
