@@ -130,6 +130,7 @@ class EncryptedString(TypeDecorator):
 
 class EncryptedText(EncryptedString):
     impl = Text
+    cache_ok = True
 
     def __init__(self, where: str):
         super().__init__(where)
