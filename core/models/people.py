@@ -36,9 +36,10 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(20), index=True)
     name: Mapped[str] = mapped_column(String(50))
     id_number: Mapped[str | None] = mapped_column(EncryptedString("users.id_number", 255))
-    id_number_hmac: Mapped[str | None] = mapped_column(String(64))  # set on flush, see _lookup_values
+    # Set on flush (_lookup_values below); the defaults cover bulk and Core INSERTs.
+    id_number_hmac: Mapped[str | None] = mapped_column(String(64), default=lambda c: _lookup_default(c, "id_number"))
     phone: Mapped[str | None] = mapped_column(EncryptedString("users.phone", 255))
-    phone_hmac: Mapped[str | None] = mapped_column(String(64))
+    phone_hmac: Mapped[str | None] = mapped_column(String(64), default=lambda c: _lookup_default(c, "phone"))
     region_code: Mapped[str | None] = mapped_column(String(6))
     # Staff scope: a prefecture/district (agency, expert), a hospital (physician, 医保科) or an office.
     division_code: Mapped[str | None] = mapped_column(String(6))
@@ -71,15 +72,15 @@ class User(UserMixin, db.Model):
     @staticmethod
     def id_number_is(value: str | None):
         """WHERE clause: the account with this ID number (normalised here), through its HMAC."""
-        return User.id_number_hmac == lookup_value("id_number", normalise_id(value))
+        return User.id_number_hmac == lookup_value("id_number", _lookup_form("id_number", value or ""))
 
     @staticmethod
     def id_number_in(values):
-        return User.id_number_hmac.in_([lookup_value("id_number", normalise_id(v)) for v in values])
+        return User.id_number_hmac.in_([lookup_value("id_number", _lookup_form("id_number", v or "")) for v in values])
 
     @staticmethod
     def phone_is(value: str | None):
-        return User.phone_hmac == lookup_value("phone", (value or "").strip())
+        return User.phone_hmac == lookup_value("phone", _lookup_form("phone", value or ""))
 
     def set_password(self, password: str) -> None:
         # Werkzeug's default method is scrypt.
@@ -110,6 +111,15 @@ class User(UserMixin, db.Model):
         return self.role in STAFF_ROLES
 
 
+def _lookup_form(kind: str, value: str) -> str:
+    return normalise_id(value) if kind == "id_number" else value.strip()
+
+
+def _lookup_default(context, kind: str) -> str | None:
+    value = context.get_current_parameters().get(kind)
+    return keys_for(context.dialect).ring.lookup(kind, _lookup_form(kind, value)) if value else None
+
+
 @event.listens_for(User, "before_insert")
 @event.listens_for(User, "before_update")
 def _lookup_values(mapper, connection, target: User) -> None:
@@ -118,7 +128,7 @@ def _lookup_values(mapper, connection, target: User) -> None:
     state = inspect(target)
     new = state.key is None or not state.has_identity
     ring = keys_for(connection.dialect).ring
-    if new or state.attrs.id_number.history.has_changes():
-        target.id_number_hmac = ring.lookup("id_number", normalise_id(target.id_number)) if target.id_number else None
-    if new or state.attrs.phone.history.has_changes():
-        target.phone_hmac = ring.lookup("phone", target.phone.strip()) if target.phone else None
+    for kind in ("id_number", "phone"):
+        if new or state.attrs[kind].history.has_changes():
+            value = getattr(target, kind)
+            setattr(target, f"{kind}_hmac", ring.lookup(kind, _lookup_form(kind, value)) if value else None)
