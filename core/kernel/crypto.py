@@ -190,7 +190,12 @@ def is_ciphertext(value: str | None) -> bool:
 
 
 def key_id_of(token: str) -> str:
-    return _parts(token)[0]
+    """The key id of a ciphertext (read from its prefix only; ``decrypt`` checks the rest)."""
+    version, _, rest = token.partition(":")
+    kid, sep, _ = rest.partition(":")
+    if version != VERSION or not sep or not kid:
+        raise Undecryptable("not an mtkit ciphertext")
+    return kid
 
 
 # --- internals ------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Shared column types and limits: UTC datetimes and encrypted columns."""
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -55,20 +56,29 @@ def flush_or_conflict(message: str) -> None:
 class Keys:
     """An app's key ring, bound to its database engine (so two apps in one process keep their own).
     A value written with a key this process has not loaded (``keys rotate`` ran meanwhile) makes it
-    read the key file again, once per unknown key id."""
+    read the key file again, if the file changed since it was last read."""
 
     def __init__(self, ring: KeyRing, reload: Callable[[], KeyRing] | None = None, path: str = ""):
         self.ring = ring
         self.path = path  # the key file, for messages and the `keys` commands
         self._load = reload or (lambda: self.ring)
         self._lock = threading.Lock()
+        self._seen = self._stamp()
+
+    def _stamp(self):
+        try:
+            st = os.stat(self.path) if self.path else None
+            return (st.st_ino, st.st_mtime_ns, st.st_size) if st else None  # the file is replaced, never edited in place
+        except OSError:
+            return None
 
     def for_key(self, kid: str) -> KeyRing:
         ring = self.ring
         if kid not in ring.keys:
             with self._lock:
-                if kid not in self.ring.keys:
-                    self.ring = self._load()
+                stamp = self._stamp()
+                if kid not in self.ring.keys and (stamp is None or stamp != self._seen):  # re-read a changed file only
+                    self.ring, self._seen = self._load(), stamp
                 ring = self.ring
         return ring
 
