@@ -52,6 +52,8 @@ def _normal_id(value: str) -> str:  # core.people.identity.normalise_id as of th
 
 
 def upgrade():
+    if op.get_bind().dialect.name == "sqlite":
+        op.get_bind().exec_driver_sql("PRAGMA secure_delete = ON")  # freed pages zeroed: no plaintext left behind
     _rebuild_users(_widen)
     _encrypt_users(_ring())
     _rewrite_filings(_ring(), encrypt=True)
