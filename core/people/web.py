@@ -221,9 +221,10 @@ def _admins_only():
     admin.check_admin(current_user)
 
 
-@users.get("")
+@users.route("", methods=["GET", "POST"])
 def index():
-    query = request.args.get("q", "").strip()[:64]
+    """The list, or (POST, so an ID number stays out of URLs and logs) the account typed."""
+    query = request.form.get("q", "").strip()[:64] if request.method == "POST" else ""
     return render_template("staff/users.html", rows=admin.overview(ctx(), query), q=query)
 
 
@@ -233,5 +234,5 @@ def act(user_id, action):
     user = admin.account(c, user_id)
     message = admin.act(c, user, action, reason=request.form.get("reason", ""))
     db.session.commit()
-    flash(message, "success")
-    return redirect(url_for("users.index", q=request.form.get("q", "")))
+    flash(f"{message}({user.name})", "success")
+    return redirect(url_for("users.index"))
