@@ -348,3 +348,39 @@ def test_no_composition_rule_and_nothing_from_the_account(app, make):
 
 def test_the_demo_password_is_still_accepted():
     assert password_problem("Demo1234", username="nmg_doctor") is None
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except Exception:
+        return False
+
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.mark.skipif(not _redis_answers(REDIS_URL), reason="no Redis answers at 127.0.0.1:6379: the shared-storage "
+                    "path (MTKIT_RATELIMIT_STORAGE_URI=redis://...) is not exercised in this run")
+def test_limits_counted_in_redis_are_shared_between_app_instances(db_url, tmp_path):
+    """Two workers (two apps) with one Redis share one budget; memory storage would give each its own."""
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    config = {**base_config(db_url, tmp_path), "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": REDIS_URL,
+              "MTKIT_LIMIT_LOGIN": "4/minute"}
+    workers = [create_app(config), create_app(config)]
+    statuses = []
+    for i in range(6):
+        worker = workers[i % 2]
+        with worker.app_context():
+            client = from_ip(worker, "198.51.100.77")
+            statuses.append(client.post("/login", data={"username": f"u{i}", "password": "whatever-9"}).status_code)
+            db.session.remove()
+    for worker in workers:
+        with worker.app_context():
+            db.engine.dispose()
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    assert statuses == [401] * 4 + [429] * 2

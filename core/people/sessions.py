@@ -124,12 +124,14 @@ def end_one(ctx: Context, user: User, session_id: int) -> bool:
     return bool(ended)
 
 
-def active(user: User) -> list[UserSession]:
+def active(settings, user: User) -> list[UserSession]:
     """The open sessions of ``user``, newest first (idle or expired ones not counted)."""
     now = utcnow()
     rows = db.session.scalars(
         select(UserSession).where(UserSession.user_id == user.id, UserSession.ended_at.is_(None),
-                                  UserSession.expires_at > now).order_by(UserSession.id.desc()).limit(50)
+                                  UserSession.expires_at > now,
+                                  UserSession.last_seen_at > now - settings["PERMANENT_SESSION_LIFETIME"])
+        .order_by(UserSession.id.desc()).limit(50)
     ).all()
     return list(rows)
 

@@ -188,7 +188,7 @@ def end_session(session_id):
 def _sessions_of(user) -> dict:
     """The person's open sessions for the profile page, and which one is this browser's."""
     mine = sessions.current(session.get(SESSION_KEY))
-    return {"open_sessions": sessions.active(user), "this_session": getattr(mine, "id", None),
+    return {"open_sessions": sessions.active(current_app.config, user), "this_session": getattr(mine, "id", None),
             "end_reasons": sessions.REASONS}
 
 
