@@ -20,7 +20,7 @@ from core.models.base import MAX_ID, Keys, bind_keys
 from core.plugins import make_plugin_manager
 from core.regions import Regions
 from core.web import errors as web_errors
-from core.web import filters
+from core.web import filters, limits
 
 ROOT = Path(__file__).resolve().parent
 
@@ -57,7 +57,10 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录。"
     login_manager.login_message_category = "info"
-    login_manager.session_protection = "strong"
+    # Flask-Login's own check (a hash of IP and User-Agent in the signed cookie) only strips the
+    # copy that fails it; server-side sessions are bound to their browser instead and end for good
+    # (core/people/sessions.py), and a changing mobile IP does not log people out.
+    login_manager.session_protection = None
 
     # Plugins are built per app, never at import time, so tests can build apps with other plugins.
     pm = make_plugin_manager(app.config["MTKIT_REGIONS"], app.config.get("MTKIT_EXTRA_PLUGINS", ()))
@@ -71,6 +74,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.url_map.converters["id"] = IdConverter
     _register_features(app)
+    limits.init_app(app)  # per-client request limits on log-in, registration, verification, uploads
     web_errors.init_app(app)
     filters.init_app(app)
     cli.init_app(app)
@@ -97,7 +101,7 @@ def _register_features(app: Flask) -> None:
     from core.staff import web as staff_web
     from core.web import public
 
-    for bp in (public.bp, people_web.bp, people_web.account, window.bp, applications_web.bp, recognitions_web.bp,
+    for bp in (public.bp, people_web.bp, people_web.account, people_web.users, window.bp, applications_web.bp, recognitions_web.bp,
                staff_web.bp, calendar_web.bp, notices_web.bp, documents_web.bp, benefits_web.bp, nhsa_web.bp):
         app.register_blueprint(bp)
     app.register_blueprint(api_bp)

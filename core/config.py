@@ -103,10 +103,27 @@ def default_config(instance_path: Path) -> dict:
         "MTKIT_PAGE_SIZE": 20,
         # API bearer tokens live this long (a channel app logs in again; no refresh tokens).
         "MTKIT_API_TOKEN_MINUTES": int(os.environ.get("MTKIT_API_TOKEN_MINUTES", 30)),
-        "MTKIT_LOCKOUT_ATTEMPTS": 5,
-        "MTKIT_LOCKOUT_MINUTES": 15,
-        # 等保: idle sessions end after 30 minutes; the session is refreshed on every request.
+        # Log-in throttling (core/people/login.py): failures per account and client, then a wait that
+        # doubles with each block; clients that never signed in to the account share a larger budget.
+        "MTKIT_LOCKOUT_ATTEMPTS": int(os.environ.get("MTKIT_LOCKOUT_ATTEMPTS", 5)),
+        "MTKIT_LOCKOUT_MINUTES": int(os.environ.get("MTKIT_LOCKOUT_MINUTES", 15)),
+        "MTKIT_LOCKOUT_MAX_MINUTES": int(os.environ.get("MTKIT_LOCKOUT_MAX_MINUTES", 24 * 60)),
+        "MTKIT_LOCKOUT_ACCOUNT_ATTEMPTS": int(os.environ.get("MTKIT_LOCKOUT_ACCOUNT_ATTEMPTS", 50)),
+        "MTKIT_LOCKOUT_RESET_HOURS": int(os.environ.get("MTKIT_LOCKOUT_RESET_HOURS", 24)),
+        # 等保: idle sessions end after 30 minutes (checked on the server, core/people/sessions.py);
+        # every session also ends this many hours after log-in, however active.
         "PERMANENT_SESSION_LIFETIME": timedelta(minutes=int(os.environ.get("MTKIT_SESSION_MINUTES", 30))),
+        "MTKIT_SESSION_ABSOLUTE_HOURS_STAFF": float(os.environ.get("MTKIT_SESSION_ABSOLUTE_HOURS_STAFF", 12)),
+        "MTKIT_SESSION_ABSOLUTE_HOURS_INSURED": float(os.environ.get("MTKIT_SESSION_ABSOLUTE_HOURS_INSURED", 8)),
+        # Per-client request limits (Flask-Limiter, core/web/limits.py): on unless MTKIT_RATELIMIT=0.
+        # Memory storage counts per worker process; give several workers or hosts one Redis.
+        "RATELIMIT_ENABLED": os.environ.get("MTKIT_RATELIMIT", "1") != "0",
+        "RATELIMIT_STORAGE_URI": os.environ.get("MTKIT_RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "MTKIT_LIMIT_LOGIN": os.environ.get("MTKIT_LIMIT_LOGIN", "20/minute;200/hour"),
+        "MTKIT_LIMIT_REGISTER": os.environ.get("MTKIT_LIMIT_REGISTER", "5/minute;30/hour"),
+        "MTKIT_LIMIT_VERIFY": os.environ.get("MTKIT_LIMIT_VERIFY", "30/minute;300/hour"),
+        "MTKIT_LIMIT_UPLOAD": os.environ.get("MTKIT_LIMIT_UPLOAD", "30/minute;300/hour"),
         "SESSION_REFRESH_EACH_REQUEST": True,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

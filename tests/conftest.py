@@ -41,6 +41,9 @@ def base_config(url: str, tmp_path) -> dict:
         "MTKIT_PREVIEW_DIR": str(tmp_path / "previews"),
         "MTKIT_TODAY": TODAY,
         "SERVER_NAME": None,
+        # Per-client request limits stay on in production; tests that check them turn them on
+        # (tests/test_abuse_limits.py), the rest would trip them by logging in many times.
+        "RATELIMIT_ENABLED": False,
     }
 
 

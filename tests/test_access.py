@@ -367,6 +367,7 @@ def test_wrong_role_at_a_step_is_forbidden(app, make, nmg_staff, fcg_staff):
 # anonymous users
 
 PUBLIC = {"static", "public.home", "public.channels", "public.htmx_js", "public.healthz", "auth.login", "auth.register",
+          "auth.registered",  # what a registration answers, new or already registered (issue 12)
           # Blank forms and the notice check are for everyone (tests/test_documents.py).
           "documents.blank_index", "documents.blank", "documents.verify_form", "documents.verify"}
 
@@ -375,7 +376,8 @@ def test_anonymous_is_sent_to_login_for_every_protected_page(app, client, make):
     p = make.person()
     a = make.application(p, ["M03900"])
     args = {"app_id": a.id, "material_id": a.materials[0].id, "rec_id": 1, "notice_id": 1, "form": "application", "page": 1,
-            "day_id": 1, "delivery_id": 1, "batch": "x", "person_id": p.id, "row_id": 1, "stay_id": 1}
+            "day_id": 1, "delivery_id": 1, "batch": "x", "person_id": p.id, "row_id": 1, "stay_id": 1,
+            "session_id": 1, "user_id": p.id, "action": "unlock"}
     adapter = app.url_map.bind("localhost")
     checked, wrong = [], []
     for rule in app.url_map.iter_rules():

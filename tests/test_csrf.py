@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from core.extensions import db
 from core.models import (
+    UserSession,
     Application,
     ApplicationEvent,
     AuditLog,
@@ -72,6 +73,7 @@ def snapshot():
         "notices": sorted(db.session.execute(select(Notice.id, Notice.read_at)).all()),
         "users": sorted(db.session.execute(select(User.id, User.phone, User.failed_logins, User.locked_until)).all()),
         "recognitions": sorted(db.session.execute(select(Recognition.id, Recognition.status)).all()),
+        "sessions": sorted(db.session.execute(select(UserSession.id, UserSession.ended_at)).all()),
     }
     return counts, states
 
@@ -119,6 +121,9 @@ def test_post_without_token_is_refused_everywhere_and_changes_nothing(app, scene
         "person_id": s["person"].id,
         "row_id": 1,
         "stay_id": 1,
+        "session_id": 1,
+        "user_id": s["person"].id,
+        "action": "logout",
     }
     adapter = app.url_map.bind("localhost")
     before = snapshot()

@@ -622,7 +622,10 @@ ACTIONS = [
          api_estimate(eligible=None, items=[{"name": "硝苯地平控释片", "amount": "36.50"},
                                             {"name": "复查 血常规", "amount": "463.50"}]),
          ok=(200, 200), view="estimate"),
-    Case("register", REGISTER, unregistered("450602"), None, page_register, api_register, ok=(302, 201)),
+    Case("register", REGISTER, unregistered("450602"), None, page_register, api_register, ok=(302, 202)),
+    # Issue 12: an ID number already registered gets the same answer as a new one; nothing is
+    # created and the owner is told (a notice), the same through either door.
+    Case("register-twice", REGISTER, registered("450602"), None, page_register, api_register, ok=(302, 202)),
     Case("register-at-window", WINDOW_REGISTER, unregistered("450681"), "dx_review", page_window_register,
          api_register, ok=(302, 201)),
     # Found by this module and fixed: the API took no insured_scheme, so a 城乡居民 registered as 职工.
@@ -630,7 +633,7 @@ ACTIONS = [
          lambda c, s: c.post("/register", data={**_registration(s), "region": "450600", "password2": PASSWORD,
                                                 "insured_scheme": "resident"}),
          lambda api, s: api.post("/persons", {**_registration(s), "region": "450600", "insured_scheme": "resident"}),
-         ok=(302, 201)),
+         ok=(302, 202)),
 ]
 
 
@@ -760,7 +763,13 @@ REFUSALS = [
     refusal("estimate-not-a-hospital", ESTIMATE, fcg_recognised, "fcg_review", page_estimate(institution="O450600001"),
             api_estimate(institution="O450600001"), 422, "不是本地区的定点医疗机构"),
     # registration
-    refusal("register-twice", REGISTER, registered("450602"), None, page_register, api_register, 422, "已注册"),
+    refusal("register-common-password", REGISTER, unregistered("450602"), None,
+            lambda c, s: c.post("/register", data={**_registration(s, password="password1"), "region": "450600",
+                                                   "password2": "password1"}),
+            lambda api, s: api.post("/persons", {**_registration(s, password="password1"), "region": "450600"}),
+            422, "过于常见"),
+    refusal("register-twice-at-window", WINDOW_REGISTER, registered("450681"), "dx_review", page_window_register,
+            api_register, 422, "已注册"),
     refusal("register-at-window-other-district", WINDOW_REGISTER, unregistered("450602"), "dx_review",
             page_window_register, api_register, 403, "只能为本辖区的参保人办理注册"),
     # Found by this module and fixed: the pages' guards answered with the generic 403 page, and a hospital
@@ -848,6 +857,9 @@ PAGE_ONLY = {
     "auth.logout": "ends the browser session (the API revokes its token: api.logout)",
     "account.profile": "editing one's contact details: no API yet (api.me only reads them)",
     "account.password": "password change: page only",
+    "account.end_session": "ending one of one's browser sessions: browser sessions are the pages' own",
+    "users.index": "账号管理: finding an account by user name or ID number (POST keeps it out of URLs)",
+    "users.act": "账号管理 (unlock, 强制下线, disable, enable): administrators' page and the users CLI",
     "account.notice_prefs": "notice channel preferences: page only",
     "account.reveal": "one's own full ID and phone numbers, audited: page only",
     "applications.remove_material": "taking a file off the checklist: no API yet (the API can replace one)",

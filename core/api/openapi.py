@@ -52,6 +52,7 @@ SCHEMAS = {
     "TokenRequest": obj({"username": {"type": "string", "maxLength": 64}, "password": {"type": "string", "maxLength": 200}},
                         ["username", "password"]),
     "Token": obj({"token": STR, "token_type": STR, "expires_at": STR}, ["token", "expires_at"]),
+    "Accepted": obj({"status": STR, "message": STR}, ["status", "message"]),
     "Person": obj({"id": INT, "username": STR, "name": STR, "role": STR, "role_name": STR, "region": NSTR,
                    "division": NSTR, "hospital": NSTR, "office": NSTR, "title": NSTR, "id_number": NSTR,
                    "phone": NSTR, "insured_category": NSTR, "insured_scheme": NSTR}, ["id", "name", "role"]),
@@ -228,12 +229,14 @@ PERSON_HEADER = {"name": "X-Person-Id-Number", "in": "header", "required": False
                  "description": "医院医保科、经办机构:参保人身份证号码(放在请求头,不放在网址里);参保人本人省略"}
 
 PATHS = {
-    "/auth/token": {"post": op("登录,取得短期令牌(失败计入锁定次数)", ok(ref("Token")), status="201",
+    "/auth/token": {"post": op("登录,取得短期令牌(用户名不存在、密码错误、暂时不能登录一律答 401)", ok(ref("Token")), status="201",
                                body=ref("TokenRequest"), public=True, tags=["账号"])},
     "/auth/logout": {"post": op("注销当前令牌", {}, status="204", tags=["账号"])},
     "/me": {"get": op("当前账号(证件号、手机号脱敏)", ok(ref("Person")), tags=["账号"])},
-    "/persons": {"post": op("参保人注册(身份证号码按 GB 11643 校验,且不能重复)", ok(ref("Person")), status="201",
-                            body=ref("PersonCreate"), public=True, tags=["账号"])},
+    "/persons": {"post": op("参保人注册(身份证号码按 GB 11643 校验)。本人注册:无论号码是否已注册都答 202(已注册的不新建,"
+                            "并通知本人);窗口/医保科令牌:201 返回新账号,已注册答 422",
+                            ok(ref("Person"), "窗口注册:新账号"), status="201", body=ref("PersonCreate"), public=True,
+                            tags=["账号"])},
     "/notices": {"get": op("我的消息", ok(items_of(ref("Notice"), {"next_before": NINT})), params=[BEFORE],
                            tags=["账号"])},
     "/regions": {"get": op("开通的地区", ok(items_of(ref("Region"))), public=True, tags=["地区"])},
@@ -317,3 +320,6 @@ def openapi_json():
 @bp.get("/docs", endpoint="docs")
 def docs():
     return render_template("api/docs.html", spec=spec(), schemas=SCHEMAS)
+
+
+PATHS["/persons"]["post"]["responses"]["202"] = ok(ref("Accepted"), "本人注册已受理(号码新或已注册,答复相同)")

@@ -3,12 +3,8 @@ contact details and notice channels. One function per action; the pages, the API
 these, and each writes its audit row."""
 from __future__ import annotations
 
-import secrets
-from datetime import timedelta
-from functools import lru_cache
-
 from sqlalchemy import func, select
-from werkzeug.security import check_password_hash, generate_password_hash
+from sqlalchemy.exc import IntegrityError
 
 from core.audit import audit
 from core.context import Context
@@ -18,15 +14,15 @@ from core.kernel.roles import DESK_ROLES, HOSPITAL_ROLES, Role
 from core.kernel.time import utcnow
 from core.kernel.types import INSURED_CATEGORIES, INSURED_SCHEMES, PHYSICIAN_TITLES
 from core.models import User
+from core.notices.service import notify
+from core.people import login, sessions, tokens
 from core.people.identity import id_number_problem, mask_id, normalise_id, phone_problem
+from core.people.passwords import MIN_PASSWORD, password_problem  # noqa: F401  (re-exported)
 
-MIN_PASSWORD = 8
 MAX_ADDRESS = 200
-
-
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return generate_password_hash(secrets.token_hex(16))
+# What a public registration answers, whether the ID number was new or already registered.
+REGISTRATION_ACCEPTED = ("注册申请已受理。如该身份证号码此前已注册,我们不会新建账号,并会通过短信和站内消息通知本人。"
+                         "新注册的账号请用身份证号码和刚设置的密码登录。")
 
 
 def mask_login_name(name: str | None) -> str:
@@ -37,24 +33,19 @@ def mask_login_name(name: str | None) -> str:
     return name if len(name) <= 3 else name[:3] + "***"
 
 
-def password_problem(password: str | None) -> str | None:
-    p = password or ""
-    if len(p) < MIN_PASSWORD:
-        return f"密码至少 {MIN_PASSWORD} 位。"
-    if len(p) > 128:
-        return "密码过长(最多128位)。"
-    if p.isdigit() or p.isalpha():
-        return "密码须同时包含字母和数字。"
-    return None
-
-
 def register_insured(ctx: Context, *, name, id_number, phone, password, region, division, insured_category="employed",
-                     insured_scheme="employee", password_repeat: str | None = None, at_window: bool = False) -> User:
+                     insured_scheme="employee", password_repeat: str | None = None, at_window: bool = False,
+                     public: bool = False) -> User | None:
     """Self-registration, or (``at_window``) registration by window or 医保科 staff, the acting user, for
     a person who types their own password. They log in with their ID number; the username is a
     random pseudonym (``User.pseudonym``), so no username carries an ID number. Window staff register
     people of their own region and, when they serve one district, of that district only. Who is
-    signed in never turns a self-registration into a window one: the caller says which it is."""
+    signed in never turns a self-registration into a window one: the caller says which it is.
+
+    ``public`` (the registration page and API): an ID number already registered is not revealed.
+    Nothing is created, the account's owner is told (inbox, and SMS if chosen), and None is
+    returned; the caller answers as for a new account (``REGISTRATION_ACCEPTED``). Window staff and
+    the command line are told the truth."""
     actor = ctx.actor if at_window else None
     if at_window:
         if actor is None or actor.role not in DESK_ROLES:
@@ -68,7 +59,8 @@ def register_insured(ctx: Context, *, name, id_number, phone, password, region, 
     if not (2 <= len(name) <= 30):
         problems.append("请填写2-30个字的真实姓名。")
     idn = normalise_id(id_number)
-    for p in (id_number_problem(idn, ctx.today(region)), phone_problem(phone), password_problem(password)):
+    pw_problem = password_problem(password, username=idn, id_number=idn, phone=(phone or "").strip())
+    for p in (id_number_problem(idn, ctx.today(region)), phone_problem(phone), pw_problem):
         if p:
             problems.append(p)
     info = ctx.regions.get(region)
@@ -80,10 +72,14 @@ def register_insured(ctx: Context, *, name, id_number, phone, password, region, 
         problems.append("请选择人员类别(在职或退休)。")
     if insured_scheme not in INSURED_SCHEMES:
         problems.append("请选择参保险种(职工医保或城乡居民医保)。")
-    if not problems and db.session.scalar(select(func.count()).where(User.id_number_is(idn))):
+    owner = None if problems else db.session.scalar(select(User.id).where(User.id_number_is(idn)))
+    if owner is not None and not public:
         problems.append("该身份证号码已注册,请直接登录;如忘记密码请到窗口办理。")
     if problems:
         raise Invalid("注册信息有误:", problems)
+    if owner is not None:
+        _registered_again(ctx, owner, password)
+        return None
     user = User(
         username=User.pseudonym(), role=Role.INSURED, name=name, id_number=idn, phone=phone.strip(), region_code=region,
         division_code=division, insured_category=insured_category, insured_scheme=insured_scheme,
@@ -94,6 +90,21 @@ def register_insured(ctx: Context, *, name, id_number, phone, password, region, 
     db.session.flush()
     audit(ctx, "user.register", user, user=actor or user)
     return user
+
+
+def _registered_again(ctx: Context, owner_id: int, password: str) -> None:
+    """A public registration with an ID number already registered: spend the time a new account
+    takes (one password hash), tell the owner once a day, audit; create nothing."""
+    User(password_hash="").set_password(password)  # never added: only the same work as a new account
+    key = f"register-again:{owner_id}:{ctx.today(None).isoformat()}"
+    body = ("有人在门特服务用您的身份证号码申请注册。您的账号已存在,系统未新建账号,您的账号和资料未受影响。"
+            "如果是您本人,请直接登录;如忘记密码,请到医保经办窗口办理。如果不是您本人,请留意。")
+    try:
+        with db.session.begin_nested():
+            notify(ctx, owner_id, "register_again", "注册提醒", body, dedup_key=key)
+    except IntegrityError:  # already told today: an attacker cannot flood the owner with SMS
+        pass
+    audit(ctx, "user.register", ("users", owner_id), result="duplicate", user=None)
 
 
 def set_insured_category(ctx: Context, person: User, *, scheme: str, category: str) -> None:
@@ -118,8 +129,8 @@ def create_staff(ctx: Context, *, username, password, role, name, region=None, d
         problems.append("角色无效。")
     if not username or len(username) > 64:
         problems.append("用户名无效。")
-    if password_problem(password):
-        problems.append(password_problem(password))
+    if password_problem(password, username=username):
+        problems.append(password_problem(password, username=username))
     info = ctx.regions.get(region) if region else None
     if region and info is None:
         problems.append("地区编码无效。")
@@ -175,18 +186,6 @@ def set_practitioner_code(ctx: Context, user: User, code: str, *, by: str = "") 
     audit(ctx, action, user, detail=f"{by or ctx.origin} {old or '-'} -> {user.practitioner_code}".strip())
 
 
-def register_failure(ctx: Context, user: User) -> str | None:
-    """Count a wrong password; at the limit lock the account and return the message saying so."""
-    user.failed_logins = (user.failed_logins or 0) + 1
-    limit = ctx.settings["MTKIT_LOCKOUT_ATTEMPTS"]
-    if user.failed_logins < limit:
-        return None
-    minutes = ctx.settings["MTKIT_LOCKOUT_MINUTES"]
-    user.locked_until = utcnow() + timedelta(minutes=minutes)
-    user.failed_logins = 0
-    return f"密码连续错误 {limit} 次,账号已锁定 {minutes} 分钟。"
-
-
 def login_name(username: str | None) -> str:
     """What a person typed as their user name, as stored: ID numbers normalised."""
     text = (username or "").strip()
@@ -204,71 +203,85 @@ def account_named(typed: str | None) -> User | None:
     return db.session.scalar(select(User).where(User.username == name))
 
 
-def authenticate(ctx: Context, username: str, password: str) -> tuple[User | None, str | None]:
-    """Check a log-in. Returns (user, None) or (None, Chinese message). Writes audit rows (the
-    caller commits either way: failed attempts count toward the lockout)."""
-    user = account_named(username)
+def authenticate(ctx: Context, username: str, password: str, *, device: str | None = None) -> tuple[User | None, str | None]:
+    """Check a log-in. Returns (user, None) or (None, Chinese message): one message for an unknown
+    user, a wrong password and a throttled or locked account (``core.people.login``), with one
+    password-hash check each. ``device`` is the browser's device cookie. Writes audit rows; the
+    caller commits either way."""
     username = login_name(username)
-    generic = "用户名或密码错误。"
+    user = account_named(username) if len(username) <= 64 else None
     if user is None:
-        # Spend the same time as a real check, so response times do not reveal who is registered.
-        check_password_hash(_dummy_hash(), password or "")
         audit(ctx, "login", ("users", None), result="fail", detail=f"unknown user {mask_login_name(username)}", user=None)
-        return None, generic
-    now = utcnow()
-    if user.locked_until and user.locked_until > now:
-        audit(ctx, "login", user, result="locked", user=user)
-        minutes = int((user.locked_until - now).total_seconds() // 60) + 1
-        return None, f"登录失败次数过多,账号已锁定,请 {minutes} 分钟后再试。"
-    if not user.check_password(password or ""):
-        locked = register_failure(ctx, user)
-        audit(ctx, "login", user, result="fail", detail="locked" if locked else None, user=user)
-        return None, locked or generic
+        db.session.commit()  # as a known account's attempt is claimed and committed before its check
+        login.spend(password)
+        return None, login.GENERIC
+    outcome = login.check(ctx, user, password, cookie=device)
+    if outcome != "ok":
+        audit(ctx, "login", user, result="locked" if outcome == "throttled" else "fail",
+              detail="blocked" if outcome == "blocked" else None, user=user)
+        return None, login.GENERIC
     if not user.is_enabled:
         audit(ctx, "login", user, result="disabled", user=user)
         return None, "该账号已停用,请联系管理员。"
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
+    user.last_login_at = utcnow()
     audit(ctx, "login", user, user=user)
     return user, None
 
 
-def change_password(ctx: Context, user: User, current: str, new: str, repeat: str) -> None:
-    """Change a password after checking the current one. A refusal raises; a wrong current password
-    counts toward the lockout, and the caller keeps that count and audits the refusal
-    (``record_failed_password_change``)."""
+PASSWORD_GUESSED = "当前密码多次输入错误,为保护账号已退出登录,请稍后再登录。"
+
+
+def change_password(ctx: Context, user: User, current: str, new: str, repeat: str, *, session_id: str | None = None,
+                    device: str | None = None) -> None:
+    """Change a password after checking the current one; every other session of the account (and
+    every API token) ends, the one ``session_id`` names goes on. A refusal raises; a wrong current
+    password counts like one at log-in (committed at once), and the caller audits the refusal
+    (``record_failed_password_change``). Guessed until the client is throttled: 403, and the caller
+    ends the session."""
     problems = []
-    if not user.check_password(current or ""):
+    outcome = login.check(ctx, user, current, cookie=device)
+    db.session.commit()  # a failure counts even though the change is refused
+    if outcome in ("blocked", "throttled"):
+        raise Invalid(PASSWORD_GUESSED, status=403)
+    if outcome != "ok":
         problems.append("当前密码不正确。")
-        locked = register_failure(ctx, user)  # guessing here counts like guessing at log-in
-        if locked:
-            raise Invalid(locked, status=403)
     if new != repeat:
         problems.append("两次输入的新密码不一致。")
-    if password_problem(new):
-        problems.append(password_problem(new))
+    problem = password_problem(new, username=user.username, id_number=user.id_number, phone=user.phone)
+    if problem:
+        problems.append(problem)
     if not problems and current == new:
         problems.append("新密码不能与当前密码相同。")
     if problems:
         raise Invalid("密码未修改:", problems)
     user.set_password(new)
-    user.failed_logins = 0
-    audit(ctx, "user.change_password", user, user=user)
+    ended = sessions.end_all(ctx, user, "password", keep=session_id)
+    tokens.revoke_all(ctx, user, "password")
+    audit(ctx, "user.change_password", user, user=user, detail=f"sessions_ended={ended}")
 
 
-def record_failed_password_change(ctx: Context, user: User, failures: int, locked_until) -> None:
-    """After a refused change was rolled back: keep the failure count and lock, and audit the attempt."""
-    user.failed_logins, user.locked_until = failures, locked_until
-    audit(ctx, "user.change_password", user, result="fail", user=user)  # a guessed password is worth knowing
+def record_failed_password_change(ctx: Context, user: User) -> None:
+    """After a refused change was rolled back: audit the attempt (a guessed password is worth knowing)."""
+    audit(ctx, "user.change_password", user, result="fail", user=user)
 
 
 def set_enabled(ctx: Context, user: User, enabled: bool, *, detail: str | None = None) -> None:
-    """Disable (or re-enable) an account. A disabled user's sessions end at their next request."""
+    """Disable (or re-enable) an account. Disabling ends every session and API token at once."""
     if user.is_enabled == enabled:
         return
     user.is_enabled = enabled
+    if not enabled:
+        sessions.end_all(ctx, user, "disabled")
+        tokens.revoke_all(ctx, user, "disabled")
     audit(ctx, "user.enable" if enabled else "user.disable", user, detail=detail)
+
+
+def force_logout(ctx: Context, user: User, *, detail: str | None = None) -> int:
+    """强制下线: an administrator (or the command line) ends every session and API token of the account."""
+    ended = sessions.end_all(ctx, user, "admin")
+    revoked = tokens.revoke_all(ctx, user, "admin")
+    audit(ctx, "user.force_logout", user, detail=f"{detail or ''} sessions={ended} tokens={revoked}".strip())
+    return ended
 
 
 def update_contact(ctx: Context, user: User, *, phone: str | None, address: str | None, remote_address: str | None) -> None:
@@ -305,15 +318,6 @@ def reveal_own(ctx: Context, user: User) -> User:
     """A person opens their own full ID and phone numbers: a view of full personal data, audited."""
     audit(ctx, "person.view_full", user, detail="self")
     return user
-
-
-def locked_seconds(username: str | None) -> int | None:
-    """Seconds until the account typed as ``username`` may log in again, if it is locked now."""
-    user = account_named(username)
-    locked = user.locked_until if user is not None else None
-    if locked is None or locked <= utcnow():
-        return None
-    return max(1, int((locked - utcnow()).total_seconds()))
 
 
 def by_username(username: str) -> User | None:

@@ -25,11 +25,8 @@ def token():
     password = f.text("password", max_len=200, label="密码")
     f.done()
     user, message = accounts.authenticate(ctx(), username, password)
-    if user is None:
-        db.session.commit()  # failed attempts count toward the lockout, as on the log-in page
-        retry = accounts.locked_seconds(username)
-        if retry is not None:
-            raise ApiError(429, "locked", message, headers={"Retry-After": str(retry)})
+    db.session.commit()  # failed attempts count toward the throttle, as on the log-in page
+    if user is None:  # one answer for an unknown user, a wrong password and a throttled account
         raise ApiError(401, "unauthorized", message)
     value, row = tokens.issue(ctx(), user)
     db.session.commit()
@@ -60,12 +57,16 @@ def register():
     category = f.choice("insured_category", tuple(INSURED_CATEGORIES), required=False, label="人员类别") or "employed"
     scheme = f.choice("insured_scheme", tuple(INSURED_SCHEMES), required=False, label="参保险种") or "employee"
     f.done()
-    # Window or 医保科 staff with their token register at the window; anyone else registers themselves.
+    # Window or 医保科 staff with their token register at the window (and are told the truth);
+    # anyone else registers themselves and gets one answer whether the ID number was new or not.
+    at_window = current_user.is_authenticated and current_user.role in DESK_ROLES
     user = accounts.register_insured(ctx(), name=name, id_number=id_number, phone=phone, password=password,
                                      region=region, division=division, insured_category=category, insured_scheme=scheme,
-                                     at_window=current_user.is_authenticated and current_user.role in DESK_ROLES)
+                                     at_window=at_window, public=not at_window)
     db.session.commit()
-    return jsonify(person_dict(user)), 201
+    if at_window:
+        return jsonify(person_dict(user)), 201
+    return jsonify({"status": "accepted", "message": accounts.REGISTRATION_ACCEPTED}), 202
 
 
 def person_dict(user: User) -> dict:

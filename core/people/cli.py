@@ -5,6 +5,8 @@
     flask --app app users list [--role ROLE] [--region CODE] [--disabled]
     flask --app app users disable USERNAME [--reason TEXT]
     flask --app app users enable USERNAME
+    flask --app app users unlock USERNAME [--reason TEXT]
+    flask --app app users logout USERNAME [--reason TEXT]     (强制下线: every session and API token ends)
 
 An insured person is named by their ID number (it is what they log in with; their stored username
 is a pseudonym). Every change goes
@@ -24,7 +26,7 @@ from core.extensions import db
 from core.kernel.errors import ServiceError
 from core.kernel.roles import Role
 from core.models import User
-from core.people import accounts
+from core.people import accounts, login
 from core.people.identity import mask_id
 
 ROLE_CHOICES = tuple(r.value for r in Role)
@@ -142,6 +144,26 @@ def init_app(app: Flask) -> None:
         accounts.set_enabled(_ctx(), user, True, detail=_origin())
         db.session.commit()
         click.echo(f"账号 {_shown(user)} 已启用。")
+
+    @users.command("unlock")
+    @click.argument("username")
+    @click.option("--reason", default="", help="解锁原因(记入审计日志)")
+    def unlock(username, reason):
+        """End every log-in block of an account (after failed passwords), e.g. when its owner asks."""
+        user = _find(accounts.login_name(username))
+        login.unlock(_ctx(), user, detail=f"{_origin()} {reason}".strip())
+        db.session.commit()
+        click.echo(f"账号 {_shown(user)} 已解锁,可以立即登录。")
+
+    @users.command("logout")
+    @click.argument("username")
+    @click.option("--reason", default="", help="原因(记入审计日志)")
+    def logout(username, reason):
+        """强制下线: end every browser session and API token of an account now."""
+        user = _find(accounts.login_name(username))
+        ended = accounts.force_logout(_ctx(), user, detail=f"{_origin()} {reason}".strip())
+        db.session.commit()
+        click.echo(f"账号 {_shown(user)} 已强制下线(结束 {ended} 个登录会话,接口令牌均已失效)。")
 
     @users.command("set-practitioner-code")
     @click.argument("username")

@@ -18,7 +18,7 @@ class RegisterForm(FlaskForm):
     division = SelectField("所在盟市/区县", validate_choice=False)
     insured_scheme = SelectField("参保险种", choices=[SelectChoice("employee", "职工基本医疗保险"), SelectChoice("resident", "城乡居民基本医疗保险")], default="employee")
     insured_category = SelectField("人员类别", choices=[SelectChoice("employed", "在职"), SelectChoice("retired", "退休")])
-    password = PasswordField("密码(至少8位,含字母和数字)", validators=[DataRequired("请设置密码。")])
+    password = PasswordField("密码(至少8位;不要用常见密码,也不要用身份证号码或手机号码)", validators=[DataRequired("请设置密码。")])
     password2 = PasswordField("再次输入密码", validators=[DataRequired("请再次输入密码。")])
 
 

@@ -1,4 +1,5 @@
-"""API bearer tokens: issued at log-in, short-lived, revoked at log-out and by a password change."""
+"""API bearer tokens: issued at log-in, short-lived, revoked at log-out, by a password change, when the
+account is disabled and by an administrator (强制下线)."""
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +7,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.audit import audit
 from core.context import Context
@@ -47,3 +48,11 @@ def revoke(ctx: Context, row: ApiToken) -> None:
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         audit(ctx, "api.logout", row.user, user=row.user, detail=f"token={row.id}")
+
+
+def revoke_all(ctx: Context, user: User, reason: str) -> int:
+    """Revoke every live token of ``user``; returns how many (the caller audits the reason)."""
+    return db.session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None), ApiToken.expires_at > utcnow())
+        .values(revoked_at=utcnow()), execution_options={"synchronize_session": False},
+    ).rowcount

@@ -8,9 +8,8 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.api.errors import error_response
-from core.extensions import db, login_manager
+from core.extensions import db
 from core.kernel.errors import ServiceError
-from core.people.sessions import user_for_session
 
 STALE = "该记录刚刚被他人修改,您的操作未保存。请刷新页面查看最新状态。"
 
@@ -22,8 +21,6 @@ def error_page(message: str, status: int, problems=None):
 
 
 def init_app(app: Flask) -> None:
-    login_manager.user_loader(user_for_session)
-
     @app.before_request
     def _reject_nul_bytes():
         # PostgreSQL text cannot hold NUL; refuse it up front for every input, on every database.
