@@ -292,7 +292,7 @@ def test_registration_is_self_registration_unless_window_staff_ask(app, client, 
     body = {"name": "王五", "phone": "13900001234", "password": PASSWORD, "region": "450600", "division": "450602"}
     r = api(app.test_client()).login("boss").post("/persons", {**body, "id_number": make_id_number("450602", "19600101", 91)})
     assert r.status_code == 202, r.get_json()
-    assert db.session.scalar(select(User).where(User.username == make_id_number("450602", "19600101", 91))).created_by_id is None
+    assert db.session.scalar(select(User).where(User.id_number_is(make_id_number("450602", "19600101", 91)))).created_by_id is None
     r = api(app.test_client()).login("fcg_review").post("/persons", {**body, "id_number": make_id_number("450602", "19600101", 92)})
     assert r.status_code == 201 and db.session.get(User, r.get_json()["id"]).created_by_id == fcg_staff["reviewer"].id
     login(client, "boss")  # the public page, with an administrator signed in: still a self-registration

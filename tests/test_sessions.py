@@ -125,8 +125,8 @@ def test_an_administrator_ends_every_session_of_an_account(app, make):
     assert opens(browser, "/profile")
     admin = app.test_client()
     login(admin, "nmg_admin")
-    page = admin.post("/staff/users", data={"q": person.username}).get_data(as_text=True)
-    assert "强制下线" in page and person.username not in page  # the ID number is masked
+    page = admin.post("/staff/users", data={"q": person.id_number}).get_data(as_text=True)
+    assert "强制下线" in page and person.id_number not in page  # found by ID number, shown masked
     r = admin.post(f"/staff/users/{person.id}/logout", data={"reason": "手机丢失"})
     assert r.status_code == 302
     assert not opens(browser, "/profile") and token.get("/me").status_code == 401
