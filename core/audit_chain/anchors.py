@@ -59,7 +59,7 @@ def make_due(ctx: Context) -> tuple[list[AuditAnchor], Report]:
     if last is not None:
         day, prev_id, total = last.day + timedelta(days=1), last.last_id, last.total
     else:
-        first_at = db.session.scalar(select(AuditLog.at).order_by(AuditLog.id).limit(1))
+        first_at = db.session.scalar(select(func.min(AuditLog.at)))
         if first_at is None:
             return [], report
         day, prev_id, total = local_date(first_at, tz), 0, 0

@@ -81,8 +81,8 @@ def init_app(app: Flask) -> None:
         elif fmt == "json":
             text = anchor_service.to_json(rows)
         else:
-            lines = [f"{'日期':<10}  {'最后一条':>8}  {'当日':>6}  {'累计':>8}  最后一条的哈希"]
-            lines += [f"{a.day.isoformat():<12}  {a.last_id:>8}  {a.rows:>8}  {a.total:>10}  {a.last_hash}"
+            lines = ["日期\t最后一条记录\t当日条数\t累计条数\t最后一条的哈希"]
+            lines += [f"{a.day.isoformat()}\t#{a.last_id}\t{a.rows}\t{a.total}\t{a.last_hash}"
                       for a in sorted(rows, key=lambda a: a.day)]
             text = "\n".join(lines) + "\n" if rows else "还没有锚点(锚点在每天结束后由 audit_anchors 任务写入)。\n"
         if output:

@@ -79,7 +79,7 @@ def audit_anchors_page():
     if fmt in ("csv", "json"):
         body = audit_anchors.to_csv(rows) if fmt == "csv" else audit_anchors.to_json(rows)
         mimetype = "text/csv" if fmt == "csv" else "application/json"
-        return Response(body, mimetype=f"{mimetype}; charset=utf-8",
+        return Response(body, mimetype=mimetype,
                         headers={"Content-Disposition": f"attachment; filename=mtkit-audit-anchors.{fmt}"})
     return render_template("staff/audit_anchors.html", anchors=rows, now_utc=utcnow())
 
