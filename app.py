@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from core import cli
+from core.audit_chain import seal as audit_seal
 from core.api.blueprint import bp as api_bp
 from core.config import default_config, load_key_ring
 from core.extensions import csrf, db, htmx, login_manager, migrate
@@ -50,6 +51,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["mtkit_keys"] = keys
     with app.app_context():
         bind_keys(db.engine, keys)
+    with app.app_context():  # audit rows written through this app's database are signed with its audit key
+        for engine in db.engines.values():
+            audit_seal.bind(engine, app.config)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     htmx.init_app(app)

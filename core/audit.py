@@ -2,6 +2,8 @@
 
 Who and from where come from the context (the acting user, the client's address behind the
 proxies ProxyFix trusts; see ``MTKIT_PROXY_COUNT``); a system action (a job) has no user.
+The row is chained (id, time, keyed hash) when its transaction commits: ``core/audit_chain/seal.py``;
+until then it is not in the database, so it is not visible to queries in the same transaction.
 """
 from __future__ import annotations
 

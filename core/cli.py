@@ -1,7 +1,8 @@
 """The command line: each feature's commands, and `flask --app app demo`.
 
     users (core/people/cli.py), files (core/applications/cli.py), jobs (core/jobs/cli.py),
-    benefits (core/benefits/cli.py), nhsa (core/nhsa/cli.py), keys (core/keys/cli.py)
+    benefits (core/benefits/cli.py), nhsa (core/nhsa/cli.py), keys (core/keys/cli.py),
+    audit (core/audit_chain/cli.py)
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask import Flask, current_app
 
 from core import demo as demo_data
 from core.applications import cli as files_cli
+from core.audit_chain import cli as audit_cli
 from core.benefits import cli as benefits_cli
 from core.context import for_app
 from core.extensions import db
@@ -22,7 +24,7 @@ from core.people import cli as users_cli
 
 
 def init_app(app: Flask) -> None:
-    for module in (users_cli, files_cli, jobs_cli, benefits_cli, nhsa_cli, keys_cli):
+    for module in (users_cli, files_cli, jobs_cli, benefits_cli, nhsa_cli, keys_cli, audit_cli):
         module.init_app(app)
 
     @app.cli.command("demo")

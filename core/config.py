@@ -69,6 +69,20 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _audit_key(instance_path: Path) -> str:
+    """Keys the audit chain (HMAC): someone who can write to the database but has not got this key
+    cannot rewrite audit rows unnoticed. Several keys, one per line (or comma separated): the first
+    signs new rows, the others only verify older rows (key rotation)."""
+    if os.environ.get("MTKIT_AUDIT_KEY"):
+        return os.environ["MTKIT_AUDIT_KEY"]
+    key_file = instance_path / "audit_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32) + "\n")
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
 def default_config(instance_path: Path) -> dict:
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'mtkit.sqlite3'}"
     if database_url.startswith("postgres://"):  # old-style URL from some hosting panels
@@ -79,6 +93,8 @@ def default_config(instance_path: Path) -> dict:
     return {
         "SECRET_KEY": _secret_key(instance_path),
         "MTKIT_VERIFICATION_KEY": _verification_key(instance_path),
+        "MTKIT_AUDIT_KEY": _audit_key(instance_path),
+        "MTKIT_AUDIT_HASH": os.environ.get("MTKIT_AUDIT_HASH", "sha256"),  # or "sm3" (GB/T 32905)
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "MTKIT_REGIONS": [c.strip() for c in regions.split(",") if c.strip()] or None,

@@ -176,4 +176,9 @@
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", onLoad);
   else onLoad();
+
+  // Print buttons (e.g. the audit anchors): without this file the browser's own print does the same.
+  document.addEventListener("click", function (e) {
+    if (e.target.closest && e.target.closest("[data-print]")) window.print();
+  });
 })();
