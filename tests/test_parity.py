@@ -722,7 +722,8 @@ REFUSALS = [
     refusal("decide-below-deputy-chief", ACT, nmg_accepted, "junior", page_act("decide", result_M03900="approved",
             result_M01600="approved"), api_act("decide", results={"M03900": "approved", "M01600": "approved"}),
             403, "副主任医师"),
-    refusal("refer-expert-wrong-role", ACT, fcg_accepted, "fcg_expert", page_act("refer_expert"),
+    # (An expert no longer sees a case before it is referred: the wrong role is the reviewer's, later.)
+    refusal("refer-expert-wrong-role", ACT, fcg_referred, "fcg_review", page_act("refer_expert"),
             api_act("refer_expert"), 403, "不由您的角色办理"),
     refusal("refer-expert-other-district", ACT, fcg_accepted, "dx_review", page_act("refer_expert"),
             api_act("refer_expert"), 404, "记录不存在"),

@@ -63,7 +63,10 @@ def applications_list():
 
 @bp.get("/applications/<id:app_id>")
 def application_detail(app_id):
-    return jsonify(detail(get_visible(current_user, Application, app_id), current_user))
+    app = get_visible(current_user, Application, app_id)
+    service.view(ctx(), app)
+    db.session.commit()
+    return jsonify(detail(app, current_user))
 
 
 # --- applying --------------------------------------------------------------------------------

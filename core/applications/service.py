@@ -216,6 +216,14 @@ def lapse(ctx: Context, app: Application) -> bool:
     return True
 
 
+def view(ctx: Context, app: Application) -> None:
+    """Someone other than the applicant opens the application (its page or the API's detail): an
+    audit row names who saw whose medical record, through which door (``ctx.origin``) and from where.
+    The applicant's own views are not recorded; neither are htmx fragments of a page already open."""
+    if ctx.actor is not None and ctx.actor.id != app.person_id:
+        audit(ctx, "application.view", app, detail=f"via={ctx.origin}")
+
+
 def reveal_applicant(ctx: Context, app: Application) -> User:
     """Staff handling the record open the applicant's full ID and phone numbers: audited."""
     audit(ctx, "person.view_full", ("users", app.person_id), detail=f"application={app.id}")

@@ -66,7 +66,11 @@ def institution_options():
 @bp.get("/applications/<id:app_id>")
 @login_required
 def detail(app_id):
-    return _render_detail(get_visible(current_user, Application, app_id))
+    app = get_visible(current_user, Application, app_id)
+    if not is_fragment_request():  # one audit row per page opened, not per htmx refresh
+        service.view(ctx(), app)
+        db.session.commit()
+    return _render_detail(app)
 
 
 @bp.post("/applications/<id:app_id>/materials")
