@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from wtforms.fields.choices import SelectChoice
 
@@ -12,6 +12,7 @@ from core.audit import audit
 from core.extensions import db
 from core.kernel.errors import ServiceError
 from core.people import accounts
+from core.people import export as my_data
 from core.people.forms import LoginForm, ProfileForm, RegisterForm
 from core.web.context import ctx, regions
 from core.web.helpers import refused
@@ -117,6 +118,18 @@ def reveal():
     user = accounts.reveal_own(ctx(), current_user._get_current_object())
     db.session.commit()
     return render_template("account/profile.html", form=ProfileForm(obj=user), full=user)
+
+
+@account.get("/profile/export.<any(json, pdf):fmt>")
+@login_required
+def export(fmt):
+    """A copy of all one's own data (PIPL art. 45): JSON, or a PDF summary. Audited (person.export)."""
+    c = ctx()
+    body = my_data.my_data_pdf(c) if fmt == "pdf" else my_data.as_json(my_data.my_data(c))
+    db.session.commit()
+    return Response(body, mimetype="application/pdf" if fmt == "pdf" else "application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{my_data.file_name(c, fmt)}"',
+                             "Cache-Control": "no-store"})
 
 
 @account.post("/profile/password")
