@@ -17,7 +17,7 @@ from sqlalchemy import select
 from app import create_app
 from core.extensions import db
 from core.models import AuditLog
-from tests.conftest import base_config, login
+from tests.conftest import base_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -266,6 +266,7 @@ def test_a_person_downloads_all_their_own_data_and_nobody_elses(app, two_records
     assert "no-store" in r.headers["Cache-Control"]
     d = json.loads(r.data)
     assert d["person"]["name"] == mine.name
+    assert d["exported_at"].endswith("+08:00")  # moments in the person's region's time zone
     assert d["person"]["id_number"] == mine.id_number and d["person"]["phone"] == mine.phone  # theirs: in full
     assert [x["id"] for x in d["applications"]] == [a.id]
     assert d["applications"][0]["materials"] and "file_name" in d["applications"][0]["materials"][0]

@@ -13,6 +13,9 @@ exports the signed-in person's own record.
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select
 
@@ -31,6 +34,7 @@ from core.models.nhsa import NhsaFiling
 from core.models.operations import NoticeDelivery
 
 FORMAT_VERSION = 1
+_TZ: ContextVar = ContextVar("export_tz", default=timezone.utc)  # the time zone of the export being built
 ONLY_OWN = "只有参保人本人可以下载自己的数据。工作人员不能用此功能导出他人的信息。"
 # What the audit trail's actions mean, for the person reading who opened their records.
 ACCESS_LABELS = {
@@ -69,6 +73,9 @@ def file_name(ctx: Context, fmt: str) -> str:
 
 
 def _iso(value) -> str | None:
+    """Dates as they are; moments in the person's region's time zone, with the offset (+08:00)."""
+    if isinstance(value, datetime):
+        return value.astimezone(_TZ.get()).isoformat(timespec="seconds")
     return value.isoformat() if value is not None else None
 
 
@@ -87,6 +94,7 @@ def my_data(ctx: Context, fmt: str = "json") -> dict:
     apps = db.session.scalars(select(Application).where(Application.person_id == person.id)
                               .order_by(Application.id)).all()
     app_ids = [a.id for a in apps]
+    _TZ.set(ZoneInfo(ctx.regions.timezone(person.region_code)))
     data = {
         "format": "mtkit-personal-data", "format_version": FORMAT_VERSION, "exported_at": _iso(ctx.now()),
         "person": _profile(person),
