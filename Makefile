@@ -7,6 +7,8 @@
 #   MTKIT_REQUIRE_PG=1 make test  no PostgreSQL is a failure (what .ci/run does)
 #   PG_TEST_URL=postgresql+psycopg://user@host:5432/db make test
 #
+# gunicorn's settings are in gunicorn.conf.py (the Server header, forwarded headers).
+#
 # Set-up is idempotent: system packages are checked with dpkg (apt runs only
 # when one is missing), pip runs only when requirements.txt is newer than
 # .venv/.installed, npm ci only when package*.json is newer than
@@ -77,7 +79,7 @@ demo: migrate
 run: migrate
 	$(FLASK) demo --if-empty
 	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl-C to stop)"
-	exec $(VENV)/bin/gunicorn -w 2 -b $(HOST):$(PORT) 'app:create_app()'
+	exec $(VENV)/bin/gunicorn -c gunicorn.conf.py -w 2 -b $(HOST):$(PORT) 'app:create_app()'
 
 # Set up, then pytest on SQLite and (when reachable) PostgreSQL; see scripts/run-tests.sh.
 test: setup

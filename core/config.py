@@ -115,6 +115,9 @@ def default_config(instance_path: Path) -> dict:
         # Reverse proxies in front of the app (nginx, haproxy): how many to trust for the client's
         # address (audit rows) and the scheme/host (ProxyFix). 0: the app faces clients directly.
         "MTKIT_PROXY_COUNT": int(os.environ.get("MTKIT_PROXY_COUNT", 0)),
+        # Strict-Transport-Security max-age on HTTPS responses (0: off). Turn on only once the site is
+        # served over HTTPS for good, e.g. 31536000 (a year): browsers then refuse plain HTTP to it.
+        "MTKIT_HSTS_SECONDS": int(os.environ.get("MTKIT_HSTS_SECONDS", 0)),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MTKIT_MAX_REQUEST_BYTES", 25 * 1024 * 1024)),
         "MTKIT_PAGE_SIZE": 20,
         # API bearer tokens live this long (a channel app logs in again; no refresh tokens).

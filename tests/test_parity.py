@@ -725,7 +725,8 @@ REFUSALS = [
     refusal("decide-below-deputy-chief", ACT, nmg_accepted, "junior", page_act("decide", result_M03900="approved",
             result_M01600="approved"), api_act("decide", results={"M03900": "approved", "M01600": "approved"}),
             403, "副主任医师"),
-    refusal("refer-expert-wrong-role", ACT, fcg_accepted, "fcg_expert", page_act("refer_expert"),
+    # (An expert no longer sees a case before it is referred: the wrong role is the reviewer's, later.)
+    refusal("refer-expert-wrong-role", ACT, fcg_referred, "fcg_review", page_act("refer_expert"),
             api_act("refer_expert"), 403, "不由您的角色办理"),
     refusal("refer-expert-other-district", ACT, fcg_accepted, "dx_review", page_act("refer_expert"),
             api_act("refer_expert"), 404, "记录不存在"),
@@ -850,6 +851,7 @@ READ_TWINS = {
     "benefits.mine": "api.benefit_balances",
     "benefits.person": "api.benefit_balances",  # X-Person-Id-Number
     "account.profile": "api.me",  # reading one's account; editing it is page-only
+    "account.export": "api.me_export",  # a copy of one's own data (PIPL art. 45); the page also gives a PDF
     "public.channels": "api.channels",
 }
 PAGE_ONLY = {

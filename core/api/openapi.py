@@ -56,6 +56,12 @@ SCHEMAS = {
     "Person": obj({"id": INT, "username": STR, "name": STR, "role": STR, "role_name": STR, "region": NSTR,
                    "division": NSTR, "hospital": NSTR, "office": NSTR, "title": NSTR, "id_number": NSTR,
                    "phone": NSTR, "insured_category": NSTR, "insured_scheme": NSTR}, ["id", "name", "role"]),
+    # A copy of the caller's own data (core/people/export.py); each list holds that record type's fields.
+    "PersonalData": obj({"format": STR, "format_version": INT, "exported_at": STR,
+                         "person": {"type": "object"}, **{k: {"type": "array", "items": {"type": "object"}} for k in (
+                             "applications", "recognitions", "settlements", "inpatient_stays", "chosen_institutions",
+                             "notices", "national_platform_filings", "accesses_by_others")}},
+                        ["format", "format_version", "person", "applications", "accesses_by_others"]),
     "PersonCreate": obj({"name": STR, "id_number": STR, "phone": STR, "password": STR, "region": STR,
                          "division": STR, "insured_category": {"type": "string", "enum": ["employed", "retired"]},
                          "insured_scheme": {"type": "string", "enum": ["employee", "resident"],
@@ -233,6 +239,8 @@ PATHS = {
                                body=ref("TokenRequest"), public=True, tags=["账号"])},
     "/auth/logout": {"post": op("注销当前令牌", {}, status="204", tags=["账号"])},
     "/me": {"get": op("当前账号(证件号、手机号脱敏)", ok(ref("Person")), tags=["账号"])},
+    "/me/export": {"get": op("下载本人全部数据(《个人信息保护法》第四十五条;仅参保人本人,记入审计)",
+                             ok(ref("PersonalData")), tags=["账号"])},
     "/persons": {"post": op("参保人注册(身份证号码按 GB 11643 校验)。本人注册:无论号码是否已注册都答 202(已注册的不新建,"
                             "并通知本人);窗口/医保科令牌:201 返回新账号,已注册答 422",
                             ok(ref("Person"), "窗口注册:新账号"), status="201", body=ref("PersonCreate"), public=True,

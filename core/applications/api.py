@@ -63,7 +63,10 @@ def applications_list():
 
 @bp.get("/applications/<id:app_id>")
 def application_detail(app_id):
-    return jsonify(detail(get_visible(current_user, Application, app_id), current_user))
+    app = get_visible(current_user, Application, app_id)
+    service.view(ctx(), app)
+    db.session.commit()
+    return jsonify(detail(app, current_user))
 
 
 # --- applying --------------------------------------------------------------------------------
@@ -164,11 +167,16 @@ def summary(app: Application) -> dict:
     return {
         "id": app.id, "reference": app.reference, "version": app.version, "kind": app.kind, "status": app.status,
         "status_name": app.status_name, "region": app.region_code, "division": app.division_code,
-        "institution": app.institution_code, "person": person_ref(app.person),
+        "institution": app.institution_code, "person": person_ref(app.person, mask=_not_theirs(app)),
         "diseases": [{"code": ad.disease_code, "name": ad.disease_name} for ad in app.diseases],
         "current_step": step["name"] if step else None, "step_due": iso(app.step_due),
         "created_at": iso(app.created_at),
     }
+
+
+def _not_theirs(app: Application) -> bool:
+    """Staff get the applicant's name masked (张*), as on the pages; the API never reveals it."""
+    return current_user.id != app.person_id
 
 
 def detail(app: Application, user: User) -> dict:
@@ -180,7 +188,7 @@ def detail(app: Application, user: User) -> dict:
         "channel": app.channel,
         "fast_track": app.fast_track,
         "renewal_of": app.renewal_of_id,
-        "person": {**person_ref(app.person), "phone": mask_phone(app.person.phone)},
+        "person": {**person_ref(app.person, mask=_not_theirs(app)), "phone": mask_phone(app.person.phone)},
         "diseases": [
             {"code": ad.disease_code, "name": ad.disease_name, "national_code": ad.national_code,
              "result": ad.result if show else Result.PENDING,

@@ -37,7 +37,9 @@ def timeline(app: Application, user: User) -> list[TimelineEntry]:
     for e in app.events:
         actor = e.actor
         if user.is_staff:
-            who, note = (actor.name if actor else ""), e.note
+            # Staff are named; the applicant is not (their name is masked on staff screens).
+            who = "申请人本人" if actor is not None and actor.id == app.person_id else (actor.name if actor else "")
+            note = e.note
         else:
             who = "本人" if actor is not None and actor.id == app.person_id else Role.label_of(getattr(actor, "role", ""))
             to_applicant = e.action == Action.RETURN and e.to_status == Status.RETURNED

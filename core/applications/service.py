@@ -216,7 +216,35 @@ def lapse(ctx: Context, app: Application) -> bool:
     return True
 
 
-def reveal_applicant(ctx: Context, app: Application) -> User:
-    """Staff handling the record open the applicant's full ID and phone numbers: audited."""
-    audit(ctx, "person.view_full", ("users", app.person_id), detail=f"application={app.id}")
+def view(ctx: Context, app: Application) -> None:
+    """Someone other than the applicant opens the application (its page or the API's detail): an
+    audit row names who saw whose medical record, through which door (``ctx.origin``) and from where.
+    The applicant's own views are not recorded; neither are htmx fragments of a page already open."""
+    if ctx.actor is not None and ctx.actor.id != app.person_id:
+        audit(ctx, "application.view", app, detail=f"via={ctx.origin}")
+
+
+# Why staff open an applicant's full name, ID and phone number (the reason is audited).
+REVEAL_REASONS = {
+    "verify_identity": "审核需要核对身份",
+    "phone_contact": "电话联系参保人",
+    "window": "窗口办理",
+    "other": "其他(请说明)",
+}
+MAX_REVEAL_NOTE = 200
+
+
+def reveal_applicant(ctx: Context, app: Application, reason: str | None, note: str | None = None) -> User:
+    """Staff handling the record open the applicant's full name, ID and phone numbers, saying why:
+    audited (``person.view_full``) with the reason. Names are masked on staff screens otherwise."""
+    note = " ".join((note or "").split())
+    if reason not in REVEAL_REASONS:
+        raise Invalid("请选择查看完整身份信息的事由。", fields={"reason": "请选择事由"})
+    if reason == "other" and not note:
+        raise Invalid("选择「其他」时请写明查看事由。", fields={"note": "请写明事由"})
+    if len(note) > MAX_REVEAL_NOTE:
+        raise Invalid(f"事由说明不能超过{MAX_REVEAL_NOTE}字。", fields={"note": "过长"})
+    why = REVEAL_REASONS[reason] if reason != "other" else "其他"
+    audit(ctx, "person.view_full", ("users", app.person_id),
+          detail=f"application={app.id} 事由:{why}" + (f"({note})" if note else ""))
     return app.person

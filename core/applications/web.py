@@ -66,7 +66,11 @@ def institution_options():
 @bp.get("/applications/<id:app_id>")
 @login_required
 def detail(app_id):
-    return _render_detail(get_visible(current_user, Application, app_id))
+    app = get_visible(current_user, Application, app_id)
+    if not is_fragment_request():  # one audit row per page opened, not per htmx refresh
+        service.view(ctx(), app)
+        db.session.commit()
+    return _render_detail(app)
 
 
 @bp.post("/applications/<id:app_id>/materials")
@@ -188,13 +192,20 @@ def _done_after_review(app, done: str) -> str:
 @bp.post("/staff/applications/<id:app_id>/reveal")
 @login_required
 def reveal(app_id):
-    """Full ID and phone number of the applicant, for staff handling the record. Audited."""
+    """The applicant's full name, ID and phone number, for staff handling the record who say why
+    (a reason from the list, or 其他 with a note). Audited with the reason; shown for this view only."""
     if current_user.role not in STAFF_ROLES:
         abort(403)
     app = get_visible(current_user, Application, app_id)
-    person = service.reveal_applicant(ctx(), app)
+    reason, note = request.form.get("reason", ""), request.form.get("note", "")
+    box = dict(app=app, reveal_reasons=service.REVEAL_REASONS, reason=reason, note=note)
+    try:
+        person = service.reveal_applicant(ctx(), app, reason, note)
+    except ServiceError as e:
+        db.session.rollback()
+        return render_template("staff/_identity.html", error=e.message, **box), e.status
     db.session.commit()
-    return render_template("staff/_identity.html", person=person)
+    return render_template("staff/_identity.html", revealed=person, **box)
 
 
 def _change(app_id, change, done: str, category: str = "success", done_for=None):
@@ -232,6 +243,7 @@ def _render_detail(app, error=None, problems=None, status=200, fragment=False):
         problems=problems or [],
         today=c.today(app.region_code),
         print_forms=printed_forms.forms_for(app, current_user),
+        reveal_reasons=service.REVEAL_REASONS,
         fragment=fragment and is_fragment_request(),
     )
     return render("applications/detail.html", block="checklist" if fragment else None, status=status, **context)

@@ -12,8 +12,9 @@ from core.kernel.roles import DESK_ROLES, Role
 from core.kernel.types import INSURED_CATEGORIES, INSURED_SCHEMES
 from core.models import User
 from core.people import accounts, tokens
+from core.people import export as my_data
 from core.kernel.errors import ServiceError
-from core.people.identity import mask_id, mask_phone
+from core.people.identity import mask_id, mask_name, mask_phone
 from core.people.lookup import find_person
 from core.web.context import ctx
 
@@ -43,6 +44,14 @@ def logout():
 @bp.get("/me")
 def me():
     return jsonify(person_dict(current_user))
+
+
+@bp.get("/me/export")
+def me_export():
+    """A copy of all the caller's own data (PIPL art. 45), as on 个人信息 → 下载我的数据. Audited."""
+    body = my_data.my_data(ctx())
+    db.session.commit()
+    return jsonify(body)
 
 
 @bp.post("/persons")
@@ -89,9 +98,11 @@ def person_dict(user: User) -> dict:
     }
 
 
-def person_ref(person: User) -> dict:
-    """A person named in another answer (an application, benefits): id, name, masked ID number."""
-    return {"id": person.id, "name": person.name, "id_number": mask_id(person.id_number)}
+def person_ref(person: User, *, mask: bool = False) -> dict:
+    """A person named in another answer (an application, benefits): id, name (masked, 张*, when
+    ``mask``: staff reading an application), masked ID number."""
+    return {"id": person.id, "name": mask_name(person.name) if mask else person.name,
+            "id_number": mask_id(person.id_number)}
 
 
 def person_named(id_number: str | None, field: str, *, purpose: str) -> User:

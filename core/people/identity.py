@@ -63,7 +63,7 @@ def mask_phone(value: str | None) -> str:
 
 
 def mask_name(value: str | None) -> str:
-    """张*, 欧阳** : for public pages only."""
+    """张*, 欧阳**: public pages, and insured people's names on staff screens unless revealed."""
     if not value:
         return ""
     return value[0] + "*" * (len(value) - 1) if len(value) > 1 else value

@@ -2,20 +2,23 @@
 
 - Insured people: their own records.
 - Physicians and hospital 医保科: records at their hospital.
-- Agency reviewers and experts: their region, narrowed to their district/prefecture when they have one.
+- Agency reviewers: their region, narrowed to their district/prefecture when they have one.
+- Experts (minimum necessary): within that same area, only applications referred to expert review:
+  those waiting at the 专家评审 step now, and those they acted on themselves (read-only once their
+  step is over). No recognitions, benefit records or person look-ups.
 - Administrators: their region (the instance administrator, with no region: everything).
 Staff do not see a person's own unsubmitted draft: it is not before them yet (a draft filed for a
 person at a window or hospital, 代办, is).
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, false, or_, true
+from sqlalchemy import and_, false, or_, select, true
 
 from core.extensions import db
 from core.kernel.errors import NOT_FOUND, NotFound
 from core.kernel.roles import AGENCY_ROLES, HOSPITAL_ROLES, Role
 from core.kernel.status import Status
-from core.models import Application, User
+from core.models import Application, ApplicationEvent, User
 
 
 def application_scope(user: User, model=Application):
@@ -38,7 +41,7 @@ def can_view_person(user: User, person: User) -> bool:
     region and, for staff of one district or prefecture, of that district."""
     if user.role == Role.INSURED:
         return user.id == person.id
-    if person.role != Role.INSURED:
+    if person.role != Role.INSURED or user.role == Role.EXPERT:
         return False
     if user.role == Role.ADMIN and not user.region_code:
         return True
@@ -61,14 +64,26 @@ def _scope(user: User, model):
         if not user.hospital_code:
             return false()
         return and_(model.region_code == user.region_code, model.institution_code == user.hospital_code)
+    if user.role == Role.EXPERT and model is not Application:
+        return false()
     if user.role in AGENCY_ROLES or user.role == Role.ADMIN:
         if user.role == Role.ADMIN and not user.region_code:
             return true()  # instance administrator
         cond = model.region_code == user.region_code
         if user.division_code:
             cond = and_(cond, model.division_code == user.division_code)
+        if user.role == Role.EXPERT:
+            cond = and_(cond, _referred_to(user))
         return cond
     return false()
+
+
+def _referred_to(user: User):
+    """Applications before an expert: waiting at the expert step now (every expert of the area may
+    take it up: referral names no single expert yet), or ones this expert acted on before."""
+    acted = select(ApplicationEvent.id).where(ApplicationEvent.application_id == Application.id,
+                                              ApplicationEvent.actor_id == user.id).exists()
+    return or_(Application.current_role == Role.EXPERT, acted)
 
 
 def can_see(user: User, record) -> bool:
@@ -80,6 +95,9 @@ def can_see(user: User, record) -> bool:
         return record.person_id == user.id
     if user.role in HOSPITAL_ROLES:
         return bool(user.hospital_code) and record.region_code == user.region_code and record.institution_code == user.hospital_code
+    if user.role == Role.EXPERT and not (isinstance(record, Application) and (
+            record.current_role == Role.EXPERT or any(e.actor_id == user.id for e in record.events))):
+        return False
     if user.role in AGENCY_ROLES or user.role == Role.ADMIN:
         if user.role == Role.ADMIN and not user.region_code:
             return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from wtforms.fields.choices import SelectChoice
 
@@ -13,6 +13,7 @@ from core.audit import audit
 from core.extensions import db, login_manager
 from core.kernel.errors import ServiceError
 from core.people import accounts, admin, login as throttle, sessions
+from core.people import export as my_data
 from core.people.forms import LoginForm, ProfileForm, RegisterForm
 from core.web.context import ctx, regions
 from core.web.helpers import refused
@@ -147,6 +148,18 @@ def reveal():
     user = accounts.reveal_own(ctx(), current_user._get_current_object())
     db.session.commit()
     return render_template("account/profile.html", form=ProfileForm(obj=user), full=user, **_sessions_of(user))
+
+
+@account.get("/profile/export.<any(json, pdf):fmt>")
+@login_required
+def export(fmt):
+    """A copy of all one's own data (PIPL art. 45): JSON, or a PDF summary. Audited (person.export)."""
+    c = ctx()
+    body = my_data.my_data_pdf(c) if fmt == "pdf" else my_data.as_json(my_data.my_data(c))
+    db.session.commit()
+    return Response(body, mimetype="application/pdf" if fmt == "pdf" else "application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{my_data.file_name(c, fmt)}"',
+                             "Cache-Control": "no-store"})
 
 
 @account.post("/profile/password")

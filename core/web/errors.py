@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import Flask, render_template, request, session
-from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
@@ -10,6 +9,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from core.api.errors import error_response
 from core.extensions import db
 from core.kernel.errors import ServiceError
+from core.web import headers
 
 STALE = "该记录刚刚被他人修改,您的操作未保存。请刷新页面查看最新状态。"
 
@@ -21,6 +21,8 @@ def error_page(message: str, status: int, problems=None):
 
 
 def init_app(app: Flask) -> None:
+    headers.init_app(app)  # security headers on every response
+
     @app.before_request
     def _reject_nul_bytes():
         # PostgreSQL text cannot hold NUL; refuse it up front for every input, on every database.
@@ -32,20 +34,6 @@ def init_app(app: Flask) -> None:
     def _session_timeout():
         if not request.path.startswith("/api/"):  # the API has no session, only bearer tokens
             session.permanent = True  # PERMANENT_SESSION_LIFETIME is the idle timeout
-
-    @app.after_request
-    def _headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'self'",
-        )
-        if current_user.is_authenticated:
-            response.headers.setdefault("Cache-Control", "no-store")  # personal data: never cached
-        response.vary.add("HX-Request")  # pages and their fragments share URLs
-        return response
 
     @app.errorhandler(CSRFError)
     def _csrf(e):

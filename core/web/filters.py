@@ -9,7 +9,7 @@ from core.kernel.roles import Role
 from core.kernel.status import Action, RecStatus, Result, Status
 from core.kernel.time import local_date, local_time, missing_official_years
 from core.notices.service import unread_count as unread
-from core.people.identity import mask_id, mask_phone
+from core.people.identity import mask_id, mask_name, mask_phone
 
 
 def init_app(app):
@@ -28,6 +28,7 @@ def init_app(app):
     app.jinja_env.filters.update(
         mask_id=mask_id,
         mask_phone=mask_phone,
+        mask_name=mask_name,  # 张*: insured people's names on staff screens (README, Security)
         # Insured people log in with their ID number: mask user names that are ID numbers.
         mask_username=lambda u: mask_id(u) if u and len(u) == 18 and u[:17].isdigit() else (u or ""),
         local_time=lambda value, fmt="%Y-%m-%d %H:%M": local_time(value, tz, fmt),

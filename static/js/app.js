@@ -12,11 +12,11 @@
     }
   });
 
-  // A refused upload or estimate comes back as its fragment (the checklist, the estimate) with a
+  // A refused upload, estimate or identity reveal comes back as its fragment (the checklist, the estimate) with a
   // 4xx status and the reason in it: show it anyway.
   document.addEventListener("htmx:beforeSwap", function (e) {
     var xhr = e.detail.xhr;
-    if (xhr.status >= 400 && xhr.status < 500 && /data-fragment="(checklist|estimate)"/.test(xhr.responseText || "")) {
+    if (xhr.status >= 400 && xhr.status < 500 && /data-fragment="(checklist|estimate|identity)"/.test(xhr.responseText || "")) {
       e.detail.shouldSwap = true;
       e.detail.isError = false;
     }
