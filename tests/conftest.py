@@ -39,6 +39,7 @@ def base_config(url: str, tmp_path) -> dict:
         "MTKIT_SMS_LOG": str(tmp_path / "sms.log"),
         "MTKIT_PDF_CACHE_DIR": str(tmp_path / "pdf-cache"),
         "MTKIT_PREVIEW_DIR": str(tmp_path / "previews"),
+        "MTKIT_LOCK_DIR": str(tmp_path / "locks"),
         "MTKIT_TODAY": TODAY,
         "SERVER_NAME": None,
     }
