@@ -185,6 +185,8 @@ def test_what_cannot_be_rewritten_is_refused_in_chinese(client, draft):
         "page tree repeating one page": (build_pdf({1: CATALOG.format(""), 2: f"<< /Type /Pages /Kids [{'3 0 R ' * 5000}] /Count 1 >>",
                                                     3: "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] >>"}), "页的上限"),
         "not a PDF inside": (b"%PDF-1.7\n" + os.urandom(2000) + b"\n%%EOF\n", "已损坏"),
+        "dynamic XFA form": (build_pdf({**with_catalog("/NeedsRendering true /AcroForm << /Fields [] /XFA 9 0 R >>"),
+                                        9: "<< /Length 6 >>\nstream\n<xdp/>\nendstream"}), "动态表单"),
     }
     for name, (data, words) in cases.items():
         r = upload(client, application, data, "诊断书.pdf")

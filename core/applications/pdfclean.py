@@ -59,12 +59,14 @@ def rewrite(name: str, data: bytes, max_pages: int) -> Rewritten:
     """The stored form of an uploaded PDF, or Invalid with a Chinese message naming the file."""
     broken = f"「{name}」已损坏或不完整,无法打开。请重新导出或扫描后再上传。"
     try:
-        source = _open(name, data, max_pages)
-        removed = sorted(_strip(source))
-        out = io.BytesIO()
-        source.save(out, deterministic_id=True, object_stream_mode=pikepdf.ObjectStreamMode.generate,
-                    stream_decode_level=pikepdf.StreamDecodeLevel.none, compress_streams=True,
-                    fix_metadata_version=False)
+        with _open(name, data, max_pages) as source:
+            removed = sorted(_strip(source))
+            out = io.BytesIO()
+            # Streams are copied as they are (never decoded: no decompression bomb), the ones stored
+            # without a filter compressed; same input, same output (content-addressed storage).
+            source.save(out, deterministic_id=True, object_stream_mode=pikepdf.ObjectStreamMode.generate,
+                        stream_decode_level=pikepdf.StreamDecodeLevel.none, compress_streams=True,
+                        fix_metadata_version=False)
         clean = out.getvalue()
         with pikepdf.open(io.BytesIO(clean)) as check:
             left = _scan(check)
@@ -106,12 +108,20 @@ def _open(name: str, data: bytes, max_pages: int) -> pikepdf.Pdf:
         pdf = pikepdf.open(io.BytesIO(data + b"\nstartxref\n0\n%%EOF\n"), inherit_page_attributes=False)
         known = _object_numbers(pdf)
     if len(known) > MAX_OBJECTS:
+        pdf.close()
         raise _too_complex(name)
+    if pdf.Root.get("/NeedsRendering") is True:  # a dynamic XFA form: its pages are only a placeholder
+        pdf.close()
+        raise Invalid(f"「{name}」是动态表单(XFA),审核时无法显示其内容。请用「打印为 PDF」另存后再上传。")
     if pdf.is_encrypted:
         # Only an owner password (restrictions, no password to open): the rewrite drops it, since the
         # reviewers must be able to open and print the file; nothing is hidden from anyone.
         log.info("upload: PDF %r had an owner password; stored without it", name)
-    _count_pages(pdf, name, max_pages)
+    try:
+        _count_pages(pdf, name, max_pages)
+    except BaseException:
+        pdf.close()
+        raise
     return pdf
 
 
