@@ -15,3 +15,9 @@ gunicorn.http.wsgi.SERVER_SOFTWARE = "mtkit"
 # (Werkzeug's ProxyFix). gunicorn would otherwise trust X-Forwarded-Proto from 127.0.0.1 on its
 # own, so a local client could claim HTTPS.
 forwarded_allow_ips = ""
+
+# Threads: a worker busy checking an upload (decoding images is CPU work that Pillow and qpdf do
+# outside the GIL) or waiting for a decoding slot (core/applications/budget.py) still answers other
+# requests, /healthz included, on its other threads.
+worker_class = "gthread"
+threads = 4

@@ -105,6 +105,14 @@ def default_config(instance_path: Path) -> dict:
         # Photos larger than this many pixels are refused (Pillow's own bomb limit is ~89 million).
         "MTKIT_MAX_IMAGE_PIXELS": int(os.environ.get("MTKIT_MAX_IMAGE_PIXELS", 40_000_000)),
         "MTKIT_MAX_PDF_PAGES": int(os.environ.get("MTKIT_MAX_PDF_PAGES", 200)),
+        # Decoding budget (core/applications/budget.py): the pixels of all images of one request
+        # (ten 12.5-megapixel phone photos), uploads checked at once per account, uploads decoding
+        # at once on the whole machine (keep it below the worker count), and how long one waits.
+        "MTKIT_MAX_REQUEST_PIXELS": int(os.environ.get("MTKIT_MAX_REQUEST_PIXELS", 125_000_000)),
+        "MTKIT_UPLOADS_PER_ACCOUNT": int(os.environ.get("MTKIT_UPLOADS_PER_ACCOUNT", 1)),
+        "MTKIT_UPLOAD_DECODERS": int(os.environ.get("MTKIT_UPLOAD_DECODERS", max(1, (os.cpu_count() or 2) // 2))),
+        "MTKIT_UPLOAD_WAIT_SECONDS": float(os.environ.get("MTKIT_UPLOAD_WAIT_SECONDS", 10)),
+        "MTKIT_LOCK_DIR": os.environ.get("MTKIT_LOCK_DIR", str(instance_path / "locks")),
         "MTKIT_MAX_FILES_PER_UPLOAD": int(os.environ.get("MTKIT_MAX_FILES_PER_UPLOAD", 10)),
         "MTKIT_PREVIEW_DIR": os.environ.get("MTKIT_PREVIEW_DIR", str(instance_path / "previews")),
         "MTKIT_PREVIEW_FILES": int(os.environ.get("MTKIT_PREVIEW_FILES", 5000)),

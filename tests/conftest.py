@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 from werkzeug.datastructures import FileStorage
 
 from app import create_app
+from core.applications import pdfclean
 from core.context import Context, for_app
 from core.extensions import db
 from tests.files import make_pdf, make_png
@@ -23,6 +24,7 @@ from tests.files import make_pdf, make_png
 PG_URL = os.environ.get("MTKIT_TEST_DATABASE_URL")
 PASSWORD = "Passw0rd!"
 PDF = make_pdf()  # a real one-page PDF: uploads open every file they accept
+STORED_PDF = pdfclean.rewrite("x.pdf", PDF, 200).data  # what is stored and served for it (qpdf's rewrite)
 PNG = make_png()
 # A fixed "today" for date-dependent tests: the Monday this project started.
 TODAY = date(2026, 11, 23)
@@ -39,6 +41,7 @@ def base_config(url: str, tmp_path) -> dict:
         "MTKIT_SMS_LOG": str(tmp_path / "sms.log"),
         "MTKIT_PDF_CACHE_DIR": str(tmp_path / "pdf-cache"),
         "MTKIT_PREVIEW_DIR": str(tmp_path / "previews"),
+        "MTKIT_LOCK_DIR": str(tmp_path / "locks"),
         "MTKIT_TODAY": TODAY,
         "SERVER_NAME": None,
         # Per-client request limits stay on in production; tests that check them turn them on

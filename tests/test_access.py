@@ -22,7 +22,7 @@ from core.applications import review
 from core.extensions import db
 from core.models import Application, ApplicationEvent, AuditLog, Decision, Material, Recognition
 from core.people.identity import mask_id
-from tests.conftest import PDF, TODAY, login
+from tests.conftest import PDF, TODAY, STORED_PDF, login
 from tests.conftest import as_
 
 # --------------------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def test_insured_sees_own_records(app, client, two_people):
     login(client, w["a"].username)
     assert client.get(f"/applications/{w['app_a'].id}").status_code == 200
     r = client.get(f"/materials/{w['app_a'].materials[0].id}")
-    assert r.status_code == 200 and r.data == PDF
+    assert r.status_code == 200 and r.data == STORED_PDF
     assert client.get(f"/recognitions/{w['rec_a'].id}/renew").status_code == 200
     # /applications lists A's own applications, never B's.
     with rendered(app) as seen:

@@ -13,7 +13,7 @@ from app import create_app
 from core.extensions import db
 from core.models import Application, AuditLog, Material, User
 from core.people.identity import mask_id, mask_name, mask_phone
-from tests.conftest import PASSWORD, PDF, PNG, login
+from tests.conftest import PASSWORD, PDF, PNG, STORED_PDF, login
 from tests.conftest import as_
 
 EXTERNAL_URL = re.compile(r"https?://[^\s\"'<>)]*")
@@ -274,7 +274,7 @@ def test_material_downloads_are_not_cached(app, client, case):
     login(client, "yibao")
     material = case["app"].materials[0]
     r = client.get(f"/materials/{material.id}")
-    assert r.status_code == 200 and r.data == PDF
+    assert r.status_code == 200 and r.data == STORED_PDF
     assert "no-store" in r.headers.get("Cache-Control", "")
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert "attachment" in r.headers["Content-Disposition"]

@@ -1,7 +1,8 @@
 """An application's materials: the checklist the region asks for, adding, replacing and removing
 files, and opening a stored file for someone in the record's scope.
 
-Every file of a request is checked (``uploads.py``) before any byte is written. Replacing or
+Every file of a request is checked (``uploads.py``) before any byte is written, within the
+decoding budget of the request, the account and the server (``budget.py``). Replacing or
 removing a file keeps the old row and bytes (nothing is destroyed); limits per file, per request,
 per application and over the application's whole history come from the settings.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select
 from werkzeug.datastructures import FileStorage
 
-from core.applications import rules, storage, uploads
+from core.applications import budget, rules, storage, uploads
 from core.audit import audit
 from core.context import Context
 from core.extensions import db
@@ -85,11 +86,11 @@ def add(ctx: Context, app: Application, *, disease_code: str, material_code: str
         or (replaces.disease_code, replaces.material_code) != (disease_code, material_code) or len(files) != 1
     ):
         raise Invalid("要替换的文件不存在或已被替换,请刷新页面后重试。")
-    checked = [
-        uploads.check(f, item.rule.accept, max_bytes=settings["MTKIT_MAX_FILE_BYTES"],
-                      max_pixels=settings["MTKIT_MAX_IMAGE_PIXELS"], max_pages=settings["MTKIT_MAX_PDF_PAGES"])
-        for f in files
-    ]
+    limits = {"max_bytes": settings["MTKIT_MAX_FILE_BYTES"], "max_pixels": settings["MTKIT_MAX_IMAGE_PIXELS"]}
+    received = [uploads.receive(f, item.rule.accept, **limits) for f in files]  # cheap: nothing decoded yet
+    budget.check_request_pixels(ctx, received)
+    with budget.upload_slot(ctx, actor.id):
+        checked = [uploads.finish(r, **limits, max_pages=settings["MTKIT_MAX_PDF_PAGES"]) for r in received]
     incoming = sum(len(c.data) for c in checked)
     limit = settings["MTKIT_MAX_APPLICATION_BYTES"]
     total = sum(m.size for m in app.current_materials() if m is not replaces) + incoming
@@ -117,9 +118,10 @@ def add(ctx: Context, app: Application, *, disease_code: str, material_code: str
     if replaces is not None:
         replaces.replaced_by_id = materials[0].id
         flush_or_conflict(rules.STALE)
-    for m in materials:
+    for m, c in zip(materials, checked):
         what = f"replaces={replaces.id} " if replaces is not None else ""
-        audit(ctx, "material.upload", app, detail=f"{disease_code}/{material_code} {what}sha256={m.sha256}")
+        cleaned = f" removed={','.join(c.removed)}" if c.removed else ""  # active content taken out of a PDF
+        audit(ctx, "material.upload", app, detail=f"{disease_code}/{material_code} {what}sha256={m.sha256}{cleaned}")
     return materials
 
 

@@ -1,10 +1,12 @@
 """Checking an uploaded file before a single byte is stored.
 
-The type is decided by content (magic bytes), never by the name. Then each type is opened for
-real: a PDF must parse, not be encrypted or carry scripts, and have 1..N pages; an image must
-decode completely within a pixel limit (far below Pillow's own), and is re-encoded so that EXIF
-metadata (GPS position, camera, time) never reaches the store. The original file name is kept
-only as data, and refused if it carries a path or control characters.
+Two steps. ``receive`` is cheap: the bytes (size-limited), the type by content (magic bytes,
+never the name), and for an image its size from the header, so the caller can budget the decoding
+work of the whole request before any pixel is decoded (``budget.py``). ``finish`` does the work: a
+PDF is rewritten by qpdf without scripts, actions or attachments (``pdfclean.py``) and must have
+1..N pages; an image must decode completely within a pixel limit (far below Pillow's own) and is
+re-encoded so that EXIF metadata (GPS position, camera, time) never reaches the store. The original
+file name is kept only as data, and refused if it carries a path or control characters.
 
 Every refusal is an ``Invalid`` with a Chinese message naming the file and the problem; nothing
 is written anywhere until every file of the request has passed.
@@ -18,10 +20,7 @@ import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
-from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
-
+from core.applications import pdfclean
 from core.kernel.errors import Invalid
 
 log = logging.getLogger(__name__)
@@ -35,9 +34,8 @@ SIGNATURES = {
 CONTENT_TYPES = {"pdf": "application/pdf", "jpg": "image/jpeg", "png": "image/png"}
 TYPE_NAMES = {"pdf": "PDF", "jpg": "JPG", "png": "PNG"}
 PILLOW_FORMATS = {"jpg": "JPEG", "png": "PNG"}
-# Active content a medical record has no business carrying (checked in the raw bytes and the catalogue).
-PDF_ACTIVE = (b"/JavaScript", b"/JS ", b"/JS(", b"/JS<", b"/Launch", b"/EmbeddedFile", b"/RichMedia", b"/XFA")
 MAX_NAME = 100
+MAX_SIDE = 30000  # pixels on one side, whatever the total
 
 
 @dataclass(frozen=True)
@@ -48,10 +46,25 @@ class CheckedFile:
     pages: int | None = None
     width: int | None = None
     height: int | None = None
+    removed: tuple[str, ...] = ()  # active content taken out of a PDF (for the audit row)
 
     @property
     def content_type(self) -> str:
         return CONTENT_TYPES[self.kind]
+
+
+@dataclass(frozen=True)
+class Received:
+    """An upload read and typed, not yet decoded: ``pixels`` is what decoding it will cost."""
+    name: str
+    data: bytes
+    kind: str
+    width: int = 0
+    height: int = 0
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
 
 
 def sniff(head: bytes) -> str | None:
@@ -87,6 +100,12 @@ def _printable(name: str) -> str:
 
 def check(file_storage, accept: tuple[str, ...], *, max_bytes: int, max_pixels: int, max_pages: int) -> CheckedFile:
     """Read and check one upload; return what may be stored. Raises Invalid (4xx) otherwise."""
+    return finish(receive(file_storage, accept, max_bytes=max_bytes, max_pixels=max_pixels),
+                  max_bytes=max_bytes, max_pixels=max_pixels, max_pages=max_pages)
+
+
+def receive(file_storage, accept: tuple[str, ...], *, max_bytes: int, max_pixels: int) -> Received:
+    """The cheap step: bytes, type and (images) size from the header. Nothing is decoded."""
     if file_storage is None:
         raise Invalid("请选择要上传的文件。")
     name = clean_name(getattr(file_storage, "filename", ""))
@@ -101,106 +120,54 @@ def check(file_storage, accept: tuple[str, ...], *, max_bytes: int, max_pixels: 
         found = f"实际是 {TYPE_NAMES[kind]} 文件" if kind else "文件内容不是可识别的 PDF 或图片"
         raise Invalid(f"「{name}」的类型不符合要求({found}),这份材料只接受 {allowed} 格式。", status=415)
     if kind == "pdf":
-        return CheckedFile(name, data, kind, pages=_pdf_pages(name, data, max_pages))
+        return Received(name, data, kind)
+    width, height = _image_size(name, data, kind)
+    if width * height > max_pixels or width > MAX_SIDE or height > MAX_SIDE:
+        raise Invalid(_too_big(name, max_pixels), status=413)
+    return Received(name, data, kind, width, height)
+
+
+def finish(received: Received, *, max_bytes: int, max_pixels: int, max_pages: int) -> CheckedFile:
+    """The expensive step: rewrite a PDF, decode and re-encode an image."""
+    name, data, kind = received.name, received.data, received.kind
+    if kind == "pdf":
+        if b"%%EOF" not in data[-2048:]:  # cut off in transfer: the end-of-file marker is missing
+            raise Invalid(f"「{name}」已损坏或不完整,无法打开。请重新导出或扫描后再上传。")
+        clean = pdfclean.rewrite(name, data, max_pages)
+        if len(clean.data) > max_bytes:
+            raise Invalid(f"「{name}」超过 {max_bytes // (1024 * 1024)} MB 的大小限制,请压缩或分页后再上传。", status=413)
+        return CheckedFile(name, clean.data, kind, pages=clean.pages, removed=clean.removed)
     cleaned, width, height = _clean_image(name, data, kind, max_pixels)
     if len(cleaned) > max_bytes:  # re-encoding can grow a heavily compressed image
         raise Invalid(f"「{name}」超过 {max_bytes // (1024 * 1024)} MB 的大小限制,请压缩后再上传。", status=413)
     return CheckedFile(name, cleaned, kind, width=width, height=height)
 
 
-def _pdf_pages(name: str, data: bytes, max_pages: int) -> int:
-    broken = f"「{name}」已损坏或不完整,无法打开。请重新导出或扫描后再上传。"
-    active = f"「{name}」含有脚本、附件或表单等活动内容,不能上传。请用「打印为 PDF」另存后再上传。"
-    if b"%%EOF" not in data[-2048:]:
-        raise Invalid(broken)  # cut off in transfer: the end-of-file marker is missing
-    if any(marker in data for marker in PDF_ACTIVE):
-        raise Invalid(active)  # the plain spelling; the object walk below catches escaped and packed ones
+def _too_big(name: str, max_pixels: int) -> str:
+    return f"「{name}」像素过大(超过 {max_pixels // 1_000_000} 百万像素),请缩小后再上传。"
+
+
+def _broken_image(name: str) -> str:
+    return f"「{name}」已损坏或不完整,无法打开。请重新拍照或导出后再上传。"
+
+
+def _image_size(name: str, data: bytes, kind: str) -> tuple[int, int]:
+    """Width and height from the header alone (Pillow opens lazily: no pixel is decoded here)."""
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted:
-            raise Invalid(f"「{name}」设有密码,审核人员无法打开。请去掉密码后再上传。")
-        if _has_active_content(reader):
-            raise Invalid(active)
-        pages = _count_pages(reader, max_pages)
-    except Invalid:
-        raise
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, OSError) as e:
-        log.info("upload: unreadable PDF %r: %s", name, e)
-        raise Invalid(broken) from None
-    if pages is None:
-        raise Invalid(f"「{name}」超过每个文件 {max_pages} 页的上限,请拆分后上传。", status=413)
-    if pages < 1:
-        raise Invalid(f"「{name}」没有任何页面,请检查后重新上传。")
-    return pages
-
-
-# Actions a medical record never needs; PDF readers run them (scripts, launching programs, sending data).
-PDF_ACTIONS = {"/JavaScript", "/Launch", "/SubmitForm", "/ImportData", "/GoToR", "/GoToE", "/RichMediaExecute",
-               "/Rendition", "/Sound", "/Movie", "/ResetForm", "/Hide", "/SetOCGState", "/Trans"}
-PDF_ACTIVE_KEYS = {"/JS", "/EmbeddedFiles", "/EmbeddedFile", "/XFA", "/RichMedia", "/RichMediaContent"}
-MAX_PDF_OBJECTS = 100_000
-
-
-def _has_active_content(reader: PdfReader) -> bool:
-    """Every object of the file, by number (so a page tree that repeats itself costs nothing more),
-    with names as pypdf decoded them (``/Java#53cript`` is ``/JavaScript``), including objects packed
-    in object streams where a byte search cannot see."""
-    numbers = {n for table in reader.xref.values() for n in table} | set(getattr(reader, "xref_objStm", {}) or {})
-    if len(numbers) > MAX_PDF_OBJECTS:
-        raise ValueError("too many objects")
-    for number in numbers:
-        try:
-            obj = reader.get_object(number)
-        except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError):
-            continue  # an unreadable object is not active content; the page walk decides if the file opens
-        if _active(obj, depth=0):
-            return True
-    return False
-
-
-def _active(obj, depth: int) -> bool:
-    """Look through direct (not referenced) dictionaries and arrays; referenced ones are checked by number."""
-    if depth > 30:
-        return False
-    if isinstance(obj, DictionaryObject):
-        if PDF_ACTIVE_KEYS & set(obj.keys()) or obj.get("/S") in PDF_ACTIONS:
-            return True
-        return any(_active(v, depth + 1) for v in obj.values() if not isinstance(v, IndirectObject))
-    if isinstance(obj, ArrayObject):
-        return any(_active(v, depth + 1) for v in obj if not isinstance(v, IndirectObject))
-    return False
-
-
-def _count_pages(reader: PdfReader, max_pages: int) -> int | None:
-    """Leaves of the page tree, walked once per node with a budget: None when over ``max_pages``
-    (a tiny file whose tree refers to itself over and over must not cost seconds to refuse)."""
-    root = reader.trailer["/Root"].get_object()["/Pages"].get_object()
-    declared = root.get("/Count")
-    if isinstance(declared, int) and declared > max_pages:
-        return None
-    stack, seen, leaves, budget = [root], set(), 0, max_pages * 4 + 16
-    while stack:
-        node = stack.pop()
-        budget -= 1
-        if budget < 0:
-            return None
-        key = id(node) if node.indirect_reference is None else (node.indirect_reference.idnum, node.indirect_reference.generation)
-        if key in seen:
-            raise ValueError("page tree loops")
-        seen.add(key)
-        if node.get("/Type") == "/Page" or "/Kids" not in node:
-            leaves += 1
-            if leaves > max_pages:
-                return None
-            continue
-        stack.extend(kid.get_object() for kid in node["/Kids"])
-    return leaves
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # judged against our own limits
+            with Image.open(io.BytesIO(data), formats=[PILLOW_FORMATS[kind]]) as image:
+                return image.size
+    except Image.DecompressionBombError:
+        return MAX_SIDE + 1, MAX_SIDE + 1
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+        log.info("upload: unreadable image %r: %s", name, e)
+        raise Invalid(_broken_image(name)) from None
 
 
 def _clean_image(name: str, data: bytes, kind: str, max_pixels: int) -> tuple[bytes, int, int]:
     """Decode completely (a truncated photo fails here) and re-encode without any metadata."""
-    too_big = f"「{name}」像素过大(超过 {max_pixels // 1_000_000} 百万像素),请缩小后再上传。"
-    broken = f"「{name}」已损坏或不完整,无法打开。请重新拍照或导出后再上传。"
+    too_big, broken = _too_big(name, max_pixels), _broken_image(name)
     # WeasyPrint sets Pillow's global LOAD_TRUNCATED_IMAGES to True at import, which would quietly
     # fill a cut-off photo with grey. mtkit's PDFs hold no raster images, so it is simply False
     # (set, never restored: no thread can see a half-toggled value).
@@ -210,7 +177,7 @@ def _clean_image(name: str, data: bytes, kind: str, max_pixels: int) -> tuple[by
         try:
             with Image.open(io.BytesIO(data), formats=[PILLOW_FORMATS[kind]]) as image:
                 width, height = image.size  # from the header, before any pixel is decoded
-                if width * height > max_pixels or width > 30000 or height > 30000:
+                if width * height > max_pixels or width > MAX_SIDE or height > MAX_SIDE:
                     raise Invalid(too_big, status=413)
                 image.load()
                 image = ImageOps.exif_transpose(image)  # keep the photo upright once EXIF is gone
