@@ -1,6 +1,7 @@
 """Reading API input: a JSON object with typed fields, or a clear 4xx naming each bad field."""
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from flask import request
@@ -9,6 +10,7 @@ from core.api.errors import ApiError
 from core.models.base import MAX_ID
 
 MAX_TEXT = 2000
+_ASCII_NUMBER = re.compile(r"[0-9]{1,10}", re.ASCII)
 
 
 def json_body() -> dict:
@@ -96,7 +98,8 @@ def query_int(name: str) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or not (0 < int(raw) <= MAX_ID):
+    # ASCII digits only: str.isdigit() accepts "²" and other scripts' digits, which int() then refuses.
+    if not _ASCII_NUMBER.fullmatch(raw) or not (0 < int(raw) <= MAX_ID):
         raise ApiError(400, message=f"参数 {name} 须为正整数。", fields={name: "须为正整数"})
     return int(raw)
 
@@ -105,7 +108,7 @@ def query_year(default: int) -> int:
     raw = request.args.get("year")
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not (2000 <= int(raw) <= 2100):
+    if not _ASCII_NUMBER.fullmatch(raw) or not (2000 <= int(raw) <= 2100):
         raise ApiError(400, message="参数 year 须为 2000–2100 的年份。", fields={"year": "须为年份"})
     return int(raw)
 

@@ -107,7 +107,7 @@ def material_upload(app_id):
     replaces = None
     if request.form.get("replaces"):
         raw = request.form["replaces"]
-        if not (raw.isdigit() and 0 < int(raw) < 2**31):
+        if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31):
             raise ApiError(404, message="要替换的文件不存在。", fields={"replaces": "未找到"})
         replaces = int(raw)
     added = materials.add(

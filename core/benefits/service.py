@@ -25,6 +25,7 @@ from core.extensions import db
 from core.kernel.errors import Conflict, Forbidden, Invalid
 from core.kernel.roles import DESK_ROLES, Role
 from core.models import BenefitSettlement, User
+from core.kernel.text import clean_text
 from core.people.scope import can_view_person
 from core.recognitions import rules as recognition_rules
 
@@ -153,7 +154,7 @@ def _values(calc: Calculation, settled_on: date, actor: User, now) -> dict:
 
 def reverse(ctx: Context, original: BenefitSettlement, reason: str) -> BenefitSettlement:
     """Cancel a settlement with a reversal row carrying the negated amounts (never an edit)."""
-    reason = (reason or "").strip()
+    reason = clean_text(reason, "冲销原因", field="reason", multiline=True)
     if not reason:
         raise Invalid("请填写冲销原因。")
     if len(reason) > 500:
