@@ -129,6 +129,14 @@ class Fields:
             raise ApiError(422, message="提交的内容有误:" + ";".join(self.problems.values()), fields=self.problems)
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key() -> str | None:
+    """The ``Idempotency-Key`` header, if sent (the service checks its form: 8–100 of A-Z a-z 0-9 _ . : -)."""
+    return request.headers.get(IDEMPOTENCY_HEADER) or None
+
+
 def query_int(name: str) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":

@@ -14,6 +14,7 @@ from datetime import date
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from core import idempotency
 from core.audit import audit
 from core.benefits import presentation
 from core.benefits.calculation import Calculation, benefit_year, calculate
@@ -24,6 +25,7 @@ from core.context import Context
 from core.extensions import db
 from core.kernel.errors import Conflict, Forbidden, Invalid
 from core.kernel.roles import DESK_ROLES, Role
+from core.kernel.text import clean_text
 from core.models import BenefitSettlement, User
 from core.kernel.text import clean_text
 from core.people.scope import can_view_person
@@ -82,11 +84,25 @@ def estimate(ctx: Context, visit: Visit) -> dict:
     return presentation.estimate_dict(ctx.regions, calculate(ctx.regions, ledger, visit, today))
 
 
-def settle(ctx: Context, visit: Visit) -> BenefitSettlement:
-    """Record one visit: compute it against the person's ledger and save it with the policy used."""
+def settle(ctx: Context, visit: Visit, key: str | None = None) -> BenefitSettlement:
+    """Record one visit: compute it against the person's ledger and save it with the policy used.
+
+    With ``key`` (the form's one-time key, an API's Idempotency-Key) a repeat of the same request,
+    in a row or at the same moment, returns the first request's settlement and records nothing."""
+    claim = idempotency.claim(ctx, "benefits.settle", key, visit_payload(visit))
+    if claim.repeated:
+        return idempotency.first_rows(claim, BenefitSettlement)[0]
     row = settle_many(ctx, [visit])[0]
     audit(ctx, "benefit.settle", row, detail=f"person={row.person_id} reimbursed={yuan(row.reimbursed_fen)}")
+    idempotency.record(claim, row)
     return row
+
+
+def visit_payload(visit: Visit) -> dict:
+    """What a visit to settle is, for telling a repeat of the same request from a different one."""
+    return {"person": visit.person.id, "institution": visit.institution_code, "disease": visit.disease_code,
+            "visit_date": visit.visit_date, "eligible": visit.eligible, "note": visit.note,
+            "items": [(i["name"], str(i["amount"])) for i in visit.items]}
 
 
 def settle_many(ctx: Context, visits: list[Visit], settled_on: date | None = None) -> list[BenefitSettlement]:
