@@ -27,7 +27,6 @@ from core.kernel.errors import Conflict, Forbidden, Invalid
 from core.kernel.roles import DESK_ROLES, Role
 from core.kernel.text import clean_text
 from core.models import BenefitSettlement, User
-from core.kernel.text import clean_text
 from core.people.scope import can_view_person
 from core.recognitions import rules as recognition_rules
 
