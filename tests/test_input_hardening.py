@@ -81,6 +81,32 @@ def test_full_width_and_arabic_indic_forms_of_a_registered_id_make_no_second_acc
     assert "只能使用数字 0–9 和字母 X" in cli_arabic.output
 
 
+def test_simultaneous_registrations_of_one_id_in_two_forms_make_one_account(app):
+    """ASCII and full-width forms of one new ID number registered at the same moment: the unique
+    username decides, the other gets a 4xx in Chinese (an IntegrityError used to be a 500)."""
+    import threading
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    idn = make_id_number("450603", "19650930", 28)
+    forms = [idn, idn.translate(FULL_WIDTH), idn.lower(), " " + idn.translate(FULL_WIDTH)]
+    barrier, answers = threading.Barrier(len(forms)), []
+
+    def register(form):
+        with app.app_context():
+            client = api(app.test_client())
+            barrier.wait()
+            answers.append(client.post("/persons", {**_page_form(form, name="李秀梅", division="450603"), "password2": None}))
+
+    threads = [threading.Thread(target=register, args=(f,)) for f in forms]
+    [t.start() for t in threads]
+    [t.join(60) for t in threads]
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses[0] == 201 and all(400 <= s < 500 for s in statuses[1:]), statuses
+    assert all("error" in r.get_json() and r.get_json()["error"]["message"] for r in answers if r.status_code != 201)
+    db.session.rollback()
+    assert db.session.scalars(select(User.username).where(User.name == "李秀梅")).all() == [idn]
+
+
 def test_a_full_width_id_number_is_stored_and_found_as_ascii(app, client, make, fcg_staff):
     idn = make_id_number("450602", "19580704", 26)
     r = client.post("/register", data=_page_form(idn.translate(FULL_WIDTH), name="韦小红", division="450602",
