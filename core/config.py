@@ -130,6 +130,9 @@ def default_config(instance_path: Path) -> dict:
         "MTKIT_PAGE_SIZE": 20,
         # API bearer tokens live this long (a channel app logs in again; no refresh tokens).
         "MTKIT_API_TOKEN_MINUTES": int(os.environ.get("MTKIT_API_TOKEN_MINUTES", 30)),
+        # A repeated form or API call (same one-time key / Idempotency-Key) answers with the first
+        # result for this many hours; after that the key may be used again.
+        "MTKIT_IDEMPOTENCY_HOURS": int(os.environ.get("MTKIT_IDEMPOTENCY_HOURS", 24)),
         # Log-in throttling (core/people/login.py): failures per account and client, then a wait that
         # doubles with each block; clients that never signed in to the account share a larger budget.
         "MTKIT_LOCKOUT_ATTEMPTS": int(os.environ.get("MTKIT_LOCKOUT_ATTEMPTS", 5)),

@@ -2,6 +2,7 @@
 each within its own scope."""
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from decimal import Decimal
 
@@ -33,7 +34,9 @@ def look_up(client, person):
 
 
 def visit_form(**changes):
-    data = {"disease": "FCG001", "visit_date": "2026-11-20", "eligible": "1000.00", "items": "", "note": ""}
+    # Each call is a freshly drawn form: its own one-time key (the settlement form requires one).
+    data = {"disease": "FCG001", "visit_date": "2026-11-20", "eligible": "1000.00", "items": "", "note": "",
+            "idempotency_key": uuid.uuid4().hex}
     data.update(changes)
     return data
 
@@ -162,11 +165,13 @@ def test_agency_records_a_stay_and_is_told_of_settlements_inside_it(app, client,
     login(client, "fcg_review")
     look_up(client, s["person"])
     url = f"/staff/benefits/people/{s['person'].id}"
-    r = client.post(f"{url}/stays", data={"institution": FCG_HOSPITAL, "admitted_on": "2026-11-01", "discharged_on": "2026-11-05"},
+    r = client.post(f"{url}/stays", data={"institution": FCG_HOSPITAL, "admitted_on": "2026-11-01", "discharged_on": "2026-11-05",
+                                          "idempotency_key": uuid.uuid4().hex},
                     follow_redirects=True)
     html = r.get_data(as_text=True)
     assert "已登记住院" in html and f"第 {row.id} 号" in html and "请核实后冲销" in html
-    bad = client.post(f"{url}/stays", data={"institution": FCG_HOSPITAL, "admitted_on": "2026-11-10", "discharged_on": "2026-11-03"})
+    bad = client.post(f"{url}/stays", data={"institution": FCG_HOSPITAL, "admitted_on": "2026-11-10", "discharged_on": "2026-11-03",
+                                            "idempotency_key": uuid.uuid4().hex})
     assert bad.status_code == 422 and "出院日期应在入院日期之后" in bad.get_data(as_text=True)
     assert count(InpatientStay) == 1
     est = client.post(f"{url}/estimate", data=visit_form(institution=FCG_HOSPITAL, visit_date="2026-11-03"),
@@ -193,7 +198,7 @@ def test_hospital_records_a_discharge_on_an_open_stay(app, client, scene):
     login(client, "fcg_yibao")
     look_up(client, s["person"])
     url = f"/staff/benefits/people/{s['person'].id}"
-    client.post(f"{url}/stays", data={"admitted_on": "2026-11-01"})
+    client.post(f"{url}/stays", data={"admitted_on": "2026-11-01", "idempotency_key": uuid.uuid4().hex})
     stay = db.session.scalars(select(InpatientStay)).one()
     assert stay.institution_code == FCG_HOSPITAL and stay.discharged_on is None
     assert "登记出院" in client.get(url).get_data(as_text=True)

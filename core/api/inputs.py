@@ -1,6 +1,8 @@
 """Reading API input: a JSON object with typed fields, or a clear 4xx naming each bad field."""
 from __future__ import annotations
 
+import json
+import re
 from datetime import date
 
 from flask import request
@@ -9,14 +11,49 @@ from core.api.errors import ApiError
 from core.models.base import MAX_ID
 
 MAX_TEXT = 2000
+# No request body of this API needs more: an object holding objects of strings (results, items).
+MAX_JSON_DEPTH = 8
+MAX_JSON_BYTES = 256 * 1024
+# A JSON string (escapes included) or a bracket: enough to count nesting without parsing.
+# An unterminated string runs to the end, so no match is ever retried from a later quote (linear time).
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[\[\]{}]', re.DOTALL)
+_ASCII_NUMBER = re.compile(r"[0-9]{1,10}", re.ASCII)
+
+
+def json_depth_exceeds(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``raw`` nests arrays/objects deeper than ``limit`` (strings are skipped, so brackets
+    inside them do not count). Checked before parsing: a parser recursing through '[' * 100000
+    would run out of stack."""
+    depth = 0
+    for token in _JSON_TOKEN.finditer(raw):
+        t = token.group()
+        if t in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif t in (b"]", b"}"):
+            depth -= 1
+    return False
 
 
 def json_body() -> dict:
+    """The request's JSON object. Too large, too deeply nested or not JSON: a 4xx in Chinese,
+    never a parser's crash."""
     if not request.mimetype or request.mimetype != "application/json":
         raise ApiError(415, message="请求体须为 JSON(Content-Type: application/json)。")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ApiError(400, message="请求体不是有效的 JSON。")
+    if (request.content_length or 0) > MAX_JSON_BYTES:
+        raise ApiError(413, message=f"请求体过大(JSON 最多 {MAX_JSON_BYTES // 1024} KB)。")
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_JSON_BYTES:
+        raise ApiError(413, message=f"请求体过大(JSON 最多 {MAX_JSON_BYTES // 1024} KB)。")
+    if json_depth_exceeds(raw):
+        raise ApiError(400, message=f"请求体的 JSON 嵌套层数过多(最多 {MAX_JSON_DEPTH} 层)。")
+    try:
+        data = json.loads(raw)
+    except RecursionError:  # pragma: no cover - the depth check above comes first
+        raise ApiError(400, message="请求体的 JSON 嵌套层数过多。") from None
+    except ValueError:  # not JSON, or not UTF-8
+        raise ApiError(400, message="请求体不是有效的 JSON。") from None
     if not isinstance(data, dict):
         raise ApiError(422, message="请求体须为 JSON 对象。")
     return data
@@ -92,11 +129,20 @@ class Fields:
             raise ApiError(422, message="提交的内容有误:" + ";".join(self.problems.values()), fields=self.problems)
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key() -> str | None:
+    """The ``Idempotency-Key`` header, if sent (the service checks its form: 8–100 of A-Z a-z 0-9 _ . : -)."""
+    return request.headers.get(IDEMPOTENCY_HEADER) or None
+
+
 def query_int(name: str) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or not (0 < int(raw) <= MAX_ID):
+    # ASCII digits only: str.isdigit() accepts "²" and other scripts' digits, which int() then refuses.
+    if not _ASCII_NUMBER.fullmatch(raw) or not (0 < int(raw) <= MAX_ID):
         raise ApiError(400, message=f"参数 {name} 须为正整数。", fields={name: "须为正整数"})
     return int(raw)
 
@@ -105,7 +151,7 @@ def query_year(default: int) -> int:
     raw = request.args.get("year")
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not (2000 <= int(raw) <= 2100):
+    if not _ASCII_NUMBER.fullmatch(raw) or not (2000 <= int(raw) <= 2100):
         raise ApiError(400, message="参数 year 须为 2000–2100 的年份。", fields={"year": "须为年份"})
     return int(raw)
 

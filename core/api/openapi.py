@@ -233,6 +233,11 @@ APP_ID = path_param("id", "integer", "申请 id")
 PERSON_HEADER = {"name": "X-Person-Id-Number", "in": "header", "required": False,
                  "schema": {"type": "string", "maxLength": 18},
                  "description": "医院医保科、经办机构:参保人身份证号码(放在请求头,不放在网址里);参保人本人省略"}
+IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
+               "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,100}$"},
+               "description": "建议每个新请求带一个新的随机编号(如 UUID)。网络超时后用同一编号重发:不会重复建立记录,"
+                              "返回第一次的结果(同样的状态码和内容);同一编号用于内容不同的请求返回 422;"
+                              "编号按账号区分,24 小时后失效。格式不对返回 400。"}
 
 PATHS = {
     "/auth/token": {"post": op("登录,取得短期令牌(用户名不存在、密码错误、暂时不能登录一律答 401)", ok(ref("Token")), status="201",
@@ -267,8 +272,9 @@ PATHS = {
                           query("view", {"type": "string", "enum": ["mine", "all"]}, "mine:待我办理;all:范围内全部"),
                           query("status", {"type": "string", "maxLength": 12}),
                           query("disease", {"type": "string", "maxLength": 30})], tags=["申请"]),
-        "post": op("建立申请草稿(新申请或续办;工作人员代办须带 person_id_number)", ok(ref("Application")),
-                   status="201", body=ref("ApplicationCreate"), tags=["申请"]),
+        "post": op("建立申请草稿(新申请或续办;工作人员代办须带 person_id_number;同一病种已有未办结申请时 409/422)",
+                   ok(ref("Application")), status="201", body=ref("ApplicationCreate"), params=[IDEMPOTENCY],
+                   tags=["申请"]),
     },
     "/applications/{id}": {"get": op("申请详情:状态、时间线、逐病种结果、期限、缺少的材料、可进行的操作",
                                      ok(ref("Application")), params=[APP_ID], tags=["申请"])},
@@ -296,7 +302,8 @@ PATHS = {
     "/recognitions": {"get": op("我的认定", ok(items_of(ref("Recognition"))), tags=["认定"])},
     "/recognitions/{id}/renewals": {"post": op("办理续办(建立续办申请草稿)", ok(ref("Application")), status="201",
                                                body=ref("RenewalCreate"),
-                                               params=[path_param("id", "integer", "认定 id")], tags=["认定"])},
+                                               params=[path_param("id", "integer", "认定 id"), IDEMPOTENCY],
+                                               tags=["认定"])},
 }
 
 
@@ -307,7 +314,10 @@ def spec() -> dict:
             "title": "mtkit 门特服务 API",
             "version": "1.0.0",
             "description": "供省级 APP、微信/支付宝小程序等渠道和经办机构脚本使用。所有错误均为 JSON:"
-                           "{\"error\": {\"code\", \"message\", \"fields\"}}。证件号和手机号一律脱敏。",
+                           "{\"error\": {\"code\", \"message\", \"fields\"}}。证件号和手机号一律脱敏。"
+                           "请求体 JSON 最大 256 KB、嵌套不超过 8 层(否则 413/400)。身份证号、手机号和各类编码按 NFKC "
+                           "规范化(全角数字视同半角),只接受半角数字 0–9;姓名和文字说明不得含不可见或控制字符(422)。"
+                           "建立申请和续办的 POST 接受 Idempotency-Key 请求头,重发不会重复建立记录。",
         },
         "servers": [{"url": "/api/v1"}],
         "components": {

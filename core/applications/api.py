@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from core.api.blueprint import bp
 from core.api.errors import ApiError
-from core.api.inputs import Fields, iso, json_body, query_int
+from core.api.inputs import Fields, idempotency_key, iso, json_body, query_int
 from core.applications import disclosure, materials, queues, review, rules, service
 from core.extensions import db
 from core.kernel.status import Action, Kind, Result, ReturnTarget, Status
@@ -86,7 +86,7 @@ def application_create():
         rec = get_visible(current_user, Recognition, rec_id)
         if person is not None and rec.person_id != person.id:
             raise ApiError(404, message="该身份证号码与所办理的认定不是同一参保人。", fields={"person_id_number": "未找到"})
-        app = service.start_renewal(ctx(), rec, channel=channel or "", institution=institution)
+        app = service.start_renewal(ctx(), rec, channel=channel or "", institution=institution, key=idempotency_key())
     else:
         region = f.text("region", max_len=6, label="参保地区")
         division = f.text("division", max_len=6, label="参保区县")
@@ -97,7 +97,7 @@ def application_create():
         person = (person_named(id_number, "person_id_number", purpose="apply") if current_user.is_staff
                   else current_user._get_current_object())
         app = service.start(ctx(), person, region=region, division=division, institution=institution,
-                            channel=channel, diseases=diseases)
+                            channel=channel, diseases=diseases, key=idempotency_key())
     db.session.commit()
     return jsonify(detail(app, current_user)), 201
 
@@ -110,7 +110,7 @@ def material_upload(app_id):
     replaces = None
     if request.form.get("replaces"):
         raw = request.form["replaces"]
-        if not (raw.isdigit() and 0 < int(raw) < 2**31):
+        if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31):
             raise ApiError(404, message="要替换的文件不存在。", fields={"replaces": "未找到"})
         replaces = int(raw)
     added = materials.add(

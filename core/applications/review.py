@@ -15,6 +15,7 @@ from core.context import Context
 from core.extensions import db
 from core.kernel.errors import Conflict, Invalid
 from core.kernel.status import Action, Kind, Result, ReturnTarget, Status
+from core.kernel.text import clean_text
 from core.models import Application, Decision
 from core.models.base import flush_or_conflict
 from core.notices.service import notify
@@ -27,6 +28,7 @@ def act(ctx: Context, app: Application, action: str, version, **fields) -> Appli
     """Apply review ``action`` to ``app`` as the context's actor. Raises a ServiceError with a
     Chinese message; on any refusal nothing is changed."""
     step = rules.check_review(app, ctx.actor, action, version)
+    _check_texts(fields)
     handler = {
         Action.ACCEPT: _accept,
         Action.DECIDE: _decide,
@@ -44,6 +46,14 @@ def act(ctx: Context, app: Application, action: str, version, **fields) -> Appli
         db.session.rollback()
         raise Conflict(rules.STALE) from None
     return app
+
+
+def _check_texts(fields: dict) -> None:
+    """The reviewer's comment and the explanations an applicant will read may hide nothing
+    (bidi overrides, zero-width or control characters)."""
+    clean_text(fields.get("note"), "审核意见", field="note", multiline=True)
+    for text in (fields.get("explanations") or {}).values():
+        clean_text(text, "给申请人的说明", field="explanations", multiline=True)
 
 
 def _advance(ctx: Context, app: Application, index: int | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from core import idempotency
 from core.applications import rules
 from core.applications.materials import missing
 from core.applications.sla import start_step_clock
@@ -17,6 +18,8 @@ from core.extensions import db
 from core.kernel.errors import Conflict, Forbidden, Invalid
 from core.kernel.roles import DESK_ROLES, Role
 from core.kernel.status import Action, Kind, Status
+from core.kernel.text import clean_text
+from core.kernel.text import code as normal_code
 from core.models import Application, ApplicationDisease, Recognition, User
 from core.models.base import flush_or_conflict
 from core.notices.service import from_template, notify
@@ -24,13 +27,23 @@ from core.recognitions import service as recs
 
 STAFF_CHANNELS = ("window", "hospital")  # channels through which staff file on a person's behalf
 MAX_WITHDRAW_REASON = 200
+DUPLICATE_APPLICATION = "您已有该病种的未办结申请(可能是刚刚重复提交),请勿重复申请;请到「我的申请」查看。"
 
 
 def start(ctx: Context, person: User, *, region: str, division: str, institution: str, channel: str,
-          diseases: list[str], kind: str = Kind.NEW, renewal_of: Recognition | None = None) -> Application:
+          diseases: list[str], kind: str = Kind.NEW, renewal_of: Recognition | None = None,
+          key: str | None = None) -> Application:
     """Create a draft application for ``person``, by themselves or by window/医保科 staff (代办);
-    every choice is checked against the region's rules."""
+    every choice is checked against the region's rules. With ``key`` (the form's one-time key, an
+    API's Idempotency-Key) a repeat of the request returns the application the first one created."""
     actor = ctx.actor
+    division, institution, channel = normal_code(division), normal_code(institution), normal_code(channel)
+    claim = idempotency.claim(ctx, "applications.start", key, {
+        "person": person.id, "region": region, "division": division, "institution": institution, "channel": channel,
+        "diseases": sorted({normal_code(c) for c in diseases if c}), "kind": kind,
+        "renewal_of": renewal_of.id if renewal_of else None})
+    if claim.repeated:
+        return idempotency.first_rows(claim, Application)[0]
     problems = []
     info = ctx.regions.get(region)
     if person.role != Role.INSURED:
@@ -66,7 +79,7 @@ def start(ctx: Context, person: User, *, region: str, division: str, institution
             raise Forbidden("医院医保科只能代办到本院的申请。")
         if channel not in STAFF_CHANNELS:
             problems.append("代办只能通过窗口或医院渠道。")
-    codes = list(dict.fromkeys(c for c in diseases if c))
+    codes = list(dict.fromkeys(normal_code(c) for c in diseases if normal_code(c)))
     if not codes:
         problems.append("请至少选择一个病种。")
     on = ctx.today(region)
@@ -98,29 +111,35 @@ def start(ctx: Context, person: User, *, region: str, division: str, institution
         renewal_of_id=renewal_of.id if renewal_of else None, status=Status.DRAFT,
         fast_track=all(catalogue[c].fast_track for c in codes), created_at=ctx.now(),
     )
-    db.session.add(app)
-    db.session.flush()
-    for code in codes:
-        d = catalogue[code]
-        app.diseases.append(ApplicationDisease(person_id=person.id, region_code=region, disease_code=code,
-                                               national_code=d.national_code, disease_name=d.name))
-    rules.transition(app, actor, Action.CREATE, None, ctx.now(), "代办" if proxy else None)
-    audit(ctx, "application.create", app, detail=f"kind={kind} diseases={','.join(codes)} proxy={proxy}")
     try:
+        # Every flush from here on may meet the partial unique index (one open application per person
+        # and disease) when two identical requests race: explicit flushes and the autoflush of the
+        # queries the transition and the audit row make alike.
+        db.session.add(app)
+        db.session.flush()
+        for code in codes:
+            d = catalogue[code]
+            app.diseases.append(ApplicationDisease(person_id=person.id, region_code=region, disease_code=code,
+                                                   national_code=d.national_code, disease_name=d.name))
+        db.session.flush()
+        rules.transition(app, actor, Action.CREATE, None, ctx.now(), "代办" if proxy else None)
+        audit(ctx, "application.create", app, detail=f"kind={kind} diseases={','.join(codes)} proxy={proxy}")
+        idempotency.record(claim, app)
         db.session.flush()
     except IntegrityError:
         # Two concurrent requests for the same disease: the partial unique index refuses one.
         db.session.rollback()
-        raise Conflict("您已有该病种的未办结申请,请勿重复申请。") from None
+        raise Conflict(DUPLICATE_APPLICATION) from None
     return app
 
 
-def start_renewal(ctx: Context, rec: Recognition, *, channel: str, institution: str | None = None) -> Application:
+def start_renewal(ctx: Context, rec: Recognition, *, channel: str, institution: str | None = None,
+                  key: str | None = None) -> Application:
     """A renewal pre-filled from the last recognition (same region, division, disease, institution)."""
     person = db.session.get(User, rec.person_id)
     return start(ctx, person, region=rec.region_code, division=rec.division_code,
                  institution=institution or rec.institution_code, channel=channel, diseases=[rec.disease_code],
-                 kind=Kind.RENEWAL, renewal_of=rec)
+                 kind=Kind.RENEWAL, renewal_of=rec, key=key)
 
 
 def unavailable_diseases(ctx: Context, person: User, region: str, on) -> dict[str, str]:
@@ -179,7 +198,7 @@ def withdraw(ctx: Context, app: Application, version, reason: str = "") -> Appli
     """The applicant (or the staff who filed it) withdraws an open application. A timely renewal
     withdrawn after the old end date ends the old recognition like a rejected one."""
     rules.check_withdraw(app, ctx.actor, version)
-    reason = (reason or "").strip()
+    reason = clean_text(reason, "撤回原因", field="reason", multiline=True)
     if len(reason) > MAX_WITHDRAW_REASON:
         raise Invalid(f"撤回原因最多 {MAX_WITHDRAW_REASON} 字。", fields={"reason": f"最多 {MAX_WITHDRAW_REASON} 字"})
     from_status = app.status

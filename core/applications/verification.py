@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from core.audit import audit
 from core.context import Context
 from core.extensions import db
+from core.kernel.text import nfkc
 from core.kernel.time import local_date
 from core.models import Application, VerificationCode
 from core.people.identity import mask_name
@@ -48,7 +49,8 @@ def normalise(text: str | None) -> str | None:
     """What a person typed or scanned -> a code, or None if it cannot be one."""
     if not text:
         return None
-    cleaned = "".join(ch for ch in text.upper() if ch not in " -_\t\r\n").translate(_LOOKALIKES)
+    # NFKC: a code typed with a full-width keyboard reads as the ASCII one; nothing else is accepted.
+    cleaned = "".join(ch for ch in nfkc(text).upper() if ch not in " -_\t\r\n").translate(_LOOKALIKES)
     if len(cleaned) != CODE_LENGTH or any(ch not in ALPHABET for ch in cleaned):
         return None
     return cleaned

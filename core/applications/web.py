@@ -15,7 +15,7 @@ from core.kernel.status import Action, Status
 from core.models import Application, User
 from core.people.scope import get_visible, person_in_scope
 from core.web.context import ctx, regions
-from core.web.helpers import arg_id, form_version, fragment, is_fragment_request, refused, render, was_looked_up
+from core.web.helpers import arg_id, form_key, form_version, fragment, is_fragment_request, refused, render, was_looked_up
 
 bp = Blueprint("applications", __name__)
 
@@ -44,7 +44,7 @@ def new():
     try:
         app = service.start(ctx(), person, region=info.code, division=form.get("division", ""),
                             institution=form.get("institution", ""), channel=form.get("channel", ""),
-                            diseases=form.getlist("diseases"))
+                            diseases=form.getlist("diseases"), key=form_key())
     except ServiceError as e:
         return refused(e, "applications/new.html", **context)
     db.session.commit()

@@ -7,6 +7,7 @@ from flask import Flask, current_app
 from core.benefits.importer import import_file
 from core.context import for_app
 from core.extensions import db
+from core.kernel.errors import ServiceError
 
 
 def init_app(app: Flask) -> None:
@@ -17,14 +18,16 @@ def init_app(app: Flask) -> None:
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))
     @click.option("--by", "username", required=True, help="登记人(医院医保科或经办机构审核员)的用户名")
     @click.option("--dry-run", is_flag=True, help="只检查和试算,不保存")
-    def import_visits(path, username, dry_run):
+    @click.option("--force", is_flag=True, help="同样内容的文件已导入过时仍再次导入(会再次结算,记入审计日志)")
+    def import_visits(path, username, dry_run, force):
         """Settle a day's visits from a CSV file (UTF-8): id_number,institution,disease,visit_date,eligible[,note].
 
         All or nothing: any bad row stops the import with every problem listed by line, nothing saved.
+        A file with the same rows as one imported before is refused unless --force.
         """
         try:
-            summary = import_file(for_app(current_app, origin="cli"), path, username)
-        except ValueError as e:
+            summary = import_file(for_app(current_app, origin="cli"), path, username, force=force)
+        except (ValueError, ServiceError) as e:
             db.session.rollback()
             raise click.ClickException(str(e)) from None
         if dry_run:

@@ -4,6 +4,11 @@ Columns (UTF-8, an Excel BOM is fine, ``#`` lines are comments): id_number, inst
 visit_date (YYYY-MM-DD), eligible (元, fen precision), note (optional). The whole file is one
 transaction: every row is checked first and any problem stops the import with all problems listed
 by line; then ``service.import_visits`` settles the rows in file order.
+
+A file is settled once: the digest of its rows (what each row says, not how the file is laid out:
+comments, BOM and line endings aside) is kept in ``idempotency_keys`` for good, in the transaction
+that settles it, so importing the same visits again, in a row or at the same time, is refused and
+names the first import. ``force`` (``--force``) imports them again on purpose (audited as forced).
 """
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from core import idempotency
+from core.audit import audit
 from core.benefits import service
 from core.benefits.calculation import benefit_year, person_category
 from core.benefits.inputs import make_visit
@@ -19,17 +26,19 @@ from core.context import Context
 from core.extensions import db
 from core.kernel.errors import Invalid, ServiceError
 from core.kernel.roles import Role
+from core.kernel.time import local_time, utcnow
 from core.models import Recognition, User
-from core.people.identity import normalise_id
+from core.people.identity import normalise_id, normalise_login
 from regions._loader import LINE, DataError, read_csv
 
 COLUMNS = ("id_number", "institution", "disease", "visit_date", "eligible")
 MAX_PROBLEMS = 50
 
 
-def import_file(ctx: Context, path, username: str) -> dict:
-    """Check every row of the file, then settle them all (in the caller's transaction)."""
-    actor = db.session.scalar(select(User).where(User.username == username))
+def import_file(ctx: Context, path, username: str, *, force: bool = False) -> dict:
+    """Check every row of the file, then settle them all (in the caller's transaction). A file whose
+    rows were imported before is refused unless ``force``."""
+    actor = db.session.scalar(select(User).where(User.username == normalise_login(username)))
     if actor is None or actor.role not in service.RECORDER_ROLES or not actor.is_enabled:
         raise ValueError(f"用户 {username} 不存在、已停用,或不是医院医保科/经办机构审核员。")
     ctx = ctx.acting_as(actor)
@@ -37,6 +46,8 @@ def import_file(ctx: Context, path, username: str) -> dict:
         rows = read_csv(path, COLUMNS)
     except DataError as e:
         raise ValueError(str(e)) from None
+    except UnicodeDecodeError:
+        raise ValueError("文件不是 UTF-8 编码的 CSV,请用 UTF-8 另存后再导入。") from None
     ids = {normalise_id(r["id_number"]) for r in rows}
     people = {u.id_number: u for u in db.session.scalars(select(User).where(User.id_number_in(ids), User.role == Role.INSURED))}
     recognised = set(db.session.execute(
@@ -67,7 +78,26 @@ def import_file(ctx: Context, path, username: str) -> dict:
         raise ValueError("导入未进行,文件中有问题:\n" + "\n".join(problems[:MAX_PROBLEMS]) + more)
     if not visits:
         raise ValueError("文件中没有就诊记录。")
-    return _sum(ctx, visits)  # a dry run is rolled back by the caller
+    digest = idempotency.fingerprint([[normalise_id(r["id_number"]), *(r.get(c, "") for c in COLUMNS[1:]), r.get("note", "")]
+                                      for r in rows])
+    claim = None
+    if not force:
+        claim = idempotency.claim(ctx, "benefits.import", digest, {"sha256": digest}, per_actor=False, expires=False)
+        if claim.repeated:
+            raise ValueError(_already(claim.first.get("summary") or {}))
+    summary = _sum(ctx, visits)  # a dry run is rolled back by the caller
+    audit(ctx, "benefit.import_file", ("benefit_settlements", None),
+          detail=f"sha256={digest} rows={summary['count']} forced={int(force)}")
+    if claim is not None:
+        idempotency.record(claim, summary={**summary, "by": actor.username,
+                                                 "at": local_time(utcnow(), ctx.regions.default_timezone)})
+    return summary
+
+
+def _already(first: dict) -> str:
+    return (f"导入未进行:同样内容的文件已于 {first.get('at', '')} 由 {first.get('by', '')} 导入过"
+            f"({first.get('count', '?')} 笔,报销 {first.get('reimbursed', '?')} 元),再次导入会重复结算。"
+            "如确需再次导入(例如已冲销原结算),请加 --force。")
 
 
 def _chunks(visits, size=1000):

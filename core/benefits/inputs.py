@@ -10,6 +10,8 @@ from decimal import Decimal
 
 from core.benefits.money import ZERO, parse_amount, yuan
 from core.kernel.errors import Invalid
+from core.kernel.text import code as normal_code
+from core.kernel.text import nfkc, text_problem
 from core.models import User
 
 MAX_ITEMS = 100
@@ -35,7 +37,7 @@ class Visit:
 
 def parse_date(text, label: str) -> date:
     try:
-        return date.fromisoformat(str(text or "").strip())
+        return date.fromisoformat(nfkc(str(text or "")).strip())
     except ValueError:
         raise Invalid(f"请按 年-月-日 填写{label},如 2026-03-05。") from None
 
@@ -53,6 +55,8 @@ def parse_items(text: str | None) -> list[dict]:
             raise Invalid(f"费用明细第 {n} 行应为「项目名称 金额」,如「硝苯地平控释片 36.50」。")
         if len(name) > 100:
             raise Invalid(f"费用明细第 {n} 行的项目名称过长(最多 100 字)。")
+        if text_problem(name, f"费用明细第 {n} 行的项目名称"):
+            raise Invalid(text_problem(name, f"费用明细第 {n} 行的项目名称"))
         items.append({"name": name, "amount": parse_amount(amount, f"费用明细第 {n} 行的金额")})
     if len(items) > MAX_ITEMS:
         raise Invalid(f"费用明细最多 {MAX_ITEMS} 行。")
@@ -97,11 +101,13 @@ def make_visit(person: User, today: date, *, institution_code, disease_code, vis
             amount = total
         elif total != amount:
             problem("items", f"费用明细合计 {yuan(total)} 元与填写的费用 {yuan(amount)} 元不一致。")
-    disease_code = (disease_code or "").strip()
+    disease_code = normal_code(disease_code)
     if not disease_code:
         problem("disease", "请选择病种。")
     if len(note or "") > MAX_NOTE:
         problem("note", f"备注最多 {MAX_NOTE} 字。")
+    elif text_problem(note, "备注"):
+        problem("note", text_problem(note, "备注"))
     if problems:
         raise Invalid("就诊信息有误:", problems, fields=fields)
-    return Visit(person, (institution_code or "").strip(), disease_code[:30], day, amount, items or [], (note or "").strip())
+    return Visit(person, normal_code(institution_code), disease_code[:30], day, amount, items or [], (note or "").strip())

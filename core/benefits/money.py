@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from core.kernel.errors import Invalid
+from core.kernel.text import nfkc
 
 FEN = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -46,10 +47,14 @@ def ratio_text(ratio: Decimal) -> str:
 
 def parse_amount(text, label: str = "金额") -> Decimal:
     """A money amount typed by a person: "1234.5", "1,234.50", "1234.50元". Fen precision at most."""
-    raw = str(text or "").strip().replace(",", "").replace(",", "").removesuffix("元").strip()
+    # NFKC turns full-width digits (and the full-width comma) into ASCII; other scripts' digits stay
+    # and are refused like any other non-number (Decimal itself would read them).
+    raw = nfkc(str(text or "")).strip().replace(",", "").removesuffix("元").strip()
     if not raw:
         raise Invalid(f"请填写{label}。")
     try:
+        if not raw.isascii():
+            raise InvalidOperation
         value = Decimal(raw)
     except InvalidOperation:
         raise Invalid(f"{label}「{str(text)[:20]}」不是有效的金额,请填写数字,如 1234.50。") from None

@@ -14,6 +14,7 @@ from datetime import date
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from core import idempotency
 from core.audit import audit
 from core.benefits import presentation
 from core.benefits.calculation import Calculation, benefit_year, calculate
@@ -24,6 +25,7 @@ from core.context import Context
 from core.extensions import db
 from core.kernel.errors import Conflict, Forbidden, Invalid
 from core.kernel.roles import DESK_ROLES, Role
+from core.kernel.text import clean_text
 from core.models import BenefitSettlement, User
 from core.people.scope import can_view_person
 from core.recognitions import rules as recognition_rules
@@ -81,11 +83,25 @@ def estimate(ctx: Context, visit: Visit) -> dict:
     return presentation.estimate_dict(ctx.regions, calculate(ctx.regions, ledger, visit, today))
 
 
-def settle(ctx: Context, visit: Visit) -> BenefitSettlement:
-    """Record one visit: compute it against the person's ledger and save it with the policy used."""
+def settle(ctx: Context, visit: Visit, key: str | None = None) -> BenefitSettlement:
+    """Record one visit: compute it against the person's ledger and save it with the policy used.
+
+    With ``key`` (the form's one-time key, an API's Idempotency-Key) a repeat of the same request,
+    in a row or at the same moment, returns the first request's settlement and records nothing."""
+    claim = idempotency.claim(ctx, "benefits.settle", key, visit_payload(visit))
+    if claim.repeated:
+        return idempotency.first_rows(claim, BenefitSettlement)[0]
     row = settle_many(ctx, [visit])[0]
     audit(ctx, "benefit.settle", row, detail=f"person={row.person_id} reimbursed={yuan(row.reimbursed_fen)}")
+    idempotency.record(claim, row)
     return row
+
+
+def visit_payload(visit: Visit) -> dict:
+    """What a visit to settle is, for telling a repeat of the same request from a different one."""
+    return {"person": visit.person.id, "institution": visit.institution_code, "disease": visit.disease_code,
+            "visit_date": visit.visit_date, "eligible": visit.eligible, "note": visit.note,
+            "items": [(i["name"], str(i["amount"])) for i in visit.items]}
 
 
 def settle_many(ctx: Context, visits: list[Visit], settled_on: date | None = None) -> list[BenefitSettlement]:
@@ -153,7 +169,7 @@ def _values(calc: Calculation, settled_on: date, actor: User, now) -> dict:
 
 def reverse(ctx: Context, original: BenefitSettlement, reason: str) -> BenefitSettlement:
     """Cancel a settlement with a reversal row carrying the negated amounts (never an edit)."""
-    reason = (reason or "").strip()
+    reason = clean_text(reason, "冲销原因", field="reason", multiline=True)
     if not reason:
         raise Invalid("请填写冲销原因。")
     if len(reason) > 500:

@@ -9,6 +9,7 @@ from datetime import date
 
 from sqlalchemy import select
 
+from core import idempotency
 from core.audit import audit
 from core.benefits.inputs import EARLIEST, parse_date
 from core.benefits.ledger import active_rows, lock_people
@@ -17,10 +18,21 @@ from core.context import Context
 from core.extensions import db
 from core.kernel.errors import Conflict, Forbidden, Invalid
 from core.kernel.roles import Role
+from core.kernel.text import clean_text
+from core.kernel.text import code as normal_code
 from core.models import BenefitSettlement, ChosenInstitution, InpatientStay, User
 
 
-def record_stay(ctx: Context, person: User, *, institution_code, admitted_on, discharged_on=None, note="") -> InpatientStay:
+def record_stay(ctx: Context, person: User, *, institution_code, admitted_on, discharged_on=None, note="",
+                key: str | None = None) -> InpatientStay:
+    """Record a hospital stay; with ``key`` a repeat of the request returns the first stay."""
+    institution_code = normal_code(institution_code)
+    note = clean_text(note, "备注", field="note", multiline=True)
+    claim = idempotency.claim(ctx, "benefits.stay", key, {
+        "person": person.id, "institution": institution_code, "admitted_on": str(admitted_on or "").strip(),
+        "discharged_on": str(discharged_on or "").strip(), "note": note})
+    if claim.repeated:
+        return idempotency.first_rows(claim, InpatientStay)[0]
     check_recorder(ctx, person, institution_code)
     today = ctx.today(person.region_code)
     admitted = parse_date(admitted_on, "入院日期")
@@ -38,11 +50,12 @@ def record_stay(ctx: Context, person: User, *, institution_code, admitted_on, di
     stay = InpatientStay(
         person_id=person.id, region_code=person.region_code, division_code=person.division_code,
         institution_code=institution_code, admitted_on=admitted, discharged_on=discharged,
-        note=(note or "").strip()[:500] or None, recorded_by_id=ctx.actor.id, recorded_at=ctx.now(),
+        note=note[:500] or None, recorded_by_id=ctx.actor.id, recorded_at=ctx.now(),
     )
     db.session.add(stay)
     db.session.flush()
     audit(ctx, "stay.record", stay, detail=f"person={person.id} {admitted}..{discharged or ''}")
+    idempotency.record(claim, stay)
     return stay
 
 
@@ -68,7 +81,7 @@ def settled_during(stay: InpatientStay) -> list[BenefitSettlement]:
 
 def reverse_stay(ctx: Context, stay: InpatientStay, reason: str) -> InpatientStay:
     """Cancel a stay (e.g. wrong dates); to record the discharge, cancel and record the full stay."""
-    reason = (reason or "").strip()[:500]
+    reason = clean_text(reason, "冲销原因", field="reason", multiline=True)[:500]
     if not reason:
         raise Invalid("请填写冲销原因。")
     person = db.session.get(User, stay.person_id)
@@ -103,8 +116,14 @@ def record_discharge(ctx: Context, stay: InpatientStay, discharged_on) -> Inpati
                        discharged_on=day.isoformat(), note=stay.note or "")
 
 
-def choose_institution(ctx: Context, person: User, *, institution_code, start_date) -> ChosenInstitution:
-    """Record an institution the person chose for 门特 treatment (agency staff)."""
+def choose_institution(ctx: Context, person: User, *, institution_code, start_date, key: str | None = None) -> ChosenInstitution:
+    """Record an institution the person chose for 门特 treatment (agency staff); with ``key`` a
+    repeat of the request returns the first row."""
+    institution_code = normal_code(institution_code)
+    claim = idempotency.claim(ctx, "benefits.chosen", key, {
+        "person": person.id, "institution": institution_code, "start_date": str(start_date or "").strip()})
+    if claim.repeated:
+        return idempotency.first_rows(claim, ChosenInstitution)[0]
     if ctx.actor.role != Role.AGENCY_REVIEWER:
         raise Forbidden("选定定点机构由经办机构登记。")
     check_recorder(ctx, person, institution_code)
@@ -118,4 +137,5 @@ def choose_institution(ctx: Context, person: User, *, institution_code, start_da
     db.session.add(row)
     db.session.flush()
     audit(ctx, "chosen.record", row, detail=f"person={person.id} {institution_code} from {start}")
+    idempotency.record(claim, row)
     return row

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from core import idempotency
 from core.benefits import ledger, service, stays
 from core.benefits.inputs import make_visit
 from core.benefits.money import yuan
@@ -19,7 +20,7 @@ from core.people.lookup import find_person
 from core.people.scope import get_visible, person_in_scope
 from core.recognitions.service import for_person
 from core.web.context import ctx, regions
-from core.web.helpers import arg_id, is_fragment_request, refused, remember_looked_up, render, was_looked_up
+from core.web.helpers import arg_id, form_key, is_fragment_request, refused, remember_looked_up, render, was_looked_up
 
 bp = Blueprint("benefits", __name__)
 
@@ -167,10 +168,14 @@ def estimate(person_id):
 def record_visit(person_id):
     person = _person_for_staff(person_id)
     try:
-        row = service.settle(ctx(), _visit_from_form(person))
+        # The form's one-time key: the same form submitted again (twice in a row, four at once)
+        # answers with the first settlement and pays nothing twice.
+        row = service.settle(ctx(), _visit_from_form(person), key=form_key(required=True))
     except ServiceError as e:
         return _person_refused(person, e, request.form)
     db.session.commit()
+    if idempotency.is_repeat(row):
+        flash(f"该表单已提交过,未重复结算;以下是第一次提交登记的第 {row.id} 号结算。", "info")
     if row.covered:
         flash(f"已结算登记:报销 {yuan(row.reimbursed_fen)} 元,个人负担 {yuan(row.own_fen)} 元。", "success")
     else:
@@ -217,7 +222,7 @@ def record_stay(person_id):
 
     def change():
         stay = stays.record_stay(ctx(), person, institution_code=institution, admitted_on=f.get("admitted_on"),
-                                 discharged_on=f.get("discharged_on"), note=f.get("note", ""))
+                                 discharged_on=f.get("discharged_on"), note=f.get("note", ""), key=form_key(required=True))
         return stays.settled_during(stay)
 
     affected, response = _change_person(person, change, "已登记住院。住院期间的门特就诊不予支付。", form=f)
@@ -264,5 +269,5 @@ def category(person_id):
 def choose(person_id):
     person = _person_for_staff(person_id)
     return _change_person(person, lambda: stays.choose_institution(
-        ctx(), person, institution_code=request.form.get("institution", ""), start_date=request.form.get("start_date", "")),
-        "已登记选定的定点医疗机构。", form=request.form)[1]
+        ctx(), person, institution_code=request.form.get("institution", ""), start_date=request.form.get("start_date", ""),
+        key=form_key()), "已登记选定的定点医疗机构。", form=request.form)[1]

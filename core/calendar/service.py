@@ -15,6 +15,7 @@ from core.audit import audit
 from core.context import Context
 from core.extensions import db
 from core.kernel.errors import NOT_FOUND, Forbidden, Invalid, NotFound
+from core.kernel.text import text_problem
 from core.kernel.time import add_working_days, utcnow, working_days_between
 from core.models import CalendarDay, User
 from core.people.scope import manageable_regions
@@ -97,7 +98,9 @@ def add_day(ctx: Context, region: str, day_text: str, kind: str, note: str) -> C
     if kind not in ("holiday", "workday"):
         problems.append("请选择「放假」或「调休上班」。")
     note = (note or "").strip()
-    if not note or len(note) > 100:
+    if text_problem(note, "说明"):
+        problems.append(text_problem(note, "说明"))
+    elif not note or len(note) > 100:
         problems.append("请填写说明(如「元旦」「春节调休上班」),不超过100字。")
     years = year_range(ctx, region)
     if day and day.year not in years:

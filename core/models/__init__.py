@@ -2,6 +2,7 @@
 from core.models.applications import Application, ApplicationDisease, ApplicationEvent, Decision, Material  # noqa: F401
 from core.models.audit import AuditAnchor, AuditLog, Notice  # noqa: F401
 from core.models.benefits import BenefitSettlement, ChosenInstitution, InpatientStay  # noqa: F401
+from core.models.idempotency import IdempotencyKey  # noqa: F401
 from core.models.nhsa import FILING_KINDS, IMPORT_KINDS, NhsaDiseaseCode, NhsaFiling, NhsaImport  # noqa: F401
 from core.models.operations import CalendarDay, JobLock, JobRun, NoticeDelivery  # noqa: F401
 from core.models.people import User  # noqa: F401

@@ -20,6 +20,7 @@ from core.extensions import db
 from core.kernel.errors import Invalid
 from core.kernel.roles import Role
 from core.kernel.status import Result, StepKind
+from core.kernel.text import code as normal_code
 from core.kernel.time import local_date, utcnow
 from core.models import Application, Decision, NhsaFiling, NhsaImport, Recognition, User
 from core.nhsa.catalog import current_name, done_by
@@ -279,7 +280,7 @@ def import_person_numbers(ctx: Context, raw: bytes, file_name: str, region: str 
             continue
         record = as_text(record)
         id_number = normalise_id(text_field(record, "id_number") or "")
-        psn_no = text_field(record, "psn_no") or ""
+        psn_no = normal_code(text_field(record, "psn_no"))  # NFKC: full-width digits become ASCII
         if not id_number or not psn_no:
             problems.append(f"{where}:id_number(身份证号)和 psn_no(人员编号)都必填,且应为文本")
             continue

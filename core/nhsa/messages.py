@@ -7,12 +7,13 @@ Every message mtkit writes for the platform, and every platform file it reads, g
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-CODE = re.compile(r"[A-Za-z0-9._-]+")  # platform codes: ASCII letters, digits and . _ -
-DIVISION = re.compile(r"[0-9]{6}")  # 医保区划: six ASCII digits
+from core.kernel.text import hidden_character
+
+CODE = re.compile(r"[A-Za-z0-9._-]+", re.ASCII)  # platform codes: ASCII letters, digits and . _ -
+DIVISION = re.compile(r"[0-9]{6}", re.ASCII)  # 医保区划: six ASCII digits
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,8 @@ def validate(kind: str, data: dict) -> list[str]:
         if not isinstance(value, str):
             problems.append(f"{field.name}({field.label})应为字符串")
             continue
-        if any(unicodedata.category(ch) == "Cc" for ch in value):
-            problems.append(f"{field.name}({field.label})含有控制字符")
+        if hidden_character(value) is not None:  # control, bidi and zero-width characters alike
+            problems.append(f"{field.name}({field.label})含有不可见或控制字符")
             continue
         if field.kind == "date":
             if parse_date(value) is None:

@@ -11,12 +11,14 @@ from core.context import Context
 from core.extensions import db
 from core.kernel.errors import Forbidden, Invalid
 from core.kernel.roles import DESK_ROLES, HOSPITAL_ROLES, Role
+from core.kernel.text import clean_name, clean_text, is_ascii_code
+from core.kernel.text import code as normal_code
 from core.kernel.time import utcnow
 from core.kernel.types import INSURED_CATEGORIES, INSURED_SCHEMES, PHYSICIAN_TITLES
 from core.models import User
 from core.notices.service import notify
 from core.people import login, sessions, tokens
-from core.people.identity import id_number_problem, mask_id, normalise_id, phone_problem
+from core.people.identity import id_number_problem, mask_id, normalise_id, normalise_login, normalise_phone, phone_problem
 from core.people.passwords import MIN_PASSWORD, password_problem  # noqa: F401  (re-exported)
 
 MAX_ADDRESS = 200
@@ -55,7 +57,7 @@ def register_insured(ctx: Context, *, name, id_number, phone, password, region, 
     if password_repeat is not None and password != password_repeat:
         raise Invalid("两次输入的密码不一致。")
     problems = []
-    name = (name or "").strip()
+    name = clean_name(name)  # refuses invisible and control characters (U+202E and the like)
     if not (2 <= len(name) <= 30):
         problems.append("请填写2-30个字的真实姓名。")
     idn = normalise_id(id_number)
@@ -81,7 +83,7 @@ def register_insured(ctx: Context, *, name, id_number, phone, password, region, 
         _registered_again(ctx, owner, password)
         return None
     user = User(
-        username=User.pseudonym(), role=Role.INSURED, name=name, id_number=idn, phone=phone.strip(), region_code=region,
+        username=User.pseudonym(), role=Role.INSURED, name=name, id_number=idn, phone=normalise_phone(phone), region_code=region,
         division_code=division, insured_category=insured_category, insured_scheme=insured_scheme,
         created_by_id=getattr(actor, "id", None),
     )
@@ -125,6 +127,10 @@ def set_insured_category(ctx: Context, person: User, *, scheme: str, category: s
 def create_staff(ctx: Context, *, username, password, role, name, region=None, division=None, hospital=None, office=None,
                  title=None, practitioner_code=None) -> User:
     problems = []
+    username = clean_text(normalise_login(username), "用户名", field="username")
+    name = clean_name(name, field="name") if name is not None else None
+    if practitioner_code is not None:
+        practitioner_code = normal_code(practitioner_code)
     if role not in Role.labels() or role == Role.INSURED:
         problems.append("角色无效。")
     if not username or len(username) > 64:
@@ -161,7 +167,7 @@ def create_staff(ctx: Context, *, username, password, role, name, region=None, d
     user = User(
         username=username, role=role, name=name, region_code=region, division_code=division,
         hospital_code=hospital, office_code=office, title=title,
-        practitioner_code=practitioner_code.strip() if practitioner_code else None,
+        practitioner_code=practitioner_code or None,
     )
     user.set_password(password)
     db.session.add(user)
@@ -171,8 +177,8 @@ def create_staff(ctx: Context, *, username, password, role, name, region=None, d
 
 
 def practitioner_code_problem(code: str | None) -> str | None:
-    if not 0 < len((code or "").strip()) <= 30:
-        return "医保医师代码只用于工作人员账号,最多 30 个字符。"
+    if not is_ascii_code(normal_code(code)):
+        return "医保医师代码只用于工作人员账号,最多 30 个字符,只能包含英文字母、数字和 . _ -。"
     return None
 
 
@@ -180,16 +186,15 @@ def set_practitioner_code(ctx: Context, user: User, code: str, *, by: str = "") 
     """A staff member's 医保医师代码 (diag_dr_codg in national-platform filings). ``by`` names who
     changed it outside a session (the CLI passes "cli:<login name>")."""
     if user.role == Role.INSURED or practitioner_code_problem(code):
-        raise Invalid("医保医师代码只用于工作人员账号,最多 30 个字符。")
-    old, user.practitioner_code = user.practitioner_code, code.strip()
+        raise Invalid("医保医师代码只用于工作人员账号,最多 30 个字符,只能包含英文字母、数字和 . _ -。")
+    old, user.practitioner_code = user.practitioner_code, normal_code(code)
     action = "user.practitioner_code.cli" if ctx.origin == "cli" else "user.practitioner_code"
     audit(ctx, action, user, detail=f"{by or ctx.origin} {old or '-'} -> {user.practitioner_code}".strip())
 
 
 def login_name(username: str | None) -> str:
-    """What a person typed as their user name, as stored: ID numbers normalised."""
-    text = (username or "").strip()
-    return normalise_id(text) if text[:17].isdigit() else text
+    """What a person typed as their user name, as stored: NFKC, ID numbers normalised."""
+    return normalise_login(username)
 
 
 def account_named(typed: str | None) -> User | None:
@@ -287,9 +292,10 @@ def force_logout(ctx: Context, user: User, *, detail: str | None = None) -> int:
 def update_contact(ctx: Context, user: User, *, phone: str | None, address: str | None, remote_address: str | None) -> None:
     """A person's own phone, address and 异地 address. A blank phone keeps the current one (pages
     never show the full number, so the field comes back empty)."""
-    new_phone = (phone or "").strip() or user.phone
+    new_phone = normalise_phone(phone) or user.phone
     problems = [p for p in (phone_problem(new_phone),) if p]
-    address, remote_address = (address or "").strip() or None, (remote_address or "").strip() or None
+    address = clean_text(address, "联系地址", field="address") or None
+    remote_address = clean_text(remote_address, "异地居住地址", field="remote_address") or None
     if len(address or "") > MAX_ADDRESS or len(remote_address or "") > MAX_ADDRESS:
         problems.append(f"地址最多 {MAX_ADDRESS} 个字。")
     if problems:

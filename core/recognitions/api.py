@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from core.api.blueprint import bp
 from core.api.errors import ApiError
-from core.api.inputs import Fields, iso, json_body
+from core.api.inputs import Fields, idempotency_key, iso, json_body
 from core.applications import service as applications
 from core.applications.api import detail
 from core.extensions import db
@@ -36,7 +36,7 @@ def renewal_create(rec_id):
     rec = get_visible(current_user, Recognition, rec_id)
     if person is not None and rec.person_id != person.id:
         raise ApiError(404, message="该身份证号码与所办理的认定不是同一参保人。", fields={"person_id_number": "未找到"})
-    app = applications.start_renewal(ctx(), rec, channel=channel, institution=institution)
+    app = applications.start_renewal(ctx(), rec, channel=channel, institution=institution, key=idempotency_key())
     db.session.commit()
     return jsonify(detail(app, current_user)), 201
 

@@ -12,7 +12,7 @@ from core.models import Recognition
 from core.people.scope import get_visible
 from core.recognitions import service
 from core.web.context import ctx, regions
-from core.web.helpers import refused, was_looked_up
+from core.web.helpers import form_key, refused, was_looked_up
 
 bp = Blueprint("recognitions", __name__)
 
@@ -39,7 +39,7 @@ def renew(rec_id):
         return render_template("recognitions/renew.html", problems=[], **context)
     try:
         app = applications.start_renewal(c, rec, channel=request.form.get("channel", ""),
-                                         institution=request.form.get("institution") or None)
+                                         institution=request.form.get("institution") or None, key=form_key())
     except ServiceError as e:
         return refused(e, "recognitions/renew.html", **context)
     db.session.commit()

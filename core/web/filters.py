@@ -1,6 +1,8 @@
 """Jinja filters and globals: masking, dates in the region's time zone, names of codes."""
 from __future__ import annotations
 
+import uuid
+
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
@@ -66,6 +68,8 @@ def init_app(app):
             "calendar_missing_years": calendar_missing_years,
             "unread_count": unread_count,
             "csrf_token_value": generate_csrf,
+            # A one-time key per drawn form that creates records: a repeated submit takes effect once.
+            "new_form_key": lambda: uuid.uuid4().hex,
             "channel_name": regions.channel_name,
             "STATUS_NAMES": Status.labels(),
             "RESULT_NAMES": Result.labels(),

@@ -6,8 +6,11 @@ from flask import flash, render_template, request, session
 from jinja2_fragments.flask import render_block
 
 from core.extensions import db
-from core.kernel.errors import ServiceError
+from core.kernel.errors import Invalid, ServiceError
 from core.models.base import MAX_ID
+
+FORM_KEY = "idempotency_key"  # the hidden one-time key of forms that create records (new_form_key())
+EXPIRED_FORM = "页面已过期(表单缺少提交编号),请刷新页面后重新填写提交。"
 
 
 def arg_id(name: str) -> int | None:
@@ -18,6 +21,15 @@ def arg_id(name: str) -> int | None:
 
 def form_version() -> str | None:
     return request.form.get("version")
+
+
+def form_key(required: bool = False) -> str | None:
+    """The form's one-time key: a repeat of the submit (a double click, four tabs at once) returns
+    the first result. Forms that move money require it (a page drawn before it existed must be reloaded)."""
+    key = request.form.get(FORM_KEY) or None
+    if required and key is None:
+        raise Invalid(EXPIRED_FORM, status=400, fields={FORM_KEY: "缺少"})
+    return key
 
 
 def remember_looked_up(person_id: int) -> None:

@@ -26,7 +26,7 @@ from flask import current_app
 from core.kernel.crypto import is_ciphertext
 
 revision = "i12_encryption"
-down_revision = "i12_sessions"
+down_revision = "i12_idempotency"
 branch_labels = None
 depends_on = None
 
