@@ -33,6 +33,14 @@ def _load_user(user_id):
 bp.record_once(lambda state: login_manager.user_loader(_load_user))
 
 
+@bp.before_app_request
+def _session_first():
+    """Check (and, if it must, end or touch) the browser's session before any view works, so its
+    bookkeeping commit never carries a view's half-done changes."""
+    if not request.path.startswith("/api/"):  # the API has bearer tokens, no session
+        current_user._get_current_object()
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
