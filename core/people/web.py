@@ -120,10 +120,21 @@ def reveal():
     return render_template("account/profile.html", form=ProfileForm(obj=user), full=user)
 
 
-@account.get("/profile/export.<any(json, pdf):fmt>")
+@account.get("/profile/export.json")
 @login_required
-def export(fmt):
-    """A copy of all one's own data (PIPL art. 45): JSON, or a PDF summary. Audited (person.export)."""
+def export_json():
+    """A copy of all one's own data (PIPL art. 45), complete, as JSON. Audited (person.export)."""
+    return _export("json")
+
+
+@account.get("/profile/export.pdf")
+@login_required
+def export_pdf():
+    """The same as a printable PDF summary. Audited (person.export)."""
+    return _export("pdf")
+
+
+def _export(fmt: str):
     c = ctx()
     body = my_data.my_data_pdf(c) if fmt == "pdf" else my_data.as_json(my_data.my_data(c))
     db.session.commit()
