@@ -195,8 +195,8 @@ def test_registration_creates_an_insured_person(app, client):
     r = register(client, "11010519491231002x")  # lower-case x is normalised
     assert r.status_code == 302
     user = db.session.scalars(select(User)).one()
-    assert (user.role, user.username, user.id_number, user.region_code) == (
-        "insured", "11010519491231002X", "11010519491231002X", "150000")
+    assert (user.role, user.id_number, user.region_code) == ("insured", "11010519491231002X", "150000")
+    assert user.username.startswith("p") and "11010519491231002X" not in user.username  # a pseudonym (encryption at rest)
     assert user.password_hash.startswith("scrypt:")
     assert PASSWORD not in user.password_hash
     assert [x.user_id for x in audits("user.register")] == [user.id]
