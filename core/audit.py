@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import and_, select, true
 
+from core.audit_chain import seal
 from core.context import Context
 from core.extensions import db
 from core.models import AuditLog
@@ -39,7 +40,7 @@ def audit(ctx: Context, action: str, obj=None, *, result: str = "ok", detail: st
         ip=ctx.ip,
         detail=detail,
     )
-    db.session.add(row)
+    seal.hold(db.session(), row)
     return row
 
 

@@ -851,7 +851,8 @@ READ_TWINS = {
     "benefits.mine": "api.benefit_balances",
     "benefits.person": "api.benefit_balances",  # X-Person-Id-Number
     "account.profile": "api.me",  # reading one's account; editing it is page-only
-    "account.export": "api.me_export",  # a copy of one's own data (PIPL art. 45); the page also gives a PDF
+    "account.export_json": "api.me_export",  # a copy of one's own data (PIPL art. 45)
+    "account.export_pdf": "api.me_export",  # the same as a PDF summary (the API gives the JSON)
     "public.channels": "api.channels",
 }
 PAGE_ONLY = {

@@ -12,8 +12,9 @@ audit key, which lives outside the database (``MTKIT_AUDIT_KEY`` or ``instance/a
 anchors, printed or exported and kept elsewhere, catch even a rewrite by someone holding the key.
 The key id is stored per row so keys can rotate: list the new key first, keep the old ones after it.
 
-**Order and the lock.** ``audit()`` adds its row to the caller's transaction, but the row is held
-back from every flush until the transaction commits. At commit, after everything else of the
+**Order and the lock.** ``audit()`` hands its row to the caller's transaction (``hold``; a row
+added to the session directly is taken out of every flush the same way), where it waits for the
+commit: a rollback drops it with everything else. At commit, after everything else of the
 transaction has been flushed, the chain lock is taken (PostgreSQL: a transaction-level advisory
 lock; SQLite: the database's write lock, taken by a no-op UPDATE before the tail is read), the
 tail is read, and the held rows get consecutive ids, their time and their hashes. The lock is held
@@ -31,7 +32,7 @@ from functools import lru_cache
 from typing import Mapping
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import event, inspect, select, text
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from core.kernel.time import utcnow
@@ -133,16 +134,16 @@ def _keyring_for(session: Session) -> Keyring:
 def lock_chain(connection) -> None:
     """Serialise extending the chain until this transaction ends (see the module's docstring)."""
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY})")
     else:
         # A write statement takes SQLite's write lock now (it matches no row, so no trigger fires);
         # reading the tail after it cannot see a stale tail.
-        connection.execute(text("UPDATE audit_log SET id = id WHERE 0 = 1"))
+        connection.exec_driver_sql("UPDATE audit_log SET id = id WHERE 0 = 1")
 
 
 def tail(connection):
     """(id, row_hash) of the chain's last row, or None."""
-    return connection.execute(select(AuditLog.id, AuditLog.row_hash).order_by(AuditLog.id.desc()).limit(1)).first()
+    return connection.exec_driver_sql("SELECT id, row_hash FROM audit_log ORDER BY id DESC LIMIT 1").first()
 
 
 def _seal(session: Session, rows: list[AuditLog]) -> None:
@@ -161,6 +162,13 @@ def _seal(session: Session, rows: list[AuditLog]) -> None:
         row.prev_hash, row.hash_alg, row.key_id = prev, ring.alg, ring.current
         row.row_hash = prev = ring.sign(canonical(row))
         next_id += 1
+
+
+def hold(session: Session, row: AuditLog) -> None:
+    """Keep ``row`` for the current transaction's commit (``audit()`` calls this rather than ``add``)."""
+    if not session.in_transaction():
+        session.begin()  # so that a rollback or close before the commit drops it (see _drop_held)
+    session.info.setdefault(_HELD, []).append(row)
 
 
 def _in_order(rows) -> list[AuditLog]:
@@ -188,7 +196,8 @@ def _seal_at_commit(session: Session) -> None:
     held = session.info.get(_HELD)
     if not held and not any(isinstance(obj, AuditLog) for obj in session.new):
         return
-    session.flush()  # everything else first: the chain lock is the transaction's last lock
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # everything else first: the chain lock is the transaction's last lock
     held = session.info.pop(_HELD, [])
     session.add_all(held)
     session.info[_SEALING] = True

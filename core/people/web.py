@@ -34,6 +34,14 @@ def _load_user(user_id):
 bp.record_once(lambda state: login_manager.user_loader(_load_user))
 
 
+@bp.before_app_request
+def _session_first():
+    """Check (and, if it must, end or touch) the browser's session before any view works, so its
+    bookkeeping commit never carries a view's half-done changes."""
+    if not request.path.startswith("/api/"):  # the API has bearer tokens, no session
+        current_user._get_current_object()
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
@@ -150,10 +158,21 @@ def reveal():
     return render_template("account/profile.html", form=ProfileForm(obj=user), full=user, **_sessions_of(user))
 
 
-@account.get("/profile/export.<any(json, pdf):fmt>")
+@account.get("/profile/export.json")
 @login_required
-def export(fmt):
-    """A copy of all one's own data (PIPL art. 45): JSON, or a PDF summary. Audited (person.export)."""
+def export_json():
+    """A copy of all one's own data (PIPL art. 45), complete, as JSON. Audited (person.export)."""
+    return _export("json")
+
+
+@account.get("/profile/export.pdf")
+@login_required
+def export_pdf():
+    """The same as a printable PDF summary. Audited (person.export)."""
+    return _export("pdf")
+
+
+def _export(fmt: str):
     c = ctx()
     body = my_data.my_data_pdf(c) if fmt == "pdf" else my_data.as_json(my_data.my_data(c))
     db.session.commit()
