@@ -290,7 +290,7 @@ def test_a_chain_recomputed_with_the_key_is_caught_by_an_exported_anchor(app, ru
     yesterday = local_date(utcnow(), TZ) - timedelta(days=1)
     write(4, at=day_start(yesterday) + timedelta(hours=10), ip="10.0.0.1")
     exported = tmp_path / "anchors.csv"
-    result = audit_cli(runner, "anchors", "--format", "csv", "--output", str(exported))
+    result = audit_cli(runner, "anchors", "--output", str(exported))  # CSV, from the file name
     assert result.exit_code == 0, result.output
     write(2)
 

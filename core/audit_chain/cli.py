@@ -59,7 +59,8 @@ def init_app(app: Flask) -> None:
     @audit_group.command("anchors")
     @click.option("--date", "day", help="只列出这一天(YYYY-MM-DD)")
     @click.option("--since", help="从这一天起(YYYY-MM-DD)")
-    @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text", show_default=True)
+    @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]),
+                  help="默认:屏幕上为 text;写入文件时按扩展名为 json 或 csv")
     @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="写入文件而不是屏幕")
     @click.option("--no-update", is_flag=True, help="不补写已结束各天的锚点,只列出已有的")
     def anchors_cmd(day, since, fmt, output, no_update):
@@ -74,6 +75,7 @@ def init_app(app: Flask) -> None:
             db.session.commit()
             if made:
                 click.echo(f"已写入 {len(made)} 个新锚点。", err=True)
+        fmt = fmt or (("json" if output.lower().endswith(".json") else "csv") if output else "text")
         one = _day(day)
         rows = anchor_service.listing(since=one or _day(since), until=one)
         if fmt == "csv":
