@@ -12,7 +12,8 @@ from sqlalchemy import and_, select, true
 from core.audit_chain import seal
 from core.context import Context
 from core.extensions import db
-from core.models import AuditLog
+from core.models import AuditLog, User
+from core.people.identity import normalise_id
 
 _ACTOR = object()  # "the context's actor" (None is a real answer: nobody, e.g. an anonymous log-in attempt)
 
@@ -47,13 +48,23 @@ def audit(ctx: Context, action: str, obj=None, *, result: str = "ok", detail: st
 PAGE_SIZE = 50
 
 
+def _names_of(typed: str) -> list[str]:
+    """The user names an administrator means: an insured person's ID number also finds their rows
+    under the pseudonymous username they have had since ID numbers are encrypted."""
+    idn = normalise_id(typed)
+    if len(idn) != 18 or not idn[:17].isdigit():
+        return [typed]
+    pseudonym = db.session.scalar(select(User.username).where(User.id_number_is(idn)))
+    return [typed, idn] + ([pseudonym] if pseudonym else [])
+
+
 def page(action: str = "", username: str = "", object_id: str = "", before: int | None = None):
     """One page of the trail, newest first, and the cursor of the next (for the instance administrator)."""
     conds = []
     if action:
         conds.append(AuditLog.action == action)
     if username:
-        conds.append(AuditLog.username == username)
+        conds.append(AuditLog.username.in_(_names_of(username)))
     if object_id:
         conds.append(AuditLog.object_id == object_id)
     if before:

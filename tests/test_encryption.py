@@ -441,3 +441,15 @@ def test_what_the_app_writes_is_readable_by_its_user_only(app, client, make, nmg
     assert cached and {mode(p) for p in cached} == {0o600} and mode(app.config["MTKIT_PDF_CACHE_DIR"]) == 0o700
     as_().regions.send_sms(phone="13800001111", text="测试", ref="perm")
     assert mode(app.config["MTKIT_SMS_LOG"]) == 0o600
+
+
+def test_the_audit_page_finds_an_insured_persons_rows_by_id_number(app, client, make):
+    """Usernames of insured people are pseudonyms now: the administrator still types the ID number."""
+    person = make.person()
+    login(app.test_client(), person.id_number)  # written under the pseudonymous username
+    make.staff("root", "admin", region=None)
+    login(client, "root")
+    page = client.get("/staff/audit", query_string={"username": person.id_number}).get_data(as_text=True)
+    assert person.username in page and "login" in page
+    other = client.get("/staff/audit", query_string={"username": "150102195503120251"}).get_data(as_text=True)
+    assert person.username not in other
