@@ -106,8 +106,11 @@ def db_url(migrated_url, tmp_path):
 
 @pytest.fixture
 def app(db_url, tmp_path):
-    app = create_app(base_config(db_url, tmp_path))
+    yield from serving(create_app(base_config(db_url, tmp_path)))
 
+
+def serving(app):
+    """Hold ``app``'s context for one test (a fixture body: ``yield from serving(app)``)."""
     # The test holds one app context and requests reuse it; start each request with an empty
     # flask.g (where Flask-Login caches current_user and Flask-WTF the CSRF token), as in
     # production, so every client is its own user.

@@ -19,7 +19,6 @@ import time
 from datetime import timedelta
 
 import pytest
-from flask import g, request_started
 from sqlalchemy import func, select
 
 from app import create_app
@@ -29,7 +28,7 @@ from core.kernel.time import utcnow
 from core.models import AuditLog, LoginThrottle, Notice, NoticeDelivery, User
 from core.people import login as login_module
 from core.people.passwords import password_problem
-from tests.conftest import PASSWORD, Factory, base_config, login
+from tests.conftest import PASSWORD, Factory, base_config, login, serving
 from tests.test_api import api
 
 GENERIC = "用户名或密码错误,或账号暂时不能登录。"
@@ -40,18 +39,7 @@ BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 (test browser)"}
 @pytest.fixture
 def limited(db_url, tmp_path):
     """An app with the request limits on, as in production (the suite's default app has them off)."""
-    app = create_app({**base_config(db_url, tmp_path), "RATELIMIT_ENABLED": True, "MTKIT_LIMIT_UPLOAD": "3/minute"})
-
-    def fresh_g(sender, **extra):
-        for name in list(g):
-            g.pop(name)
-
-    request_started.connect(fresh_g, app)
-    with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-    request_started.disconnect(fresh_g, app)
+    yield from serving(create_app({**base_config(db_url, tmp_path), "RATELIMIT_ENABLED": True, "MTKIT_LIMIT_UPLOAD": "3/minute"}))
 
 
 def from_ip(app, ip: str):
