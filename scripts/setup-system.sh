@@ -1,35 +1,46 @@
 #!/usr/bin/env bash
 # Install the Debian packages mtkit needs, only the ones that are missing.
 #
-#   bash scripts/setup-system.sh
+#   bash scripts/setup-system.sh          what serving needs (`make run`)
+#   bash scripts/setup-system.sh test     that plus what the tests need (`make test`)
 #
 # - Checks each package with dpkg-query; does nothing (and never touches apt)
 #   when all are installed, so it is cheap to run on every `make`.
 # - Runs `apt-get update` once, and only when something must be installed.
+# - Another apt or dpkg process (unattended-upgrades, a second shell) holds
+#   apt's locks: waits for them up to APT_LOCK_TIMEOUT seconds (default 600),
+#   saying so every few seconds, instead of failing at once.
 # - Not root: uses sudo when it is there; with no apt/sudo it prints which
 #   packages are missing and exits 1.
 # - SKIP_SYSTEM_PACKAGES=1 skips the whole step (for machines you manage yourself).
 set -euo pipefail
 
+PROFILE="${1:-run}"
+APT_LOCK_TIMEOUT="${APT_LOCK_TIMEOUT:-600}"
+
 # What each package is for:
-#   chromium             browser tests (playwright drives /usr/bin/chromium; never `playwright install`)
 #   fonts-noto-cjk       Chinese glyphs in pages and screenshots; fallback font of printed forms
 #   fonts-wqy-microhei   the printed forms' CJK font (TrueType: fast for HarfBuzz to subset)
-#   poppler-utils        pdftotext, to check generated PDFs in tests
 #   libpango-1.0-0, libpangoft2-1.0-0, libharfbuzz-subset0, libfontconfig1
 #                        WeasyPrint 70 (text layout, font subsetting, font lookup)
 #   fonts-dejavu-core    a Latin fallback font for WeasyPrint and Chromium
+# Tests only:
+#   chromium             browser tests (playwright drives /usr/bin/chromium; never `playwright install`)
+#   poppler-utils        pdftotext, to check generated PDFs in tests
 PACKAGES=(
-  chromium
   fonts-noto-cjk
   fonts-wqy-microhei
-  poppler-utils
   libpango-1.0-0
   libpangoft2-1.0-0
   libharfbuzz-subset0
   libfontconfig1
   fonts-dejavu-core
 )
+case "$PROFILE" in
+  run) ;;
+  test) PACKAGES+=(chromium poppler-utils) ;;
+  *) echo "setup-system: unknown profile '$PROFILE' (use: run | test)" >&2; exit 2 ;;
+esac
 
 # npm (for htmx) comes from Debian only when no npm is on the machine at all.
 if ! command -v npm >/dev/null 2>&1; then
@@ -81,8 +92,42 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+
+# apt_with_lock_wait ARGS...: run apt-get; while it fails only because another
+# process holds apt's or dpkg's lock, wait and try again, up to APT_LOCK_TIMEOUT.
+# DPkg::Lock::Timeout makes apt itself wait for the dpkg lock; the loop also
+# covers the package-list lock that `apt-get update` takes.
+apt_with_lock_wait() {
+  local waited=0 log rc
+  log=$(mktemp)
+  while true; do
+    rc=0
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+      apt-get -o DPkg::Lock::Timeout=60 "$@" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+    if [ "$rc" -eq 0 ]; then
+      rm -f "$log"
+      return 0
+    fi
+    if ! grep -qiE "could not get lock|unable to acquire the dpkg frontend lock|unable to lock" "$log"; then
+      rm -f "$log"
+      return "$rc"
+    fi
+    if [ "$waited" -ge "$APT_LOCK_TIMEOUT" ]; then
+      echo "setup-system: another apt/dpkg process still holds the lock after ${waited}s (APT_LOCK_TIMEOUT=${APT_LOCK_TIMEOUT}); giving up" >&2
+      echo "setup-system: 另一个 apt/dpkg 进程占用软件包锁已超过 ${waited} 秒,请等它结束后重试" >&2
+      rm -f "$log"
+      return "$rc"
+    fi
+    echo "setup-system: waiting for another apt/dpkg process to release its lock (${waited}s of ${APT_LOCK_TIMEOUT}s)…"
+    sleep 10
+    waited=$((waited + 10))
+  done
+}
+
+echo "setup-system: apt-get update…"
+apt_with_lock_wait update -q
+echo "setup-system: apt-get install ${missing[*]}…"
+apt_with_lock_wait install -y -q "${missing[@]}"
 
 still=()
 for pkg in "${missing[@]}"; do
