@@ -17,6 +17,7 @@ set -euo pipefail
 
 PROFILE="${1:-run}"
 APT_LOCK_TIMEOUT="${APT_LOCK_TIMEOUT:-600}"
+APT_LOCK_POLL="${APT_LOCK_POLL:-10}"  # seconds between tries while waiting
 
 # What each package is for:
 #   fonts-noto-cjk       Chinese glyphs in pages and screenshots; fallback font of printed forms
@@ -119,8 +120,8 @@ apt_with_lock_wait() {
       return "$rc"
     fi
     echo "setup-system: waiting for another apt/dpkg process to release its lock (${waited}s of ${APT_LOCK_TIMEOUT}s)…"
-    sleep 10
-    waited=$((waited + 10))
+    sleep "$APT_LOCK_POLL"
+    waited=$((waited + APT_LOCK_POLL))
   done
 }
 
