@@ -13,9 +13,11 @@ so a whole batch is settled from one load and the rule is tested with plain valu
    requires chosen institutions and the visit is elsewhere (the recognising hospital counts as chosen).
 3. Deductible (起付标准): what is left of the year's deductible is paid first by the person. With
    ``one_deductible_across_diseases`` one deductible covers all the person's diseases in the year.
-4. Limit: ``limit_basis = "eligible"``: the amount above the deductible is counted up to what is
-   left of the disease's annual limit and reimbursed at the ratio; ``"fund"``: the reimbursement
-   (amount above the deductible × ratio) is capped at what is left of the limit.
+4. Limit: ``limit_basis = "fund"`` (seed 001's 年度支付限额, both regions): the reimbursement
+   (amount above the deductible × ratio) is capped at what is left of the disease's annual limit,
+   so e.g. 3000 元 in a year, 200 deductible, 70%, limit 2000 → min(2800 × 70%, 2000) = 1960.
+   ``"eligible"`` (a region whose policy sets a 年度费用限额): the amount above the deductible is
+   counted up to what is left of the limit and reimbursed at the ratio.
 5. The person's share is the eligible amount minus the reimbursement.
 """
 from __future__ import annotations
@@ -131,11 +133,8 @@ def calculate(regions, ledger: PersonLedger, visit: Visit, settled_on: date) -> 
     if policy.inpatient_excluded:
         stay = next((st for st in ledger.stays if st.covers(visit.visit_date)), None)
         if stay is not None:
-            until = stay.discharged_on.isoformat() if stay.discharged_on else "尚未出院"
-            calc.reason = (
-                f"就诊日在住院期间({regions.institution_name(region, stay.institution_code)} {stay.admitted_on.isoformat()} 入院,"
-                f"{until}),住院期间不享受门特待遇。"
-            )
+            calc.reason = (f"就诊日在住院期间({regions.institution_name(region, stay.institution_code)} {stay.period}),"
+                           "住院期间不享受门特待遇。")
             return calc
     if policy.chosen_institution_required:
         allowed = chosen_institutions(regions, ledger, visit.visit_date, rec)
@@ -166,14 +165,29 @@ def calculate(regions, ledger: PersonLedger, visit: Visit, settled_on: date) -> 
         calc.reimbursed = min(calc.computed, calc.limit_left_before)
         calc.limit_used = calc.reimbursed
         if calc.reimbursed < calc.computed:
-            calc.reason = f"{calc.disease_name}年度基金支付限额已用完,超出部分 {yuan(calc.computed - calc.reimbursed)} 元由个人负担。"
+            calc.reason = limit_reason(calc)
     else:
         calc.limit_used = min(above, calc.limit_left_before)
         calc.reimbursed = round_fen(calc.limit_used * ratio)
         calc.computed = calc.reimbursed
         if calc.limit_used < above:
-            calc.reason = f"{calc.disease_name}年度限额已用完,超出限额的 {yuan(above - calc.limit_used)} 元由个人负担。"
+            calc.reason = limit_reason(calc)
     return calc
+
+
+def limit_reason(calc: Calculation) -> str:
+    """Why a covered visit gets less than its ratio gives: the disease's annual limit ran out."""
+    if calc.policy.limit_basis == "fund":
+        total = f"{calc.disease_name}年度支付限额 {yuan(calc.limit)} 元"
+        if calc.reimbursed == ZERO:
+            return f"{total}已用完,本次不予支付(按比例本应支付 {yuan(calc.computed)} 元),费用由个人负担。"
+        return (f"{total}本次用完:按比例本应支付 {yuan(calc.computed)} 元,只支付限额尚余的 {yuan(calc.reimbursed)} 元,"
+                f"其余 {yuan(calc.computed - calc.reimbursed)} 元由个人负担。")
+    total = f"{calc.disease_name}年度费用限额 {yuan(calc.limit)} 元"
+    over = calc.visit.eligible - calc.deductible_paid - calc.limit_used
+    if calc.reimbursed == ZERO:
+        return f"{total}已用完,本次不予支付,费用由个人负担。"
+    return f"{total}本次用完,超出限额的 {yuan(over)} 元费用由个人负担。"
 
 
 def chosen_institutions(regions, ledger: PersonLedger, on: date, rec) -> set[str]:
