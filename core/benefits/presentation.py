@@ -3,11 +3,13 @@ pages and the JSON API render (amounts as strings like "123.45")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from core.benefits.calculation import Calculation
 from core.benefits.money import ZERO, from_fen, percent, ratio_text, yuan
-from core.kernel.types import BENEFIT_CATEGORIES, benefit_category
+from core.kernel.types import BENEFIT_CATEGORIES
+from core.people.categories import category_on
 
 
 @dataclass
@@ -24,7 +26,7 @@ def explain(regions, calc: Calculation) -> list[Step]:
     steps = [
         Step("费用", f"{v.visit_date.isoformat()} {regions.institution_name(region, v.institution_code)} {name},符合门特支付范围的费用", v.eligible),
         Step("待遇年度", f"{'按结算日期' if policy.year_rule == 'settlement' else '按就诊日期'}计入 {calc.benefit_year} 年度;"
-                        f"人员类别:{BENEFIT_CATEGORIES[calc.category]};政策版本 {policy.version}"),
+                        f"人员类别(按就诊日):{BENEFIT_CATEGORIES[calc.category]};政策版本 {policy.version}"),
     ]
     if not calc.covered:
         steps.append(Step("不予支付", calc.reason or ""))
@@ -36,7 +38,9 @@ def explain(regions, calc: Calculation) -> list[Step]:
     steps.append(Step(
         "起付标准",
         f"{calc.benefit_year} 年度起付标准 {yuan(calc.deductible_amount)} 元({shared}),此前已付 "
-        f"{yuan(calc.deductible_used_before)} 元,尚余 {yuan(calc.deductible_left_before)} 元;本次由个人支付",
+        f"{yuan(calc.deductible_used_before)} 元,尚余 {yuan(calc.deductible_left_before)} 元"
+        f"{'(本年度已按变更前的人员类别付清起付标准,不再重复收取)' if calc.deductible_left_before == ZERO and calc.deductible_used_before < calc.deductible_amount else ''}"
+        ";本次由个人支付",
         calc.deductible_paid,
     ))
     above = v.eligible - calc.deductible_paid
@@ -114,7 +118,8 @@ def balances_dict(regions, person, year: int, ledger, reimbursed: dict[str, int]
     """
     region = person.region_code
     policy = regions.benefit_policy(region, year)
-    category = benefit_category(person.insured_scheme, person.insured_category)
+    # The category at the year's end (no change is recorded ahead of its date: today's, this year).
+    category = category_on(person, ledger.categories, date(year, 12, 31))
     out = {
         "person_id": person.id,
         "year": year,
@@ -132,7 +137,8 @@ def balances_dict(regions, person, year: int, ledger, reimbursed: dict[str, int]
         return out
     amount = policy.deductible[category]
     used = from_fen(ledger.deductible_used_fen(year, None))
-    out["deductible"] = {"amount": yuan(amount), "used": yuan(used), "left": yuan(max(amount - used, ZERO)),
+    left = ZERO if policy.one_deductible_across_diseases and ledger.deductible_met(year) else max(amount - used, ZERO)
+    out["deductible"] = {"amount": yuan(amount), "used": yuan(used), "left": yuan(left),
                          "percent": percent(used, amount)}
     # Diseases recognised at some time in the year, then any other disease settled in it.
     codes = [c for c, rows in ledger.recognitions.items() if any(r.start_date.year <= year <= r.end_date.year for r in rows)]
