@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from core.extensions import db
 from core.models import AuditLog, BenefitSettlement, InpatientStay, InsuredCategoryChange
 from core.benefits import service as ben
+from core.benefits import stays
 from core.benefits.inputs import Visit
 from tests.conftest import login
 from tests.test_benefits import FCG_HOSPITAL, on, recognise
@@ -262,3 +263,40 @@ def test_the_ledger_pages_through_a_busy_year(app, client, scene):
     assert f"第 {rows[-1].id} 号" in first and f"第 {rows[4].id} 号" not in first and "更早的结算记录" in first
     older = client.get(f"/benefits?year=2026&before={rows[5].id}").get_data(as_text=True)
     assert f"第 {rows[4].id} 号" in older and f"第 {rows[0].id} 号" in older and "更早的结算记录" not in older
+
+
+def test_results_ratios_and_stays_read_the_same_on_every_page(app, client, scene):
+    """A reversal says what it reverses; a 0.00 settlement because the limit is used up says so; the
+    ratio reads 70%; a stay reads 入院 … 出院 on the person page, the estimate and the settlement."""
+    s = scene
+    person, hospital = s["person"], s["hospital"]
+    full = ben.settle(as_(hospital), Visit(person, FCG_HOSPITAL, "FCG001", date(2026, 3, 1), Decimal("3100")))
+    nothing = ben.settle(as_(hospital), Visit(person, FCG_HOSPITAL, "FCG001", date(2026, 3, 2), Decimal("100")))
+    wrong = ben.settle(as_(hospital), Visit(person, FCG_HOSPITAL, "FCG002", date(2026, 3, 3), Decimal("100")))
+    back = ben.reverse(as_(hospital), wrong, "重复登记")
+    stays.record_stay(as_(hospital), person, institution_code=FCG_HOSPITAL, admitted_on="2026-08-23", discharged_on="2026-08-31")
+    during = ben.settle(as_(hospital), Visit(person, FCG_HOSPITAL, "FCG001", date(2026, 8, 25), Decimal("100")))
+    db.session.commit()
+    assert (full.reimbursed_fen, nothing.reimbursed_fen) == (200000, 0)  # 2900 × 70% = 2030, capped at 2000
+    login(client, "fcg_yibao")
+    look_up(client, person)
+    url = f"/staff/benefits/people/{person.id}"
+    page = client.get(url).get_data(as_text=True)
+    stay_text = "2026-08-23 入院,2026-08-31 出院"
+    assert page.count(stay_text) == 2  # the stay list and the refused visit's reason in the ledger
+    assert f"冲销(冲正)<a href=\"/benefits/settlements/{wrong.id}\">第 {wrong.id} 号结算</a>" in page
+    assert page.count("部分支付") == 1  # the visit that reached the limit; the next one paid nothing:
+    assert "限额已用完</span> 高血压年度支付限额 2000.00 元已用完,本次不予支付" in page
+    reversal = client.get(f"/benefits/settlements/{back.id}").get_data(as_text=True)
+    assert "冲销记录</span> 冲销(冲正)" in reversal and "按规定支付" not in reversal
+    empty = client.get(f"/benefits/settlements/{nothing.id}").get_data(as_text=True)
+    assert "年度支付限额已用完,本次不予支付" in empty and "部分支付" not in empty
+    assert "<td>70%</td>" in empty and "0.70" not in empty
+    assert stay_text in client.get(f"/benefits/settlements/{during.id}").get_data(as_text=True)
+    est = client.post(f"{url}/estimate", data=visit_form(visit_date="2026-08-24"), headers={"HX-Request": "true"})
+    assert stay_text in est.get_data(as_text=True)
+    # The person sees the same words.
+    me = app.test_client()
+    login(me, person.username)
+    mine = me.get("/benefits").get_data(as_text=True)
+    assert "限额已用完</span> 高血压年度支付限额 2000.00 元已用完,本次不予支付" in mine and stay_text in mine
