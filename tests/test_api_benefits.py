@@ -64,19 +64,19 @@ def test_insured_person_sees_own_balances_with_exact_figures(app, client, scene)
     r = balances(me)
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
-    # 560 + 700 + 140 = 1400 back; the 2000 limit used up; the shared 200 deductible paid in full.
+    # 560 + 700 + 700 = 1960 back, 40 of the 2000 年度支付限额 left; the shared 200 deductible paid in full.
     assert body["year"] == 2026 and body["configured"] and body["category"] == "employed" and body["sample"]
     assert body["deductible"] == {"amount": "200.00", "used": "200.00", "left": "0.00", "percent": 100}
-    assert figures(body) == {"FCG001": ("2000.00", "2000.00", "0.00", "1400.00"),
+    assert figures(body) == {"FCG001": ("2000.00", "1960.00", "40.00", "1960.00"),
                              "FCG002": ("2500.00", "0.00", "2500.00", "0.00")}
     assert {d["code"]: d["ratio"] for d in body["diseases"]} == {"FCG001": "70%", "FCG002": "70%"}
     assert body["person"]["name"] == "韦小红" and body["person"]["id_number"] == "450602********" + s["person"].id_number[-4:]
     assert s["person"].id_number not in r.get_data(as_text=True)
-    # A reversal frees what the third visit used: 200 of the limit and its 140 back.
+    # A reversal frees what the third visit used: its 700 back, and the limit with it.
     third = db.session.scalars(select(BenefitSettlement).order_by(BenefitSettlement.id.desc())).first()
     ben.reverse(as_(s["hospital"]), third, "金额录入错误")
     db.session.commit()
-    assert figures(balances(me).get_json())["FCG001"] == ("2000.00", "1800.00", "200.00", "1260.00")
+    assert figures(balances(me).get_json())["FCG001"] == ("2000.00", "1260.00", "740.00", "1260.00")
     # 2025: before the recognitions, nothing used; no policy before 2025 (nothing to show, no error).
     last_year = balances(me, year=2025).get_json()
     assert last_year["deductible"]["used"] == "0.00" and last_year["diseases"] == []
@@ -88,7 +88,7 @@ def test_insured_person_sees_own_balances_with_exact_figures(app, client, scene)
 def test_staff_in_scope_see_a_persons_balances_and_others_are_refused(app, client, scene, make, nmg_staff):
     s = scene
     settle(s["person"], s["hospital"], "1000.00", date(2026, 3, 2))
-    expected = {"FCG001": ("2000.00", "800.00", "1200.00", "560.00"), "FCG002": ("2500.00", "0.00", "2500.00", "0.00")}
+    expected = {"FCG001": ("2000.00", "560.00", "1440.00", "560.00"), "FCG002": ("2500.00", "0.00", "2500.00", "0.00")}
     idn = s["person"].id_number
     for username in ("fcg_yibao", "zy_yibao", "fcg_review"):  # the 门特结算 page's scope: any hospital of the region, agency
         r = balances(api(client).login(username), idn.lower() if username == "fcg_review" else idn)
@@ -129,27 +129,28 @@ def estimate_body(**changes):
 
 def test_estimate_matches_the_service_and_a_hand_computed_example_and_saves_nothing(app, client, scene):
     s = scene
-    settle(s["person"], s["hospital"], "1000.00", date(2026, 3, 2))  # deductible paid, 800 of the limit used
+    settle(s["person"], s["hospital"], "1000.00", date(2026, 3, 2))  # deductible paid, the fund paid 560
     me = api(client).login(s["person"].username)
     before = balances(me).get_json()
     rows, audits = count(BenefitSettlement), count(AuditLog)
-    r = me.post("/benefits/estimate", estimate_body())
+    r = me.post("/benefits/estimate", estimate_body(eligible="2500.00"))
     assert r.status_code == 200, r.get_json()
     est = r.get_json()
-    # By hand: deductible already paid (0 now); 1500 above it; only 1200 of the 2000 limit left, so
-    # 1200 counted × 70% = 840 from the fund; the person pays 1500 − 840 = 660; nothing left after.
-    assert est["covered"] and est["reason"] and "年度限额已用完" in est["reason"]
+    # By hand: deductible already paid (0 now); 2500 above it × 70% = 1750, but the fund pays at most
+    # 2000 a year and has paid 560: 1440 from the fund; the person pays 2500 − 1440 = 1060; nothing left after.
+    assert est["covered"] and "年度支付限额 2000.00 元本次用完" in est["reason"]
     assert (est["eligible"], est["deductible_paid"], est["limit_used"], est["reimbursed"], est["own"]) == (
-        "1500.00", "0.00", "1200.00", "840.00", "660.00")
+        "2500.00", "0.00", "1440.00", "1440.00", "1060.00")
     assert (est["ratio"], est["annual_limit"], est["limit_left_after"]) == ("0.70", "2000.00", "0.00")
     steps = {st["label"]: st["amount"] for st in est["steps"]}
-    assert steps["起付标准"] == "0.00" and steps["起付标准以上费用"] == "1500.00"
-    assert steps["计入限额的费用"] == "1200.00" and steps["按比例计算"] == "840.00"
-    assert steps["报销金额"] == "840.00" and steps["个人负担"] == "660.00" and steps["限额余额"] == "0.00"
+    assert steps["起付标准"] == "0.00" and steps["起付标准以上费用"] == "2500.00"
+    assert steps["按比例计算"] == "1750.00" and steps["限额封顶"] == "1440.00"
+    assert steps["报销金额"] == "1440.00" and steps["个人负担"] == "1060.00" and steps["限额余额"] == "0.00"
+    assert not any("min(" in st["detail"] for st in est["steps"])
     assert [st["label"] for st in est["steps"]][:3] == ["费用", "待遇年度", "认定"]
     # The same as the service gives for the same visit.
     visit = make_visit(s["person"], as_().today(s["person"].region_code), institution_code=FCG_HOSPITAL, disease_code="FCG001",
-                           visit_date="2026-11-20", eligible="1500.00")
+                           visit_date="2026-11-20", eligible="2500.00")
     service = ben.estimate(as_(s["person"]), visit)
     assert {k: v for k, v in est.items() if k != "person"} == {k: v for k, v in service.items() if k != "person_id"}
     # Nothing written: no settlement, no audit row, the balances as before.
@@ -158,10 +159,11 @@ def test_estimate_matches_the_service_and_a_hand_computed_example_and_saves_noth
     # Staff in scope get the same figures for the same visit (a hospital: its own hospital by default).
     office = api(client).login("fcg_yibao")
     body = estimate_body(institution=None, person_id_number=s["person"].id_number)
+    body["eligible"] = "2500.00"
     r = office.post("/benefits/estimate", body)
     assert r.status_code == 200 and r.get_json() == est
     agency = api(client).login("fcg_review")
-    assert agency.post("/benefits/estimate", estimate_body(person_id_number=s["person"].id_number)).get_json() == est
+    assert agency.post("/benefits/estimate", estimate_body(eligible="2500.00", person_id_number=s["person"].id_number)).get_json() == est
     assert count(BenefitSettlement) == rows
 
 
@@ -174,8 +176,8 @@ def test_estimate_first_visit_of_the_year_and_items(app, client, scene):
     est = r.get_json()
     assert r.status_code == 200, est
     assert (est["eligible"], est["deductible_paid"], est["limit_used"], est["reimbursed"], est["own"]) == (
-        "500.00", "200.00", "300.00", "210.00", "290.00")
-    assert est["reason"] is None and est["limit_left_after"] == "1700.00"
+        "500.00", "200.00", "210.00", "210.00", "290.00")
+    assert est["reason"] is None and est["limit_left_after"] == "1790.00"
     for eligible in ("500.00", "500", " "):
         r = me.post("/benefits/estimate", estimate_body(eligible=eligible, items=items))
         assert r.status_code == 200 and r.get_json() == est

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from core.extensions import db
-from core.models import AuditLog, BenefitSettlement, InpatientStay
+from core.models import AuditLog, BenefitSettlement, InpatientStay, InsuredCategoryChange
 from core.benefits import service as ben
+from core.benefits import stays
 from core.benefits.inputs import Visit
 from tests.conftest import login
 from tests.test_benefits import FCG_HOSPITAL, on, recognise
@@ -53,8 +54,10 @@ def test_person_sees_this_years_deductible_and_limits_with_bars(app, client, sce
     html = client.get("/benefits").get_data(as_text=True)
     assert "我的门特待遇(2026 年)" in html
     assert "已用 <strong>200.00</strong> / 200.00 元" in html  # the deductible, paid in full
-    assert "已用 <strong>800.00</strong> / 2000.00 元" in html and "1200.00" in html  # 高血压 limit used/left
-    assert "已用 <strong>0.00</strong> / 2500.00 元" in html  # 糖尿病 untouched
+    # 高血压's 年度支付限额: what the fund has paid (800 × 70%) and what it may still pay.
+    assert "年度支付限额(基金一年内最多支付)" in html and "可报销费用" not in html
+    assert "基金已支付 <strong>560.00</strong> / 2000.00 元" in html and "<strong>1440.00</strong> 元" in html
+    assert "基金已支付 <strong>0.00</strong> / 2500.00 元" in html  # 糖尿病 untouched
     assert html.count("<progress") == 3 and "示例" in html
     assert "560.00" in html  # the settlement row
     assert "我的待遇" in html  # in the navigation
@@ -74,11 +77,12 @@ def test_hospital_looks_up_estimates_records_and_reverses(app, client, scene):
     est = client.post(f"{url}/estimate", data=visit_form(eligible="3000"), headers={"HX-Request": "true"})
     text = est.get_data(as_text=True)
     assert est.status_code == 200 and 'id="estimate-result"' in text and "<html" not in text
-    assert "报销 <strong>1400.00</strong> 元" in text and "起付标准" in text and "70%" in text
+    # (3000 − 200) × 70% = 1960, within the 2000 the fund pays at most; the steps in words, no formula.
+    assert "报销 <strong>1960.00</strong> 元" in text and "起付标准" in text and "70%" in text and "min(" not in text
     assert count(BenefitSettlement) == 0
     # Without JavaScript the same button posts the form and gets the whole page with the result.
     full = client.post(f"{url}/estimate", data=visit_form(eligible="3000")).get_data(as_text=True)
-    assert "<html" in full and "报销 <strong>1400.00</strong> 元" in full
+    assert "<html" in full and "报销 <strong>1960.00</strong> 元" in full
     # 结算并登记 at another hospital is refused, as in the API (it used to be silently recorded at the
     # clerk's own hospital); the form leaves the institution out: the clerk's own hospital.
     r = client.post(f"{url}/visits", data=visit_form(institution="H450603001"))
@@ -215,24 +219,36 @@ def test_hospital_records_a_discharge_on_an_open_stay(app, client, scene):
     assert other.post(f"/staff/benefits/stays/{rows[2].id}/reverse", data={"reason": "x"}).status_code == 404
 
 
-def test_agency_records_a_retirement_and_later_visits_use_the_new_ratio(app, client, scene):
+def test_agency_records_a_retirement_with_its_date_and_visits_use_the_category_of_their_day(app, client, scene):
     s = scene
     first = ben.settle(as_(s["hospital"]), Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 3, 1), Decimal("1200")))
     db.session.commit()
     login(client, "fcg_review")
     look_up(client, s["person"])
     url = f"/staff/benefits/people/{s['person'].id}"
-    assert client.post(f"{url}/category", data={"scheme": "employee", "category": "pensioner"}).status_code == 422
-    client.post(f"{url}/category", data={"scheme": "employee", "category": "retired"})
+    bad = client.post(f"{url}/category", data={"scheme": "employee", "category": "pensioner", "effective_from": "2026-07-01"})
+    assert bad.status_code == 422 and "请选择人员类别" in bad.get_data(as_text=True)
+    late = client.post(f"{url}/category", data={"scheme": "employee", "category": "retired", "effective_from": "2026-12-01"})
+    assert late.status_code == 422 and "不能晚于今天" in late.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(InsuredCategoryChange)) == 1  # as registered; nothing added
+    client.post(f"{url}/category", data={"scheme": "employee", "category": "retired", "effective_from": "2026-07-01",
+                                         "reason": "办理退休"})
     db.session.expire_all()
     assert s["person"].insured_category == "retired"
     assert db.session.scalar(select(func.count()).where(AuditLog.action == "person.category")) == 1
+    page = client.get(url).get_data(as_text=True)
+    assert "2026-07-01 起" in page and "办理退休" in page and "注册时起" in page  # the history, both rows
+    june = ben.settle(as_(s["hospital"]), Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 6, 20), Decimal("100")))
     later = ben.settle(as_(s["hospital"]), Visit(s["person"], FCG_HOSPITAL, "FCG001", date(2026, 9, 1), Decimal("100")))
-    assert (first.category, first.ratio, later.category, later.ratio) == ("employed", "0.70", "retired", "0.75")
-    hospital = app.test_client()  # 医保科 cannot change it
+    assert [(r.category, r.ratio) for r in (first, june, later)] == [("employed", "0.70"), ("employed", "0.70"), ("retired", "0.75")]
+    db.session.commit()
+    detail = client.get(f"/benefits/settlements/{later.id}").get_data(as_text=True)
+    assert "职工退休" in detail and "75%" in detail and "0.75" not in detail
+    hospital = app.test_client()  # 医保科 sees the history but cannot change it
     login(hospital, "fcg_yibao")
     look_up(hospital, s["person"])
-    assert hospital.post(f"{url}/category", data={"scheme": "resident", "category": "retired"}).status_code == 403
+    assert "2026-07-01 起" in hospital.get(url).get_data(as_text=True)
+    assert hospital.post(f"{url}/category", data={"scheme": "resident", "effective_from": "2026-08-01"}).status_code == 403
 
 
 def test_the_ledger_pages_through_a_busy_year(app, client, scene):
@@ -247,3 +263,40 @@ def test_the_ledger_pages_through_a_busy_year(app, client, scene):
     assert f"第 {rows[-1].id} 号" in first and f"第 {rows[4].id} 号" not in first and "更早的结算记录" in first
     older = client.get(f"/benefits?year=2026&before={rows[5].id}").get_data(as_text=True)
     assert f"第 {rows[4].id} 号" in older and f"第 {rows[0].id} 号" in older and "更早的结算记录" not in older
+
+
+def test_results_ratios_and_stays_read_the_same_on_every_page(app, client, scene):
+    """A reversal says what it reverses; a 0.00 settlement because the limit is used up says so; the
+    ratio reads 70%; a stay reads 入院 … 出院 on the person page, the estimate and the settlement."""
+    s = scene
+    person, hospital = s["person"], s["hospital"]
+    full = ben.settle(as_(hospital), Visit(person, FCG_HOSPITAL, "FCG001", date(2026, 3, 1), Decimal("3100")))
+    nothing = ben.settle(as_(hospital), Visit(person, FCG_HOSPITAL, "FCG001", date(2026, 3, 2), Decimal("100")))
+    wrong = ben.settle(as_(hospital), Visit(person, FCG_HOSPITAL, "FCG002", date(2026, 3, 3), Decimal("100")))
+    back = ben.reverse(as_(hospital), wrong, "重复登记")
+    stays.record_stay(as_(hospital), person, institution_code=FCG_HOSPITAL, admitted_on="2026-08-23", discharged_on="2026-08-31")
+    during = ben.settle(as_(hospital), Visit(person, FCG_HOSPITAL, "FCG001", date(2026, 8, 25), Decimal("100")))
+    db.session.commit()
+    assert (full.reimbursed_fen, nothing.reimbursed_fen) == (200000, 0)  # 2900 × 70% = 2030, capped at 2000
+    login(client, "fcg_yibao")
+    look_up(client, person)
+    url = f"/staff/benefits/people/{person.id}"
+    page = client.get(url).get_data(as_text=True)
+    stay_text = "2026-08-23 入院,2026-08-31 出院"
+    assert page.count(stay_text) == 2  # the stay list and the refused visit's reason in the ledger
+    assert f"冲销(冲正)<a href=\"/benefits/settlements/{wrong.id}\">第 {wrong.id} 号结算</a>" in page
+    assert page.count("部分支付") == 1  # the visit that reached the limit; the next one paid nothing:
+    assert "限额已用完</span> 高血压年度支付限额 2000.00 元已用完,本次不予支付" in page
+    reversal = client.get(f"/benefits/settlements/{back.id}").get_data(as_text=True)
+    assert "冲销记录</span> 冲销(冲正)" in reversal and "按规定支付" not in reversal
+    empty = client.get(f"/benefits/settlements/{nothing.id}").get_data(as_text=True)
+    assert "年度支付限额已用完,本次不予支付" in empty and "部分支付" not in empty
+    assert "<td>70%</td>" in empty and "0.70" not in empty
+    assert stay_text in client.get(f"/benefits/settlements/{during.id}").get_data(as_text=True)
+    est = client.post(f"{url}/estimate", data=visit_form(visit_date="2026-08-24"), headers={"HX-Request": "true"})
+    assert stay_text in est.get_data(as_text=True)
+    # The person sees the same words.
+    me = app.test_client()
+    login(me, person.username)
+    mine = me.get("/benefits").get_data(as_text=True)
+    assert "限额已用完</span> 高血压年度支付限额 2000.00 元已用完,本次不予支付" in mine and stay_text in mine

@@ -82,27 +82,33 @@ def test_policy_comes_from_the_region_data_files(app):
 
 
 def test_in_service_hypertension_3000_against_a_2000_limit_at_70_percent(fcg):
-    """FACTS.md: 高血压 2000 元 limit, 70% 在职. 3000 元 eligible over the year, sample deductible 200."""
+    """FACTS.md: 高血压 年度支付限额 2000 元 (what the fund pays), 70% 在职; sample deductible 200.
+    3000 元 eligible over the year → min((3000 − 200) × 70%, 2000) = 1960 (not 1400)."""
     person, staff = fcg
     assert regions().benefit_policy("450600", 2026).deductible["employed"] == Decimal("200")
     a = settle(person, staff, "1000.00", date(2026, 3, 2))
     b = settle(person, staff, "1000.00", date(2026, 5, 6))
     c = settle(person, staff, "1000.00", date(2026, 9, 9))
-    # 1: 200 deductible, 800 counted -> 560. 2: 1000 counted -> 700. 3: only 200 of the limit left -> 140.
+    # 1: 200 deductible, 800 × 70% = 560. 2 and 3: 1000 × 70% = 700 each (the fund has paid 1960 of 2000).
     assert [(r.deductible_fen, r.limit_used_fen, r.reimbursed_fen, r.own_fen) for r in (a, b, c)] == [
-        (20000, 80000, 56000, 44000), (0, 100000, 70000, 30000), (0, 20000, 14000, 86000),
+        (20000, 56000, 56000, 44000), (0, 70000, 70000, 30000), (0, 70000, 70000, 30000),
     ]
-    assert "年度限额已用完" in c.reason and "800.00" in c.reason
-    assert sum(r.reimbursed_fen for r in (a, b, c)) == 140000  # 1400 元 back, 1600 元 the person's
-    assert c.limit_left_fen == 0 and c.ratio == "0.70" and c.annual_limit_fen == 200000
+    assert sum(r.reimbursed_fen for r in (a, b, c)) == 196000 and c.reason is None
+    assert c.limit_left_fen == 4000 and c.ratio == "0.70" and c.annual_limit_fen == 200000
     assert c.policy_version == regions().benefit_policy("450600", 2026).version
+    # 4: 100 × 70% = 70 but only 40 is left: paid 40, the limit reached to the fen.
+    d = settle(person, staff, "100.00", date(2026, 10, 1))
+    assert (d.reimbursed_fen, d.limit_used_fen, d.own_fen, d.limit_left_fen) == (4000, 4000, 6000, 0)
+    assert "年度支付限额 2000.00 元本次用完" in d.reason and "70.00" in d.reason and "30.00" in d.reason
     bal = ben.balances(as_(), person, 2026)
     assert bal["deductible"] == {"amount": "200.00", "used": "200.00", "left": "0.00", "percent": 100}
-    [d] = bal["diseases"]
-    assert (d["limit"], d["used"], d["left"], d["reimbursed"], d["ratio"]) == ("2000.00", "2000.00", "0.00", "1400.00", "70%")
+    [row] = bal["diseases"]
+    assert (row["limit"], row["used"], row["left"], row["reimbursed"], row["ratio"], row["basis"]) == (
+        "2000.00", "2000.00", "0.00", "2000.00", "70%", "fund")
     # Once the limit is used up, a further visit is covered but pays nothing: all of it is the person's.
-    d4 = settle(person, staff, "50.00", date(2026, 10, 1))
-    assert d4.covered and d4.reimbursed_fen == 0 and d4.own_fen == 5000 and "年度限额已用完" in d4.reason
+    e = settle(person, staff, "50.00", date(2026, 10, 2))
+    assert e.covered and e.reimbursed_fen == 0 and e.own_fen == 5000
+    assert "年度支付限额 2000.00 元已用完,本次不予支付" in e.reason
 
 
 def test_retired_ratio_and_the_steps_shown(make, fcg_staff):
@@ -110,8 +116,8 @@ def test_retired_ratio_and_the_steps_shown(make, fcg_staff):
     recognise(make, fcg_staff["reviewer"], person, ["FCG001"], date(2026, 1, 5))
     on(date(2026, 11, 23))
     est = ben.estimate(as_(fcg_staff["reviewer"]), visit(person, "3000", date(2026, 6, 1)))
-    # Deductible 100 (退休, sample), 2900 above it, 2000 counted, 75% -> 1500.
-    assert (est["deductible_paid"], est["limit_used"], est["reimbursed"], est["own"]) == ("100.00", "2000.00", "1500.00", "1500.00")
+    # Deductible 100 (退休, sample), 2900 above it × 75% = 2175, capped at the 2000 the fund pays at most.
+    assert (est["deductible_paid"], est["limit_used"], est["reimbursed"], est["own"]) == ("100.00", "2000.00", "2000.00", "1000.00")
     labels = [s["label"] for s in est["steps"]]
     assert labels[:3] == ["费用", "待遇年度", "认定"] and "起付标准" in labels and labels[-1] == "限额余额"
     assert any("75%" in s["detail"] for s in est["steps"])
@@ -126,11 +132,12 @@ def test_two_diseases_share_one_deductible(make, fcg_staff):
     a = settle(person, staff, "150.00", date(2026, 2, 1), disease="FCG001")
     b = settle(person, staff, "500.00", date(2026, 2, 3), disease="FCG002")
     assert (a.deductible_fen, a.reimbursed_fen) == (15000, 0)
-    # Only 50 of the 200 deductible is left for 糖尿病: 450 counted at 70% = 315.
-    assert (b.deductible_fen, b.limit_used_fen, b.reimbursed_fen) == (5000, 45000, 31500)
+    # Only 50 of the 200 deductible is left for 糖尿病: 450 × 70% = 315 paid by the fund.
+    assert (b.deductible_fen, b.limit_used_fen, b.reimbursed_fen) == (5000, 31500, 31500)
     bal = ben.balances(as_(), person, 2026)
     assert bal["deductible"]["used"] == "200.00"
-    assert {d["code"]: d["left"] for d in bal["diseases"]} == {"FCG001": "2000.00", "FCG002": "2050.00"}
+    # Each disease has its own limit: 糖尿病's 2500 less the 315 paid.
+    assert {d["code"]: d["left"] for d in bal["diseases"]} == {"FCG001": "2000.00", "FCG002": "2185.00"}
 
 
 def test_a_region_with_one_deductible_per_disease(make, fcg_staff, monkeypatch):
@@ -240,7 +247,9 @@ def test_year_boundary(fcg):
     assert (dec.benefit_year, jan.benefit_year) == (2026, 2027)
     # Each year owes its own deductible and has its own limit.
     assert dec.deductible_fen == jan.deductible_fen == 20000
-    assert dec.reimbursed_fen == jan.reimbursed_fen == 140000
+    assert dec.reimbursed_fen == jan.reimbursed_fen == 161000  # (2500 − 200) × 70%, under the 2000 limit
+    jan2 = settle(person, staff, "1000", date(2027, 1, 3))  # 700 computed, 390 left of 2027's limit
+    assert jan2.reimbursed_fen == 39000
     assert ben.balances(as_(), person, 2027)["diseases"][0]["left"] == "0.00"
     assert dec.settled_on == date(2027, 1, 5)
     # Reversed in 2027, the December visit gives back 2026's deductible and limit, not 2027's.
@@ -259,13 +268,16 @@ def test_year_rule_by_settlement_date(fcg, monkeypatch):
     assert ben.balances(as_(), person, 2026)["deductible"]["used"] == "0.00"
 
 
-def test_limit_as_a_cap_on_the_fund_payment(fcg, monkeypatch):
+def test_a_region_whose_limit_caps_the_eligible_cost(fcg, monkeypatch):
+    """limit_basis = "eligible" (a region whose policy sets a 年度费用限额): only the cost within
+    the limit is reimbursed at the ratio. 3000 in the year, 200 deductible: 2000 counted × 70% = 1400."""
     person, staff = fcg
-    patch_policy(monkeypatch, limit_basis="fund")
+    patch_policy(monkeypatch, limit_basis="eligible")
     a = settle(person, staff, "3000", date(2026, 3, 1))
-    b = settle(person, staff, "1000", date(2026, 4, 1))
-    assert a.reimbursed_fen == 196000  # (3000 - 200) × 70% = 1960, under the 2000 cap
-    assert b.reimbursed_fen == 4000 and "基金支付限额已用完" in b.reason  # 700 computed, 40 left
+    assert (a.limit_used_fen, a.reimbursed_fen) == (200000, 140000)
+    assert "年度费用限额 2000.00 元本次用完,超出限额的 800.00 元" in a.reason
+    b = settle(person, staff, "100", date(2026, 4, 1))
+    assert b.reimbursed_fen == 0 and "年度费用限额 2000.00 元已用完,本次不予支付" in b.reason
 
 
 def test_rounding_is_half_up_to_the_fen(make, fcg_staff):
@@ -444,8 +456,9 @@ def test_two_settlements_at_once_do_not_both_use_the_deductible(app, fcg, monkey
     rows = db.session.scalars(select(BenefitSettlement).order_by(BenefitSettlement.id)).all()
     assert len(rows) == 2
     assert sum(r.deductible_fen for r in rows) == 20000  # one deductible, not two
-    assert sum(r.limit_used_fen for r in rows) == 200000  # 1300 + 700: the 2000 limit, not 2600
-    assert sum(r.reimbursed_fen for r in rows) == 140000
+    # (1500 − 200) × 70% = 910 and 1500 × 70% = 1050: 1960; both paying the deductible would give 1820.
+    assert sum(r.limit_used_fen for r in rows) == 196000
+    assert sum(r.reimbursed_fen for r in rows) == 196000
 
 
 def test_import_a_days_visits_from_csv(app, runner, fcg, tmp_path):

@@ -582,7 +582,7 @@ def test_hospital_estimates_and_records_a_visit_and_the_person_sees_the_bar(make
     page.get_by_label("符合门特支付范围的费用(元)").fill("3000")
     page.get_by_role("button", name="试算(不保存)").click()
     result = page.locator("#estimate-result")
-    expect(result).to_contain_text("报销 1400.00 元")
+    expect(result).to_contain_text("报销 1960.00 元")  # (3000 − 200) × 70%, within the 2000 the fund pays at most
     expect(result).to_contain_text("起付标准")
     assert any(r.method == "POST" and r.url.endswith("/estimate") and r.headers.get("hx-request") for r in page.traffic.requests)
     page.get_by_label("符合门特支付范围的费用(元)").fill("1000")
@@ -594,4 +594,4 @@ def test_hospital_estimates_and_records_a_visit_and_the_person_sees_the_bar(make
     login(page, id_number)
     page.get_by_role("link", name="我的待遇").click()
     expect(page.locator("progress")).to_have_count(2)
-    expect(page.get_by_text("已用 800.00 / 2000.00 元")).to_be_visible()
+    expect(page.get_by_text("基金已支付 560.00 / 2000.00 元")).to_be_visible()

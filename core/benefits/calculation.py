@@ -13,21 +13,24 @@ so a whole batch is settled from one load and the rule is tested with plain valu
    requires chosen institutions and the visit is elsewhere (the recognising hospital counts as chosen).
 3. Deductible (起付标准): what is left of the year's deductible is paid first by the person. With
    ``one_deductible_across_diseases`` one deductible covers all the person's diseases in the year.
-4. Limit: ``limit_basis = "eligible"``: the amount above the deductible is counted up to what is
-   left of the disease's annual limit and reimbursed at the ratio; ``"fund"``: the reimbursement
-   (amount above the deductible × ratio) is capped at what is left of the limit.
+4. Limit: ``limit_basis = "fund"`` (seed 001's 年度支付限额, both regions): the reimbursement
+   (amount above the deductible × ratio) is capped at what is left of the disease's annual limit,
+   so e.g. 3000 元 in a year, 200 deductible, 70%, limit 2000 → min(2800 × 70%, 2000) = 1960.
+   ``"eligible"`` (a region whose policy sets a 年度费用限额): the amount above the deductible is
+   counted up to what is left of the limit and reimbursed at the ratio.
 5. The person's share is the eligible amount minus the reimbursement.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
 from core.benefits.inputs import Visit
 from core.benefits.money import ZERO, from_fen, round_fen, to_fen, yuan
 from core.kernel.errors import Invalid
-from core.kernel.types import BENEFIT_CATEGORIES, BenefitPolicy, BenefitRate, benefit_category
+from core.kernel.types import BENEFIT_CATEGORIES, BenefitPolicy, BenefitRate
+from core.people.categories import category_on
 from core.recognitions import rules as recognition_rules
 from core.recognitions.rules import OpenRenewal
 
@@ -43,6 +46,14 @@ class PersonLedger:
     chosen: list  # ChosenInstitution rows no reversal cancels
     deductible_used: dict[tuple[int, str], int]  # (year, disease) -> fen
     limit_used: dict[tuple[int, str], int]
+    categories: list = field(default_factory=list)  # InsuredCategoryChange rows (history)
+    # year -> the deductible amounts (fen) the year's settlements were made under: with a category
+    # change in the year, a deductible met under the old category stays met.
+    deductible_amounts: dict[int, set[int]] = field(default_factory=dict)
+
+    def deductible_met(self, year: int) -> bool:
+        used = self.deductible_used_fen(year, None)
+        return any(0 < amount <= used for amount in self.deductible_amounts.get(year, ()))
 
     def deductible_used_fen(self, year: int, disease: str | None) -> int:
         return sum(v for (y, d), v in self.deductible_used.items() if y == year and (disease is None or d == disease))
@@ -51,6 +62,8 @@ class PersonLedger:
         key = (calc.benefit_year, calc.visit.disease_code)
         self.deductible_used[key] = self.deductible_used.get(key, 0) + to_fen(calc.deductible_paid)
         self.limit_used[key] = self.limit_used.get(key, 0) + to_fen(calc.limit_used)
+        if calc.covered:
+            self.deductible_amounts.setdefault(calc.benefit_year, set()).add(to_fen(calc.deductible_amount))
 
 
 @dataclass
@@ -90,8 +103,10 @@ def benefit_year(regions, region: str, visit_date: date, settled_on: date) -> in
     return settled_on.year if policy.year_rule == "settlement" else visit_date.year
 
 
-def person_category(person) -> str:
-    category = benefit_category(person.insured_scheme, person.insured_category)
+def person_category(person, history: list | None = None, day: date | None = None) -> str:
+    """The person's benefit category on ``day`` (the visit date) from their category history; without
+    a day, the category registered now."""
+    category = category_on(person, history or [], day or date.max)
     if category is None:
         raise Invalid("参保人的参保类别(职工在职/职工退休/城乡居民)未登记,请先到经办机构登记后再结算。",
                       fields={"person": "参保类别未登记"})
@@ -109,7 +124,7 @@ def calculate(regions, ledger: PersonLedger, visit: Visit, settled_on: date) -> 
     policy = regions.benefit_policy(region, year)
     if not policy.configured:
         raise Invalid(f"本地区未配置 {year} 年度的门特待遇政策,暂不能结算。")
-    category = person_category(person)
+    category = person_category(person, ledger.categories, visit.visit_date)  # in force on the visit date
     disease = regions.disease(region, visit.disease_code, year)
     if disease is None and not ledger.recognitions.get(visit.disease_code):
         # Neither in the catalogue nor ever recognised: a typing error, not a visit to record.
@@ -131,11 +146,8 @@ def calculate(regions, ledger: PersonLedger, visit: Visit, settled_on: date) -> 
     if policy.inpatient_excluded:
         stay = next((st for st in ledger.stays if st.covers(visit.visit_date)), None)
         if stay is not None:
-            until = stay.discharged_on.isoformat() if stay.discharged_on else "尚未出院"
-            calc.reason = (
-                f"就诊日在住院期间({regions.institution_name(region, stay.institution_code)} {stay.admitted_on.isoformat()} 入院,"
-                f"{until}),住院期间不享受门特待遇。"
-            )
+            calc.reason = (f"就诊日在住院期间({regions.institution_name(region, stay.institution_code)} {stay.period}),"
+                           "住院期间不享受门特待遇。")
             return calc
     if policy.chosen_institution_required:
         allowed = chosen_institutions(regions, ledger, visit.visit_date, rec)
@@ -153,6 +165,8 @@ def calculate(regions, ledger: PersonLedger, visit: Visit, settled_on: date) -> 
     scope = None if policy.one_deductible_across_diseases else visit.disease_code
     calc.deductible_used_before = from_fen(ledger.deductible_used_fen(year, scope))
     calc.deductible_left_before = max(calc.deductible_amount - calc.deductible_used_before, ZERO)
+    if policy.one_deductible_across_diseases and ledger.deductible_met(year):
+        calc.deductible_left_before = ZERO  # met this year, perhaps under a category since changed
     calc.deductible_paid = min(visit.eligible, calc.deductible_left_before)
     above = visit.eligible - calc.deductible_paid
 
@@ -166,14 +180,29 @@ def calculate(regions, ledger: PersonLedger, visit: Visit, settled_on: date) -> 
         calc.reimbursed = min(calc.computed, calc.limit_left_before)
         calc.limit_used = calc.reimbursed
         if calc.reimbursed < calc.computed:
-            calc.reason = f"{calc.disease_name}年度基金支付限额已用完,超出部分 {yuan(calc.computed - calc.reimbursed)} 元由个人负担。"
+            calc.reason = limit_reason(calc)
     else:
         calc.limit_used = min(above, calc.limit_left_before)
         calc.reimbursed = round_fen(calc.limit_used * ratio)
         calc.computed = calc.reimbursed
         if calc.limit_used < above:
-            calc.reason = f"{calc.disease_name}年度限额已用完,超出限额的 {yuan(above - calc.limit_used)} 元由个人负担。"
+            calc.reason = limit_reason(calc)
     return calc
+
+
+def limit_reason(calc: Calculation) -> str:
+    """Why a covered visit gets less than its ratio gives: the disease's annual limit ran out."""
+    if calc.policy.limit_basis == "fund":
+        total = f"{calc.disease_name}年度支付限额 {yuan(calc.limit)} 元"
+        if calc.reimbursed == ZERO:
+            return f"{total}已用完,本次不予支付(按比例本应支付 {yuan(calc.computed)} 元),费用由个人负担。"
+        return (f"{total}本次用完:按比例本应支付 {yuan(calc.computed)} 元,只支付限额尚余的 {yuan(calc.reimbursed)} 元,"
+                f"其余 {yuan(calc.computed - calc.reimbursed)} 元由个人负担。")
+    total = f"{calc.disease_name}年度费用限额 {yuan(calc.limit)} 元"
+    over = calc.visit.eligible - calc.deductible_paid - calc.limit_used
+    if calc.reimbursed == ZERO:
+        return f"{total}已用完,本次不予支付,费用由个人负担。"
+    return f"{total}本次用完,超出限额的 {yuan(over)} 元费用由个人负担。"
 
 
 def chosen_institutions(regions, ledger: PersonLedger, on: date, rec) -> set[str]:

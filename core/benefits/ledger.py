@@ -13,6 +13,7 @@ from core.benefits.calculation import PersonLedger
 from core.context import Context
 from core.extensions import db
 from core.models import BenefitSettlement, ChosenInstitution, InpatientStay, Recognition, User
+from core.people.categories import history_of
 from core.people.scope import record_scope
 from core.recognitions.service import open_renewals
 
@@ -72,13 +73,25 @@ def load_ledgers(ctx: Context, people: list[User], years) -> dict[int, PersonLed
         .where(BenefitSettlement.person_id.in_(ids), BenefitSettlement.benefit_year.in_(years))
         .group_by(BenefitSettlement.person_id, BenefitSettlement.benefit_year, BenefitSettlement.disease_code)
     ).all()
+    categories = history_of(ids)
     ledgers = {
-        p.id: PersonLedger(p, dict(by_person.get(p.id, {})), renewals, stays.get(p.id, []), chosen.get(p.id, []), {}, {})
+        p.id: PersonLedger(p, dict(by_person.get(p.id, {})), renewals, stays.get(p.id, []), chosen.get(p.id, []), {}, {},
+                           categories=categories.get(p.id, []))
         for p in people
     }
     for pid, year, disease, deductible, limit in totals:
         ledgers[pid].deductible_used[(year, disease)] = int(deductible or 0)
         ledgers[pid].limit_used[(year, disease)] = int(limit or 0)
+    # The deductible amounts the years' covered settlements were made under (see PersonLedger.deductible_met).
+    amounts = db.session.execute(
+        select(BenefitSettlement.person_id, BenefitSettlement.benefit_year, BenefitSettlement.deductible_amount_fen)
+        .where(BenefitSettlement.person_id.in_(ids), BenefitSettlement.benefit_year.in_(years),
+               BenefitSettlement.covered.is_(True), BenefitSettlement.reversal_of_id.is_(None),
+               BenefitSettlement.deductible_amount_fen.is_not(None))
+        .distinct()
+    ).all()
+    for pid, year, amount in amounts:
+        ledgers[pid].deductible_amounts.setdefault(year, set()).add(int(amount))
     return ledgers
 
 

@@ -40,8 +40,14 @@ def percent(used: Decimal, total: Decimal) -> int:
     return int(min(max(used / total * 100, Decimal(0)), Decimal(100)))
 
 
-def ratio_text(ratio: Decimal) -> str:
-    """0.85 -> "85%"."""
+def ratio_text(ratio: Decimal | str | None) -> str:
+    """0.85 (or the stored "0.85") -> "85%": every page shows a ratio this way. "" for none."""
+    if ratio is None or ratio == "":
+        return ""
+    if isinstance(ratio, str):
+        if ratio.endswith("%"):
+            return ratio
+        ratio = Decimal(ratio)
     return f"{(ratio * 100).normalize():f}%"
 
 

@@ -3,11 +3,13 @@ pages and the JSON API render (amounts as strings like "123.45")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from core.benefits.calculation import Calculation
 from core.benefits.money import ZERO, from_fen, percent, ratio_text, yuan
-from core.kernel.types import BENEFIT_CATEGORIES, benefit_category
+from core.kernel.types import BENEFIT_CATEGORIES
+from core.people.categories import category_on
 
 
 @dataclass
@@ -24,7 +26,7 @@ def explain(regions, calc: Calculation) -> list[Step]:
     steps = [
         Step("费用", f"{v.visit_date.isoformat()} {regions.institution_name(region, v.institution_code)} {name},符合门特支付范围的费用", v.eligible),
         Step("待遇年度", f"{'按结算日期' if policy.year_rule == 'settlement' else '按就诊日期'}计入 {calc.benefit_year} 年度;"
-                        f"人员类别:{BENEFIT_CATEGORIES[calc.category]};政策版本 {policy.version}"),
+                        f"人员类别(按就诊日):{BENEFIT_CATEGORIES[calc.category]};政策版本 {policy.version}"),
     ]
     if not calc.covered:
         steps.append(Step("不予支付", calc.reason or ""))
@@ -36,27 +38,45 @@ def explain(regions, calc: Calculation) -> list[Step]:
     steps.append(Step(
         "起付标准",
         f"{calc.benefit_year} 年度起付标准 {yuan(calc.deductible_amount)} 元({shared}),此前已付 "
-        f"{yuan(calc.deductible_used_before)} 元,尚余 {yuan(calc.deductible_left_before)} 元;本次由个人支付",
+        f"{yuan(calc.deductible_used_before)} 元,尚余 {yuan(calc.deductible_left_before)} 元"
+        f"{'(本年度已按变更前的人员类别付清起付标准,不再重复收取)' if calc.deductible_left_before == ZERO and calc.deductible_used_before < calc.deductible_amount else ''}"
+        ";本次由个人支付",
         calc.deductible_paid,
     ))
     above = v.eligible - calc.deductible_paid
-    steps.append(Step("起付标准以上费用", f"{yuan(v.eligible)} − {yuan(calc.deductible_paid)}", above))
-    pct = ratio_text(calc.rate.ratio)
-    used, left = yuan(calc.limit_used_before), yuan(calc.limit_left_before)
-    category = BENEFIT_CATEGORIES[calc.category]
-    if policy.limit_basis == "fund":
-        steps.append(Step("年度限额", f"{name}年度基金最高支付 {yuan(calc.limit)} 元,已支付 {used} 元,尚余 {left} 元"))
-        steps.append(Step("按比例计算", f"{yuan(above)} × {pct}({category}),按分四舍五入", calc.computed))
-        if calc.reimbursed < calc.computed:
-            steps.append(Step("限额封顶", calc.reason or "", calc.reimbursed))
-    else:
-        steps.append(Step("年度限额", f"{name}年度限额 {yuan(calc.limit)} 元(可报销费用),已使用 {used} 元,尚余 {left} 元"))
-        if calc.limit_used < above:
-            steps.append(Step("计入限额的费用", f"min({yuan(above)}, {left});{calc.reason}", calc.limit_used))
-        steps.append(Step("按比例计算", f"{yuan(calc.limit_used)} × {pct}({category}),按分四舍五入", calc.reimbursed))
+    steps.append(Step("起付标准以上费用", f"费用 {yuan(v.eligible)} 元减去本次个人支付的起付标准 {yuan(calc.deductible_paid)} 元", above))
+    steps.extend(_limit_steps(calc, above))
     steps.append(Step("报销金额", "医保基金支付", calc.reimbursed))
-    steps.append(Step("个人负担", f"{yuan(v.eligible)} − {yuan(calc.reimbursed)}", calc.own))
-    steps.append(Step("限额余额", f"本次后{name}年度限额尚余", calc.limit_left_after))
+    steps.append(Step("个人负担", f"费用 {yuan(v.eligible)} 元减去报销金额 {yuan(calc.reimbursed)} 元", calc.own))
+    steps.append(Step("限额余额", f"本次后{name}{limit_name(policy)}尚余", calc.limit_left_after))
+    return steps
+
+
+def limit_name(policy) -> str:
+    return "年度支付限额" if policy.limit_basis == "fund" else "年度费用限额"
+
+
+def _limit_steps(calc: Calculation, above: Decimal) -> list[Step]:
+    """The limit and ratio steps, in words (a person reads them, not a formula)."""
+    name, pct = calc.disease_name, ratio_text(calc.rate.ratio)
+    used, left = yuan(calc.limit_used_before), yuan(calc.limit_left_before)
+    rate = f"报销比例 {pct}({BENEFIT_CATEGORIES[calc.category]})"
+    if calc.policy.limit_basis == "fund":
+        steps = [
+            Step("年度支付限额", f"{name}年度支付限额 {yuan(calc.limit)} 元(基金一年内最多支付的金额),此前已支付 {used} 元,尚余 {left} 元"),
+            Step("按比例计算", f"起付标准以上费用 {yuan(above)} 元 × {rate},四舍五入到分", calc.computed),
+        ]
+        if calc.reimbursed < calc.computed:
+            detail = ("年度支付限额已用完,本次不予支付" if calc.reimbursed == ZERO
+                      else f"按比例计算的 {yuan(calc.computed)} 元超过限额尚余的 {left} 元,只支付 {left} 元")
+            steps.append(Step("限额封顶", detail, calc.reimbursed))
+        return steps
+    steps = [Step("年度费用限额", f"{name}年度费用限额 {yuan(calc.limit)} 元(一年内可按比例报销的费用),此前已计入 {used} 元,尚余 {left} 元")]
+    if calc.limit_used < above:
+        detail = ("年度费用限额已用完,本次没有可报销的费用" if calc.limit_used == ZERO
+                  else f"起付标准以上费用 {yuan(above)} 元超过限额尚余的 {left} 元,只计入 {left} 元")
+        steps.append(Step("计入限额的费用", detail, calc.limit_used))
+    steps.append(Step("按比例计算", f"计入限额的费用 {yuan(calc.limit_used)} 元 × {rate},四舍五入到分", calc.reimbursed))
     return steps
 
 
@@ -98,7 +118,8 @@ def balances_dict(regions, person, year: int, ledger, reimbursed: dict[str, int]
     """
     region = person.region_code
     policy = regions.benefit_policy(region, year)
-    category = benefit_category(person.insured_scheme, person.insured_category)
+    # The category at the year's end (no change is recorded ahead of its date: today's, this year).
+    category = category_on(person, ledger.categories, date(year, 12, 31))
     out = {
         "person_id": person.id,
         "year": year,
@@ -116,7 +137,8 @@ def balances_dict(regions, person, year: int, ledger, reimbursed: dict[str, int]
         return out
     amount = policy.deductible[category]
     used = from_fen(ledger.deductible_used_fen(year, None))
-    out["deductible"] = {"amount": yuan(amount), "used": yuan(used), "left": yuan(max(amount - used, ZERO)),
+    left = ZERO if policy.one_deductible_across_diseases and ledger.deductible_met(year) else max(amount - used, ZERO)
+    out["deductible"] = {"amount": yuan(amount), "used": yuan(used), "left": yuan(left),
                          "percent": percent(used, amount)}
     # Diseases recognised at some time in the year, then any other disease settled in it.
     codes = [c for c, rows in ledger.recognitions.items() if any(r.start_date.year <= year <= r.end_date.year for r in rows)]

@@ -45,8 +45,7 @@ def record_stay(ctx: Context, person: User, *, institution_code, admitted_on, di
     end = discharged or date.max
     for other in active_rows(InpatientStay, [person.id]).get(person.id, []):
         if other.admitted_on <= end and admitted <= (other.discharged_on or date.max):
-            until = other.discharged_on.isoformat() if other.discharged_on else "未出院"
-            raise Invalid(f"与已登记的住院({other.admitted_on.isoformat()} 至 {until})重叠;如需更正,请先冲销原记录。")
+            raise Invalid(f"与已登记的住院({other.period})重叠;如需更正,请先冲销原记录。")
     stay = InpatientStay(
         person_id=person.id, region_code=person.region_code, division_code=person.division_code,
         institution_code=institution_code, admitted_on=admitted, discharged_on=discharged,

@@ -14,8 +14,8 @@ from core.extensions import db
 from core.kernel.errors import ServiceError
 from core.kernel.roles import Role
 from core.kernel.types import BENEFIT_CATEGORIES, INSURED_SCHEMES, LIMIT_BASES, YEAR_RULES
-from core.models import BenefitSettlement, InpatientStay, User
-from core.people import accounts
+from core.models import CATEGORY_EARLIEST, BenefitSettlement, InpatientStay, User
+from core.people import categories
 from core.people.lookup import find_person
 from core.people.scope import get_visible, person_in_scope
 from core.recognitions.service import for_person
@@ -55,7 +55,7 @@ def settlement(row_id):
 
 def _settlement_page(row: BenefitSettlement, status: int = 200, problems=()):
     return render_template("benefits/settlement.html", row=row, reversal=ledger.reversal_of(row), problems=list(problems),
-                           can_reverse=current_user.role in service.RECORDER_ROLES), status
+                           can_reverse=current_user.role in service.RECORDER_ROLES, CATEGORY_NAMES=BENEFIT_CATEGORIES), status
 
 
 # --- staff -----------------------------------------------------------------------------------------
@@ -112,6 +112,7 @@ def _person_context(person: User, estimate: dict | None = None, form=None, probl
         hospitals=[i for i in info.institutions if i.kind == "hospital"], year=year, today=on,
         estimate=estimate, error=error, form=form or {}, problems=problems or [],
         policy=regions().benefit_policy(person.region_code, year),
+        category_history=list(reversed(categories.history_of([person.id])[person.id])), CATEGORY_EARLIEST=CATEGORY_EARLIEST,
         CATEGORY_NAMES=BENEFIT_CATEGORIES, SCHEME_NAMES=INSURED_SCHEMES, YEAR_RULES=YEAR_RULES, LIMIT_BASES=LIMIT_BASES,
     )
 
@@ -259,9 +260,14 @@ def discharge(stay_id):
 @login_required
 def category(person_id):
     person = _person_for_staff(person_id)
-    return _change_person(person, lambda: accounts.set_insured_category(
-        ctx(), person, scheme=request.form.get("scheme", ""), category=request.form.get("category", "")),
-        "已变更参保类别;此后的结算按新类别计算,已结算的记录不变。")[1]
+    f = request.form
+    result, response = _change_person(person, lambda: categories.record_change(
+        ctx(), person, scheme=f.get("scheme", ""), category=f.get("category", ""), effective_from=f.get("effective_from", ""),
+        reason=f.get("reason", "")), "已登记参保类别变更:生效日期及以后的就诊按新类别结算,之前的就诊仍按原类别。", form=f)
+    if result and result[1]:
+        ids = "、".join(f"第 {r.id} 号" for r in result[1])
+        flash(f"生效日期后已有 {len(result[1])} 笔门特结算按原类别计算({ids}),请核实后冲销并重新结算。", "error")
+    return response
 
 
 @bp.post("/staff/benefits/people/<id:person_id>/chosen")

@@ -20,8 +20,12 @@ INSURED_SCHEMES = {"employee": "职工医保", "resident": "城乡居民医保"}
 BENEFIT_CATEGORIES = {"employed": "职工在职", "retired": "职工退休", "resident": "城乡居民"}
 # Which calendar year a visit counts in (deductible, limits, policy): its visit date or its settlement date.
 YEAR_RULES = {"visit": "按就诊日期所在年度", "settlement": "按结算日期所在年度"}
-# What the annual limit caps: the eligible cost counted after the deductible, or the fund's payment.
-LIMIT_BASES = {"eligible": "年度限额为可报销费用上限(限额内费用按比例报销)", "fund": "年度限额为统筹基金最高支付额"}
+# What the annual limit caps. "fund" (the default): the 年度支付限额 is the most the fund pays for a
+# disease in a year (seed 001 and most published policies). "eligible": kept for regions whose policy
+# sets a 年度费用限额 instead (only the cost within it is reimbursed at the ratio); use it only with
+# such a published policy.
+LIMIT_BASES = {"fund": "年度支付限额为统筹基金一年内最多支付的金额,超出部分由个人负担",
+               "eligible": "年度费用限额为一年内可按比例报销的费用上限(限额内费用按比例报销)"}
 
 
 def benefit_category(scheme: str | None, category: str | None) -> str | None:
@@ -195,7 +199,7 @@ class BenefitPolicy:
     inpatient_excluded: bool = True
     chosen_institution_required: bool = False
     year_rule: str = "visit"  # see YEAR_RULES
-    limit_basis: str = "eligible"  # see LIMIT_BASES
+    limit_basis: str = "fund"  # see LIMIT_BASES
     rates: dict[tuple[str, str], BenefitRate] = field(default_factory=dict)
     sample: bool = True  # the deductibles and rules (rates carry their own flag)
 

@@ -83,6 +83,12 @@ class InpatientStay(db.Model):
     def covers(self, day: date) -> bool:
         return self.admitted_on <= day and (self.discharged_on is None or day <= self.discharged_on)
 
+    @property
+    def period(self) -> str:
+        """"2026-08-23 入院,2026-08-31 出院": the one way every page and message states a stay."""
+        until = f"{self.discharged_on.isoformat()} 出院" if self.discharged_on else "尚未出院"
+        return f"{self.admitted_on.isoformat()} 入院,{until}"
+
 
 class ChosenInstitution(db.Model):
     """A designated institution the person chose for 门特 treatment, from ``start_date``."""

@@ -4,11 +4,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import date
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, event, false, inspect, true
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, event, false, inspect, true
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from core.extensions import db
@@ -132,3 +133,36 @@ def _lookup_values(mapper, connection, target: User) -> None:
         if new or state.attrs[kind].history.has_changes():
             value = getattr(target, kind)
             setattr(target, f"{kind}_hmac", ring.lookup(kind, _lookup_form(kind, value)) if value else None)
+
+
+class InsuredCategoryChange(db.Model):
+    """A person's insurance scheme and category (在职/退休, 城乡居民) from ``effective_from`` on.
+
+    History, never edited: a change (retirement) or a correction is a new row; the row in force on a
+    day is the one with the latest ``effective_from`` on or before it (the later-recorded row wins
+    a tie). The first row (``effective_from`` = ``CATEGORY_EARLIEST``, i.e. as registered) also covers
+    any earlier day. ``User.insured_scheme``/``insured_category`` mirror the row in force today."""
+
+    __tablename__ = "insured_category_changes"
+    __table_args__ = (Index("ix_insured_category_changes_person", "person_id", "effective_from"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    scheme: Mapped[str] = mapped_column(String(10))  # employee / resident
+    category: Mapped[str | None] = mapped_column(String(10))  # employed / retired (employees)
+    effective_from: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    recorded_at = mapped_column(UTCDateTime, default=utcnow)
+
+    recorded_by = relationship("User", foreign_keys=[recorded_by_id])
+
+
+# The effective date of a person's first category: as registered, before any recorded change.
+CATEGORY_EARLIEST = date(2000, 1, 1)
+
+
+@event.listens_for(InsuredCategoryChange, "before_update")
+@event.listens_for(InsuredCategoryChange, "before_delete")
+def _history_is_append_only(mapper, connection, target):
+    raise PermissionError("参保类别变更记录只能追加;更正请登记新的变更。")

@@ -17,7 +17,7 @@ from core.kernel.time import utcnow
 from core.kernel.types import INSURED_CATEGORIES, INSURED_SCHEMES, PHYSICIAN_TITLES
 from core.models import User
 from core.notices.service import notify
-from core.people import login, sessions, tokens
+from core.people import categories, login, sessions, tokens
 from core.people.identity import id_number_problem, mask_id, normalise_id, normalise_login, normalise_phone, phone_problem
 from core.people.passwords import MIN_PASSWORD, password_problem  # noqa: F401  (re-exported)
 
@@ -90,6 +90,7 @@ def register_insured(ctx: Context, *, name, id_number, phone, password, region, 
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
+    categories.record_initial(user, actor)  # the category history starts with the registered one
     audit(ctx, "user.register", user, user=actor or user)
     return user
 
@@ -107,21 +108,6 @@ def _registered_again(ctx: Context, owner_id: int, password: str) -> None:
     except IntegrityError:  # already told today: an attacker cannot flood the owner with SMS
         pass
     audit(ctx, "user.register", ("users", owner_id), result="duplicate", user=None)
-
-
-def set_insured_category(ctx: Context, person: User, *, scheme: str, category: str) -> None:
-    """Agency staff record a change of scheme or category (e.g. retirement). Settlements keep the
-    category they were made with; later ones use the new one. Audited."""
-    actor = ctx.actor
-    if actor.role != Role.AGENCY_REVIEWER or person.role != Role.INSURED or person.region_code != actor.region_code:
-        raise Forbidden("参保类别由本地区经办机构变更。")
-    if actor.division_code and person.division_code != actor.division_code:
-        raise Forbidden("只能变更本辖区参保人的参保类别。")
-    if scheme not in INSURED_SCHEMES or category not in INSURED_CATEGORIES:
-        raise Invalid("请选择参保险种和人员类别。")
-    before = f"{person.insured_scheme}/{person.insured_category}"
-    person.insured_scheme, person.insured_category = scheme, category
-    audit(ctx, "person.category", person, detail=f"{before} -> {scheme}/{category}")
 
 
 def create_staff(ctx: Context, *, username, password, role, name, region=None, division=None, hospital=None, office=None,

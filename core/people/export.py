@@ -28,7 +28,8 @@ from core.kernel.errors import Forbidden
 from core.kernel.roles import Role
 from core.kernel.status import Action, RecStatus, Result
 from core.models import (
-    Application, AuditLog, BenefitSettlement, ChosenInstitution, InpatientStay, Notice, Recognition, User,
+    Application, AuditLog, BenefitSettlement, ChosenInstitution, InpatientStay, InsuredCategoryChange, Notice, Recognition,
+    User,
 )
 from core.models.nhsa import NhsaFiling
 from core.models.operations import NoticeDelivery
@@ -107,6 +108,8 @@ def my_data(ctx: Context, fmt: str = "json") -> dict:
         "chosen_institutions": [{"id": c.id, "institution": c.institution_code, "start_date": _iso(c.start_date),
                                  "end_date": _iso(c.end_date), "reversal_of": c.reversal_of_id}
                                 for c in _rows(ChosenInstitution, person, ChosenInstitution.id)],
+        "insured_categories": [{"scheme": c.scheme, "category": c.category, "effective_from": _iso(c.effective_from),
+                                "reason": c.reason} for c in _rows(InsuredCategoryChange, person, InsuredCategoryChange.id)],
         "notices": _notices(person),
         "national_platform_filings": _filings(person),
         "accesses_by_others": _accesses(person, app_ids),

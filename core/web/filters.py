@@ -6,7 +6,7 @@ import uuid
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from core.benefits.money import yuan
+from core.benefits.money import ratio_text, yuan
 from core.kernel.roles import Role
 from core.kernel.status import Action, RecStatus, Result, Status
 from core.kernel.time import local_date, local_time, missing_official_years
@@ -38,6 +38,7 @@ def init_app(app):
         role_name=Role.label_of,
         rec_status=RecStatus.label_of,
         fen=lambda value: yuan(int(value or 0)),  # integer fen as "1234.50", by Decimal arithmetic
+        ratio=ratio_text,  # 0.75 -> 75%, the one way a reimbursement ratio is shown
     )
 
     @app.context_processor
