@@ -102,6 +102,22 @@ def test_window_registration_refuses_an_unknown_division_code_too(app, client, m
     assert count_users(User.role == "insured") == 0
 
 
+def test_window_registration_asks_category_of_employees_only(app, client, make, fcg_staff):
+    login(client, "fcg_review")
+    html = client.get("/staff/file").get_data(as_text=True)
+    form = html.split('id="r_div"')[1].split("</select>")[0]
+    assert form.split("<option")[1].startswith(' value="">请选择')  # no district preselected
+    assert "人员类别(仅职工医保)" in html
+    data = {"name": "窗口乙", "id_number": make_id_number("450621", "19590909", 6), "phone": "13900001112",
+            "division": "450621", "insured_scheme": "employee", "insured_category": "", "password": PASSWORD,
+            "password2": PASSWORD}
+    r = client.post("/staff/register-person", data=data)
+    assert r.status_code == 422 and "职工医保参保人请选择人员类别(在职或退休)。" in r.get_data(as_text=True)
+    assert client.post("/staff/register-person", data={**data, "insured_scheme": "resident"}).status_code == 302
+    person = db.session.scalar(select(User).where(User.id_number_is(data["id_number"])))
+    assert (person.division_code, person.insured_scheme, person.insured_category) == ("450621", "resident", None)
+
+
 def test_the_division_list_names_its_source():
     head = (Path("core/people/data/divisions_gb2260.csv").read_text(encoding="utf-8")).splitlines()[:4]
     assert "python-stdnum" in head[1] and head[3] == "code,name,abolished,history"
