@@ -369,6 +369,7 @@ def test_wrong_role_at_a_step_is_forbidden(app, make, nmg_staff, fcg_staff):
 
 PUBLIC = {"static", "public.home", "public.channels", "public.htmx_js", "public.healthz", "auth.login", "auth.register",
           "auth.registered",  # what a registration answers, new or already registered (issue 12)
+          "auth.register_fields",  # the registration form's division list for the chosen region (issue 13)
           # Blank forms and the notice check are for everyone (tests/test_documents.py).
           "documents.blank_index", "documents.blank", "documents.verify_form", "documents.verify"}
 

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import idempotency
 from core.applications import rules
+from core.applications.intake import intake_label, no_intake_notice
 from core.applications.materials import missing
 from core.applications.sla import start_step_clock
 from core.audit import audit
@@ -60,8 +61,10 @@ def start(ctx: Context, person: User, *, region: str, division: str, institution
         own = info.division(person.division_code)
         problems.append(f"您的参保{info.division_label}是{own.name if own else person.division_code},请选择该{info.division_label}。")
     inst = info.institution(institution)
-    wanted = "定点医疗机构" if info.intake == "hospital" else "医保经办机构"
-    if inst is None or inst.kind != info.intake:
+    wanted = intake_label(info)
+    if (nowhere := no_intake_notice(info, division)) is not None:
+        problems.append(nowhere)
+    elif inst is None or inst.kind != info.intake:
         problems.append(f"请选择受理的{wanted}。")
     elif not inst.qualified:
         problems.append(f"{inst.name}不具备门特审核资格,请选择其他{wanted}。")

@@ -7,6 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_login import current_user, login_required
 
 from core.applications import disclosure, materials, previews, queues, review, rules, service, storage
+from core.applications.intake import no_intake_notice
 from core.documents import printed_forms
 from core.extensions import db
 from core.kernel.errors import ServiceError
@@ -59,8 +60,9 @@ def institution_options():
     info = regions().get(request.args.get("region") or current_user.region_code)
     if info is None:
         abort(404)
-    return fragment("applications/new.html", "institutions",
-                    institutions=_institutions(info, request.args.get("division", "")), selected="")
+    division = request.args.get("division", "")
+    return fragment("applications/new.html", "institutions", institutions=_institutions(info, division), selected="",
+                    no_intake=no_intake_notice(info, division))
 
 
 @bp.get("/applications/<id:app_id>")
@@ -275,6 +277,7 @@ def _new_context(person, info, form):
     division = form.get("division") or person.division_code
     return dict(
         person=person, info=info, division=division, institutions=_institutions(info, division),
+        no_intake=no_intake_notice(info, division),
         institution=form.get("institution", ""), channels=regions().channels(info.code),
         channel=form.get("channel", _default_channel()), catalogue=regions().catalogue(info.code, on.year),
         unavailable=service.unavailable_diseases(c, person, info.code, on),
@@ -288,4 +291,4 @@ def _default_channel() -> str:
 
 
 def _institutions(info, division):
-    return [i for i in info.institutions if i.kind == info.intake and i.qualified and info.serves(i, division)]
+    return info.intake_institutions(division)

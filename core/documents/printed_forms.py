@@ -21,7 +21,7 @@ from core.documents.pdf import cached_pdf
 from core.kernel.errors import NotFound
 from core.kernel.status import DECIDED, REVIEW_ACTIONS, Action, Kind, Result, Status
 from core.kernel.time import local_date
-from core.kernel.types import INSURED_CATEGORIES
+from core.kernel.types import BENEFIT_CATEGORIES, benefit_category
 from core.models import Application, User
 from core.people.identity import mask_id
 from core.recognitions.service import of_application
@@ -129,7 +129,8 @@ def _person(person: User, info) -> dict:
         "id_masked": mask_id(number),
         "phone": person.phone or "",
         "division": division.name if division else "",
-        "category": INSURED_CATEGORIES.get(person.insured_category or "", ""),
+        # 城乡居民 are never 在职/退休, whatever an older row holds; employees print 职工在职 / 职工退休.
+        "category": BENEFIT_CATEGORIES.get(benefit_category(person.insured_scheme, person.insured_category) or "", ""),
         "address": person.address or "",
         "remote_address": person.remote_address or "",
     }

@@ -90,6 +90,14 @@ class RegionInfo:
         """Whether ``institution`` takes applications from ``division`` (its own, or all if city-level)."""
         return institution.division_code in (division, self.code)
 
+    def intake_institutions(self, division: str | None) -> list[Institution]:
+        """Where a person of ``division`` can apply: qualified institutions of the region's intake kind."""
+        return [i for i in self.institutions if i.kind == self.intake and i.qualified and self.serves(i, division)]
+
+    def windows(self, division: str | None) -> list[Institution]:
+        """The agency windows (经办机构) a person of ``division`` can go to, e.g. when no hospital takes applications."""
+        return [i for i in self.institutions if i.kind == "office" and self.serves(i, division)]
+
 
 @dataclass(frozen=True)
 class Disease:

@@ -69,11 +69,13 @@ def register_insured(ctx: Context, *, name, id_number, phone, password, region, 
     if info is None:
         problems.append("请选择参保地区。")
     elif info.division(division) is None:
-        problems.append(f"请选择{info.division_label}。")
-    if insured_category not in INSURED_CATEGORIES:
-        problems.append("请选择人员类别(在职或退休)。")
+        problems.append(_division_problem(ctx, info, division))
     if insured_scheme not in INSURED_SCHEMES:
         problems.append("请选择参保险种(职工医保或城乡居民医保)。")
+    elif insured_scheme == "resident":
+        insured_category = None  # 城乡居民 are not split into 在职/退休: nothing to store or print
+    elif insured_category not in INSURED_CATEGORIES:
+        problems.append("职工医保参保人请选择人员类别(在职或退休)。")
     owner = None if problems else db.session.scalar(select(User.id).where(User.id_number_is(idn)))
     if owner is not None and not public:
         problems.append("该身份证号码已注册,请直接登录;如忘记密码请到窗口办理。")
@@ -93,6 +95,15 @@ def register_insured(ctx: Context, *, name, id_number, phone, password, region, 
     categories.record_initial(user, actor)  # the category history starts with the registered one
     audit(ctx, "user.register", user, user=actor or user)
     return user
+
+
+def _division_problem(ctx: Context, info, division: str | None) -> str:
+    """A division not of the chosen region: name the one chosen when it belongs to another region (a
+    form whose region was changed after its division was picked)."""
+    other = next((r for r in ctx.regions.all() if division and r.division(division)), None)
+    if other is not None:
+        return f"所选{other.division_label}「{other.division(division).name}」不属于{info.name},请重新选择{info.division_label}。"
+    return f"请选择{info.division_label}。"
 
 
 def _registered_again(ctx: Context, owner_id: int, password: str) -> None:

@@ -11,6 +11,7 @@ import re
 from datetime import date
 
 from core.kernel.text import identifier, nfkc
+from core.people.divisions import division_problem
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
@@ -52,6 +53,8 @@ def id_number_problem(value: str | None, today: date) -> str | None:
         if len(v) == 18 and not v.isascii():
             return "身份证号码只能使用数字 0–9 和字母 X,请检查输入法是否切换到了其他文字的数字。"
         return "身份证号码应为18位,前17位为数字,最后一位为数字或X。"
+    if problem := division_problem(v[:6]):  # where the number was issued, not where one is insured
+        return problem
     try:
         born = date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
     except ValueError:

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, flash, redirect, render_temp
 from flask_login import current_user, login_required, login_user, logout_user
 from wtforms.fields.choices import SelectChoice
 
+from core.applications.intake import no_intake_notice
 from core.audit import audit
 from core.extensions import db, login_manager
 from core.kernel.errors import ServiceError
@@ -16,7 +17,7 @@ from core.people import accounts, admin, login as throttle, sessions
 from core.people import export as my_data
 from core.people.forms import LoginForm, ProfileForm, RegisterForm
 from core.web.context import ctx, regions
-from core.web.helpers import refused
+from core.web.helpers import fragment, refused
 
 bp = Blueprint("auth", __name__)
 account = Blueprint("account", __name__)
@@ -75,15 +76,11 @@ def logout():
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():
-    form = RegisterForm()
-    form.region.choices = [SelectChoice(r.code, r.name) for r in regions().all()]
-    form.division.choices = [
-        SelectChoice(d.code, d.name, optgroup=r.short_name) for r in regions().all() for d in r.divisions
-    ]
-    if request.method == "GET":
-        return render_template("register.html", form=form)
+    form, page = _register_form(RegisterForm())
+    if request.method == "GET" or request.form.get("refresh"):  # "refresh": no-JS reload of the region's divisions
+        return render_template("register.html", form=form, **page)
     if not form.validate_on_submit():
-        return render_template("register.html", form=form), 400
+        return render_template("register.html", form=form, **page), 400
     try:
         accounts.register_insured(
             ctx(), name=form.name.data, id_number=form.id_number.data, phone=form.phone.data,
@@ -92,10 +89,32 @@ def register():
             insured_scheme=form.insured_scheme.data, public=True,
         )
     except ServiceError as e:
-        return refused(e, "register.html", form=form)
+        return refused(e, "register.html", form=form, **page)
     db.session.commit()
     # The same answer whether the ID number was new or already registered (its owner is told).
     return redirect(url_for("auth.registered"))
+
+
+@bp.get("/register/fields")
+def register_fields():
+    """htmx: the division select of the chosen region, its no-hospital notice and (职工 only) 人员类别."""
+    form, page = _register_form(RegisterForm(formdata=request.args, meta={"csrf": False}))
+    return fragment("register.html", "dependent", form=form, **page)
+
+
+def _register_form(form: RegisterForm):
+    """Couple the form's division to its region: only the chosen region's divisions (a division of
+    another region is dropped, so the select asks again), labelled as the region calls them."""
+    every = regions().all()
+    form.region.choices = [SelectChoice(r.code, r.name) for r in every]
+    info = regions().get(form.region.data) or every[0]
+    form.region.data = info.code
+    form.division.choices = [SelectChoice("", "请选择")] + [SelectChoice(d.code, d.name) for d in info.divisions]
+    form.division.label.text = f"所在{info.division_label}"
+    employee = form.insured_scheme.data != "resident"
+    swap = {"hx-get": url_for("auth.register_fields"), "hx-trigger": "change", "hx-target": "#register-dependent",
+            "hx-swap": "outerHTML", "hx-include": "[name=region],[name=insured_scheme],[name=division],[name=insured_category]"}
+    return form, {"info": info, "employee": employee, "swap": swap, "no_intake": no_intake_notice(info, form.division.data)}
 
 
 @bp.get("/register/done")
