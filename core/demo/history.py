@@ -1,0 +1,97 @@
+"""The demo applications, one story each: who filed what when, and who did each review step.
+
+Days are counted back from today in the region's working days; each step waits a plausible number
+of working days, within its time limit unless the story is about a late step. The last step of
+any story happens before today, so nothing is stamped later than now.
+"""
+from __future__ import annotations
+
+from dateutil.relativedelta import relativedelta
+
+from core.demo.story import Case, Story
+from core.kernel.time import validity_end
+from core.recognitions import service as recs
+
+NMG, FCG = "150000", "450600"
+
+
+def seed(story: Story, s: dict, zhang, liu, ma, wei, huang, li) -> dict:
+    """Every status in both regions; returns the recognitions the benefits ledger settles against."""
+    back = story.back
+
+    # ---- Inner Mongolia: the person applies at a qualified hospital; 医保科 accepts, the physician
+    # decides, 医保科 records (fast track: physician, then record).
+    Case(story, zhang, "H150100001", ["M05400"], back(NMG, 1))  # a draft, nothing uploaded yet
+    Case(story, liu, "H150100001", ["M01600"], back(NMG, 7)).upload().submit(1)  # 受理 late (2 working days)
+    Case(story, liu, "H150100001", ["M04600"], back(NMG, 4)).upload().submit().act(s["nmg_yibao"], "accept")
+    Case(story, ma, "H150200001", ["M04600", "M03900"], back(NMG, 3)).upload().submit().act(s["bt_yibao"], "accept")
+    (Case(story, zhang, "H150100001", ["M05300"], back(NMG, 12)).upload().submit()
+     .act(s["nmg_yibao"], "return", to="applicant", note="病情诊断书未加盖医院公章,请补正"))
+    (Case(story, liu, "H150100001", ["M07803"], back(NMG, 30)).upload().submit()  # fast track
+     .decide(s["nmg_doctor"], "approved").act(s["nmg_yibao"], "record"))
+    (Case(story, ma, "H150200001", ["M01600", "M06900"], back(NMG, 25)).upload().submit(1)
+     .act(s["bt_yibao"], "accept")
+     .act(s["bt_doctor"], "decide", 3, results={"M01600": "approved", "M06900": "rejected"}, reason_code="R01")
+     .act(s["bt_yibao"], "record"))  # partly approved
+    (Case(story, zhang, "H150100001", ["M02300"], back(NMG, 40)).upload().submit()
+     .act(s["nmg_yibao"], "accept").decide(s["nmg_doctor"], "rejected", 4, reason="R03").act(s["nmg_yibao"], "record", 2))
+    Case(story, liu, "H150100001", ["M04301"], back(NMG, 15)).upload().submit().withdraw("先去复查", 2)
+    # Returned about two months ago and never answered: the expiry sweep closed it (逾期未补正).
+    (Case(story, ma, "H150200001", ["M02500"], back(NMG, 45)).upload().submit()
+     .act(s["bt_yibao"], "return", to="applicant", note="请补充癫痫发作记录及脑电图报告").lapse())
+
+    # ---- Fangchenggang: the agency's window accepts and reviews, an expert may be asked, the
+    # agency issues the result (结果通知).
+    Case(story, wei, "O450600001", ["FCG004"], back(FCG, 2))  # a draft, nothing uploaded yet
+    Case(story, wei, "O450600001", ["FCG002"], back(FCG, 4)).upload().submit()  # 受理 late (1 working day)
+    (Case(story, huang, "O450681001", ["FCG009"], back(FCG, 6)).upload().submit(1).act(s["dx_review"], "accept")
+     .act(s["dx_review"], "refer_expert", 2, note="病情需专家复评"))  # the expert's turn
+    (Case(story, li, "O450603001", ["FCG010"], back(FCG, 10)).upload().submit().act(s["fcg_review"], "accept")
+     .act(s["fcg_review"], "return", 2, to="applicant", note="请补充近半年检查检验报告"))
+    (Case(story, huang, "O450681001", ["FCG013"], back(FCG, 28)).upload().submit().act(s["dx_review"], "accept")
+     .decide(s["dx_review"], "approved", 3).act(s["dx_review"], "record", 2))
+    (Case(story, li, "O450603001", ["FCG011"], back(FCG, 35)).upload().submit().act(s["fcg_review"], "accept")
+     .decide(s["fcg_review"], "rejected", 4, reason="R02").act(s["fcg_review"], "record"))
+    (Case(story, wei, "O450600001", ["FCG008", "FCG012"], back(FCG, 20)).upload().submit().act(s["fcg_review"], "accept")
+     .act(s["fcg_review"], "decide", 4, results={"FCG008": "approved", "FCG012": "rejected"}, reason_code="R01")
+     .act(s["fcg_review"], "record"))  # partly approved
+    Case(story, huang, "O450681001", ["FCG005"], back(FCG, 9)).upload().submit().withdraw("已到外地就医")
+    (Case(story, li, "O450603001", ["FCG014"], back(FCG, 50)).upload().submit(1)
+     .act(s["fcg_review"], "return", to="applicant", note="请补充痰检及胸部CT报告").lapse())
+
+    # ---- Recognitions with a past: two close to their end (the 3-month renewal window is open today), one that ended last
+    # week without renewal (the first daily job run marks it 已到期 and tells 黄志明), one renewed.
+    held = {
+        "wei": _recognised(story, s, wei, "O450600001", "FCG001", ends=story.today + relativedelta(months=2, days=20)),
+        "zhang": _recognised(story, s, zhang, "H150100001", "M03900", ends=story.today + relativedelta(months=2, days=10)),
+    }
+    _recognised(story, s, huang, "O450681001", "FCG003", ends=story.today - relativedelta(days=7))
+    first = _recognised(story, s, liu, "H150100001", "M00503", ends=story.today - relativedelta(months=8))
+    (Case(story, liu, None, [], back(NMG, 30, start=first.end_date), renewal_of=first).upload().submit()
+     .decide(s["nmg_doctor"], "approved").act(s["nmg_yibao"], "record"))  # fast track: renewed without a gap
+    return held
+
+
+REVIEWERS = {NMG: ("nmg_yibao", "nmg_doctor", "nmg_yibao"), FCG: ("fcg_review", "fcg_review", "fcg_review")}
+DISTRICT_REVIEWERS = {"450681": ("dx_review", "dx_review", "dx_review")}
+
+
+def _recognised(story: Story, s: dict, person, inst: str, code: str, ends):
+    """An earlier application approved so that its recognition ends about ``ends``: recorded on the
+    working day its validity must start, after a review at the usual pace."""
+    region = person.region_code
+    months = story.ctx.regions.disease(region, code, ends.year).validity_months
+    recorded = story.on_or_before(region, ends + relativedelta(days=1) - relativedelta(months=months))
+    assert validity_end(recorded, months) <= ends
+    accept, review, record = (s[u] for u in DISTRICT_REVIEWERS.get(person.division_code, REVIEWERS[region]))
+    # 防城港: filed at the agency's window by its staff (代办); 内蒙古: online by the person.
+    window = dict(channel="window", filer=accept) if region == FCG else {}
+    case = Case(story, person, inst, [code], story.back(region, 7, start=recorded), **window)
+    if story.ctx.regions.disease(region, code, recorded.year).fast_track:
+        case.upload().submit(5).decide(review, "approved", 1).act(record, "record", 1)
+    else:
+        case.upload().submit().act(accept, "accept", 1).decide(review, "approved", 3).act(record, "record", 3)
+    rec = recs.of_application(case.app.id)[code]
+    if rec.start_date != recorded:  # the story's arithmetic and the working-day calendar disagree
+        raise RuntimeError(f"demo recognition {code} starts {rec.start_date}, expected {recorded}")
+    return rec
