@@ -113,3 +113,34 @@ def test_demo_pages_show_the_history_to_the_person_and_staff(demo, client):
     assert login(client, "fcg_review", PASSWORD).status_code == 302
     page = client.get("/staff/queue?view=all").get_data(as_text=True)
     assert "未提交" not in page and page.count('data-label="提交时间"') >= 9  # every record of the city, with its time
+
+
+def _overview_numbers(page: str) -> tuple[dict[str, int], int]:
+    rows = dict(re.findall(r'<span class="badge[^"]*">([^<]+)</span>.*?data-label="申请数">\s*(?:<a [^>]*>)?(\d+)', page, re.S))
+    total = int(re.search(r'data-label="合计">(\d+)<', page).group(1))
+    return {k: int(v) for k, v in rows.items()}, total
+
+
+@pytest.mark.parametrize("username, region", [("admin", None), ("fcg_admin", "450600"), ("nmg_admin", "150000")])
+def test_overview_counts_every_application_drafts_included_and_sums_to_the_total(demo, client, username, region):
+    mine = [a for a in demo if region is None or a.region_code == region]
+    assert login(client, username, PASSWORD).status_code == 302
+    rows, total = _overview_numbers(client.get("/staff/overview").get_data(as_text=True))
+    assert len(rows) == len(Status.labels())
+    assert total == len(mine) == sum(rows.values())
+    assert rows["草稿"] == sum(1 for a in mine if a.status == Status.DRAFT) > 0
+    assert rows["已通过"] == sum(1 for a in mine if a.status == Status.APPROVED)
+
+
+def test_admin_pages_name_jobs_and_holiday_sources_in_chinese(demo, client):
+    from core.jobs.schedule import JOBS
+
+    assert login(client, "fcg_admin", PASSWORD).status_code == 302
+    page = client.get("/staff/deliveries").get_data(as_text=True)
+    cells = re.findall(r'<td data-label="任务">(.*?)</td>', page, re.S)
+    assert cells and all(re.match(r"[\u4e00-\u9fff]", c) for c in cells), cells  # each run starts with its Chinese name
+    assert all(j.title in page for j in JOBS.values())
+    assert "<title>通知发送与定时任务" in page
+    page = client.get("/staff/calendar?region=450600").get_data(as_text=True)
+    visible = re.sub(r'<p class="(?:small muted|muted small)">.*?</p>', "", page, flags=re.S)  # operators' small print
+    assert "holidays.csv" not in visible and "mtkit_holidays" not in visible and "chinesecalendar" not in visible

@@ -27,7 +27,7 @@ def seed(story: Story, s: dict, zhang, liu, ma, wei, huang, li) -> dict:
     Case(story, ma, "H150200001", ["M04600", "M03900"], back(NMG, 3)).upload().submit().act(s["bt_yibao"], "accept")
     (Case(story, zhang, "H150100001", ["M05300"], back(NMG, 12)).upload().submit()
      .act(s["nmg_yibao"], "return", to="applicant", note="病情诊断书未加盖医院公章,请补正"))
-    (Case(story, liu, "H150100001", ["M07803"], back(NMG, 30)).upload().submit()  # fast track
+    (Case(story, liu, "H150100001", ["M00503"], back(NMG, 30)).upload().submit()  # fast track
      .decide(s["nmg_doctor"], "approved").act(s["nmg_yibao"], "record"))
     (Case(story, ma, "H150200001", ["M01600", "M06900"], back(NMG, 25)).upload().submit(1)
      .act(s["bt_yibao"], "accept")
@@ -48,7 +48,7 @@ def seed(story: Story, s: dict, zhang, liu, ma, wei, huang, li) -> dict:
      .act(s["dx_review"], "refer_expert", 2, note="病情需专家复评"))  # the expert's turn
     (Case(story, li, "O450603001", ["FCG010"], back(FCG, 10)).upload().submit().act(s["fcg_review"], "accept")
      .act(s["fcg_review"], "return", 2, to="applicant", note="请补充近半年检查检验报告"))
-    (Case(story, huang, "O450681001", ["FCG013"], back(FCG, 28)).upload().submit().act(s["dx_review"], "accept")
+    (Case(story, huang, "O450681001", ["FCG002"], back(FCG, 28)).upload().submit().act(s["dx_review"], "accept")
      .decide(s["dx_review"], "approved", 3).act(s["dx_review"], "record", 2))
     (Case(story, li, "O450603001", ["FCG011"], back(FCG, 35)).upload().submit().act(s["fcg_review"], "accept")
      .decide(s["fcg_review"], "rejected", 4, reason="R02").act(s["fcg_review"], "record"))
@@ -60,20 +60,22 @@ def seed(story: Story, s: dict, zhang, liu, ma, wei, huang, li) -> dict:
      .act(s["fcg_review"], "return", to="applicant", note="请补充痰检及胸部CT报告").lapse())
 
     # ---- Recognitions with a past: two close to their end (the 3-month renewal window is open today), one that ended last
-    # week without renewal (the first daily job run marks it 已到期 and tells 黄志明), one renewed.
+    # week without renewal (the first daily job run marks it 已到期 and tells 黄志明), one renewed in time.
     held = {
         "wei": _recognised(story, s, wei, "O450600001", "FCG001", ends=story.today + relativedelta(months=2, days=20)),
         "zhang": _recognised(story, s, zhang, "H150100001", "M03900", ends=story.today + relativedelta(months=2, days=10)),
     }
     _recognised(story, s, huang, "O450681001", "FCG003", ends=story.today - relativedelta(days=7))
-    first = _recognised(story, s, liu, "H150100001", "M00503", ends=story.today - relativedelta(months=8))
-    (Case(story, liu, None, [], back(NMG, 30, start=first.end_date), renewal_of=first).upload().submit()
-     .decide(s["nmg_doctor"], "approved").act(s["nmg_yibao"], "record"))  # fast track: renewed without a gap
+    first = _recognised(story, s, ma, "H150200001", "M00504", ends=story.today - relativedelta(months=8))
+    (Case(story, ma, None, [], back(NMG, 30, start=first.end_date), renewal_of=first).upload().submit()
+     .act(s["bt_yibao"], "accept").decide(s["bt_doctor"], "approved", 3).act(s["bt_yibao"], "record", 2))
     return held
 
 
-REVIEWERS = {NMG: ("nmg_yibao", "nmg_doctor", "nmg_yibao"), FCG: ("fcg_review", "fcg_review", "fcg_review")}
-DISTRICT_REVIEWERS = {"450681": ("dx_review", "dx_review", "dx_review")}
+# Who accepts, decides and records, by the institution that handles the application.
+REVIEWERS = {"H150100001": ("nmg_yibao", "nmg_doctor", "nmg_yibao"), "H150200001": ("bt_yibao", "bt_doctor", "bt_yibao"),
+             "O450681001": ("dx_review", "dx_review", "dx_review")}
+CITY_REVIEWERS = ("fcg_review", "fcg_review", "fcg_review")  # 防城港市医保中心 and the districts without their own reviewer
 
 
 def _recognised(story: Story, s: dict, person, inst: str, code: str, ends):
@@ -83,7 +85,7 @@ def _recognised(story: Story, s: dict, person, inst: str, code: str, ends):
     months = story.ctx.regions.disease(region, code, ends.year).validity_months
     recorded = story.on_or_before(region, ends + relativedelta(days=1) - relativedelta(months=months))
     assert validity_end(recorded, months) <= ends
-    accept, review, record = (s[u] for u in DISTRICT_REVIEWERS.get(person.division_code, REVIEWERS[region]))
+    accept, review, record = (s[u] for u in REVIEWERS.get(inst, CITY_REVIEWERS))
     # 防城港: filed at the agency's window by its staff (代办); 内蒙古: online by the person.
     window = dict(channel="window", filer=accept) if region == FCG else {}
     case = Case(story, person, inst, [code], story.back(region, 7, start=recorded), **window)
