@@ -6,10 +6,14 @@ any story happens before today, so nothing is stamped later than now.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
+
 from dateutil.relativedelta import relativedelta
 
 from core.demo.story import Case, Story
-from core.kernel.time import validity_end
+from core.kernel.time import local_date, validity_end
+from core.models import Recognition
 from core.recognitions import service as recs
 
 NMG, FCG = "150000", "450600"
@@ -38,7 +42,7 @@ def seed(story: Story, s: dict, zhang, liu, ma, wei, huang, li) -> dict:
     Case(story, liu, "H150100001", ["M04301"], back(NMG, 15)).upload().submit().withdraw("先去复查", 2)
     # Returned about two months ago and never answered: the expiry sweep closed it (逾期未补正).
     (Case(story, ma, "H150200001", ["M02500"], back(NMG, 45)).upload().submit()
-     .act(s["bt_yibao"], "return", to="applicant", note="请补充癫痫发作记录及脑电图报告").lapse())
+     .act(s["bt_yibao"], "return", to="applicant", note="请补充癫痫发作记录及脑电图报告").lapse("M02500"))
 
     # ---- Fangchenggang: the agency's window accepts and reviews, an expert may be asked, the
     # agency issues the result (结果通知).
@@ -57,19 +61,20 @@ def seed(story: Story, s: dict, zhang, liu, ma, wei, huang, li) -> dict:
      .act(s["fcg_review"], "record"))  # partly approved
     Case(story, huang, "O450681001", ["FCG005"], back(FCG, 9)).upload().submit().withdraw("已到外地就医")
     (Case(story, li, "O450603001", ["FCG014"], back(FCG, 50)).upload().submit(1)
-     .act(s["fcg_review"], "return", to="applicant", note="请补充痰检及胸部CT报告").lapse())
+     .act(s["fcg_review"], "return", to="applicant", note="请补充痰检及胸部CT报告").lapse("FCG014"))
 
-    # ---- Recognitions with a past: two close to their end (the 3-month renewal window is open today), one that ended last
-    # week without renewal (the first daily job run marks it 已到期 and tells 黄志明), one renewed in time.
-    held = {
-        "wei": _recognised(story, s, wei, "O450600001", "FCG001", ends=story.today + relativedelta(months=2, days=20)),
-        "zhang": _recognised(story, s, zhang, "H150100001", "M03900", ends=story.today + relativedelta(months=2, days=10)),
-    }
+    # ---- Recognitions with a past: two close to their end (the 3-month renewal window is open today),
+    # one that ended last week without renewal (the first daily job run marks it 已到期 and tells 黄志明),
+    # one renewed in time.
+    wei_rec = _recognised(story, s, wei, "O450600001", "FCG001", ends=story.today + relativedelta(months=2, days=20))
+    zhang_rec = _recognised(story, s, zhang, "H150100001", "M03900", ends=story.today + relativedelta(months=2, days=10))
     _recognised(story, s, huang, "O450681001", "FCG003", ends=story.today - relativedelta(days=7))
-    first = _recognised(story, s, ma, "H150200001", "M00504", ends=story.today - relativedelta(months=8))
-    (Case(story, ma, None, [], back(NMG, 30, start=first.end_date), renewal_of=first).upload().submit()
+    first, first_end = _recognised(story, s, ma, "H150200001", "M00504", ends=story.today - relativedelta(months=8))
+    (Case(story, ma, None, [], back(NMG, 30, start=first_end), renewal_of=first).upload().submit()
      .act(s["bt_yibao"], "accept").decide(s["bt_doctor"], "approved", 3).act(s["bt_yibao"], "record", 2))
-    return held
+
+    story.run()  # every step above, in the order they happened
+    return {"wei": wei_rec[0](), "zhang": zhang_rec[0]()}
 
 
 # Who accepts, decides and records, by the institution that handles the application.
@@ -78,9 +83,10 @@ REVIEWERS = {"H150100001": ("nmg_yibao", "nmg_doctor", "nmg_yibao"), "H150200001
 CITY_REVIEWERS = ("fcg_review", "fcg_review", "fcg_review")  # 防城港市医保中心 and the districts without their own reviewer
 
 
-def _recognised(story: Story, s: dict, person, inst: str, code: str, ends):
+def _recognised(story: Story, s: dict, person, inst: str, code: str, ends) -> tuple[Callable[[], Recognition], date]:
     """An earlier application approved so that its recognition ends about ``ends``: recorded on the
-    working day its validity must start, after a review at the usual pace."""
+    working day its validity must start, after a review at the usual pace. Returns how to find the
+    recognition once the story has run, and its end date."""
     region = person.region_code
     months = story.ctx.regions.disease(region, code, ends.year).validity_months
     recorded = story.on_or_before(region, ends + relativedelta(days=1) - relativedelta(months=months))
@@ -93,7 +99,6 @@ def _recognised(story: Story, s: dict, person, inst: str, code: str, ends):
         case.upload().submit(5).decide(review, "approved", 1).act(record, "record", 1)
     else:
         case.upload().submit().act(accept, "accept", 1).decide(review, "approved", 3).act(record, "record", 3)
-    rec = recs.of_application(case.app.id)[code]
-    if rec.start_date != recorded:  # the story's arithmetic and the working-day calendar disagree
-        raise RuntimeError(f"demo recognition {code} starts {rec.start_date}, expected {recorded}")
-    return rec
+    if local_date(case.t, story.ctx.regions.timezone(region)) != recorded:  # the story's arithmetic is off
+        raise RuntimeError(f"demo recognition {code} would start {case.t}, expected {recorded}")
+    return (lambda: recs.of_application(case.app.id)[code]), validity_end(recorded, months)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from core.calendar.service import extra_days
 from core.context import Context
 from core.documents.pdf import html_to_pdf
 from core.kernel.time import Clock, add_working_days, is_working_day, local_date
+from core.models import Application, Recognition
 
 OPENS, CLOSES = time(8, 40), time(17, 20)  # office hours in which demo staff and visitors act
 _DEMO_FILES: dict[str, bytes] = {}
@@ -62,6 +64,7 @@ class Story:
         self.today = ctx.today(None)
         self.real_now = ctx.now()
         self._extra: dict[str, dict[date, bool]] = {}
+        self._agenda: list[tuple[datetime, int, object, Callable[[Context], object]]] = []
 
     def extra(self, region: str) -> dict[date, bool]:
         if region not in self._extra:
@@ -111,60 +114,76 @@ class Story:
             raise RuntimeError(f"demo history reaches {moment.isoformat()}, after now")
         return moment
 
+    def plan(self, moment: datetime, actor, step: Callable[[Context], object]) -> None:
+        self._agenda.append((moment, len(self._agenda), actor, step))
+
+    def run(self) -> None:
+        """Every planned step, oldest first, each in the context of its moment and actor."""
+        for moment, _, actor, step in sorted(self._agenda, key=lambda a: a[:2]):
+            step(self.at(moment, actor))
+        self._agenda.clear()
+
     def at(self, moment: datetime, actor) -> Context:
         """The context a past step ran in: its actor and a clock reading its moment."""
         return replace(self.ctx, actor=actor, clock=MomentClock(moment, self.ctx.clock.default_tz))
 
 
 class Case:
-    """One application's history, each step through the service the page would call."""
+    """One application's history, each step through the service the page would call.
 
-    def __init__(self, story: Story, person, inst: str, diseases: list[str], day: date, *, channel="online",
-                 filer=None, renewal_of=None):
+    Steps are planned here and run later by ``Story.run`` in the order they happened across all
+    cases, so ids, notices and the audit trail follow the calendar."""
+
+    def __init__(self, story: Story, person, inst: str | None, diseases: list[str], day: date, *, channel="online",
+                 filer=None, renewal_of: Callable[[], Recognition] | None = None):
         self.story, self.person, self.filer = story, person, filer or person
         self.region = person.region_code
+        self.app: Application | None = None
         self.t = story.moment(self.region, day, until=time(14, 30))  # the same-day steps fit before closing
-        ctx = story.at(self.t, self.filer)
-        if renewal_of is not None:
-            self.app = apps.start_renewal(ctx, renewal_of, channel=channel)
-        else:
-            self.app = apps.start(ctx, person, region=self.region, division=person.division_code, institution=inst,
-                                  channel=channel, diseases=diseases)
 
-    def _ctx(self, actor, working_days: int):
+        def start(ctx):
+            if renewal_of is not None:
+                self.app = apps.start_renewal(ctx, renewal_of(), channel=channel)
+            else:
+                self.app = apps.start(ctx, person, region=self.region, division=person.division_code,
+                                      institution=inst, channel=channel, diseases=diseases)
+        story.plan(self.t, self.filer, start)
+
+    def _then(self, actor, working_days: int, step: Callable[[Context], object]) -> Case:
         self.t = self.story.later(self.region, self.t, working_days)
-        return self.story.at(self.t, actor)
+        self.story.plan(self.t, actor, step)
+        return self
 
     def upload(self, days: int = 0) -> Case:
         """Every required material, uploaded one after another by whoever files the application."""
-        ctx = self._ctx(self.filer, days)
-        for item in materials.checklist(ctx, self.app):
-            if item.rule.required:
-                name = item.rule.name.replace("/", "、")
-                materials.add(ctx, self.app, disease_code=item.disease_code, material_code=item.rule.code,
-                              files=[FileStorage(io.BytesIO(demo_pdf(name)), filename=f"{name}.pdf")])
-        return self
+        def step(ctx):
+            for item in materials.checklist(ctx, self.app):
+                if item.rule.required:
+                    name = item.rule.name.replace("/", "、")
+                    materials.add(ctx, self.app, disease_code=item.disease_code, material_code=item.rule.code,
+                                  files=[FileStorage(io.BytesIO(demo_pdf(name)), filename=f"{name}.pdf")])
+        return self._then(self.filer, days, step)
 
     def submit(self, days: int = 0) -> Case:
-        apps.submit(self._ctx(self.filer, days), self.app, self.app.version)
-        return self
+        return self._then(self.filer, days, lambda ctx: apps.submit(ctx, self.app, self.app.version))
 
     def act(self, staff, action: str, days: int = 1, **fields) -> Case:
-        review.act(self._ctx(staff, days), self.app, action, self.app.version, **fields)
-        return self
+        return self._then(staff, days, lambda ctx: review.act(ctx, self.app, action, self.app.version, **fields))
 
-    def decide(self, staff, result: str, days: int = 1, reason: str | None = None, **fields) -> Case:
-        results = {ad.disease_code: result for ad in self.app.diseases}
-        return self.act(staff, "decide", days, results=results, reason_code=reason, **fields)
+    def decide(self, staff, result: str, days: int = 1, reason: str | None = None) -> Case:
+        def step(ctx):
+            results = {ad.disease_code: result for ad in self.app.diseases}
+            review.act(ctx, self.app, "decide", self.app.version, results=results, reason_code=reason)
+        return self._then(staff, days, step)
 
     def withdraw(self, reason: str, days: int = 1) -> Case:
-        apps.withdraw(self._ctx(self.person, days), self.app, self.app.version, reason)
-        return self
+        return self._then(self.person, days, lambda ctx: apps.withdraw(ctx, self.app, self.app.version, reason))
 
-    def lapse(self) -> Case:
-        """The expiry sweep's early-morning run on the day after the supplement deadline."""
-        day = self.app.return_deadline + timedelta(days=1)
+    def lapse(self, disease_code: str) -> Case:
+        """After a return: the expiry sweep's early-morning run the day after the supplement deadline."""
+        days = self.story.ctx.regions.renewal_policy(self.region, disease_code).return_deadline_days
         tz = ZoneInfo(self.story.ctx.regions.timezone(self.region))
+        day = local_date(self.t, str(tz)) + timedelta(days=days + 1)
         self.t = self.story._checked(datetime.combine(day, time(2, 5), tz).astimezone(timezone.utc))
-        apps.lapse(self.story.at(self.t, None), self.app)
+        self.story.plan(self.t, None, lambda ctx: apps.lapse(ctx, self.app))
         return self
