@@ -228,7 +228,7 @@ def test_staff_scope_queue_overview_detail_download(app, client, make, world, sp
     with rendered(app) as seen:
         assert client.get("/staff/overview").status_code == 200
     ctx = next(c for name, c in seen if name == "staff/overview.html")
-    assert sum(ctx["counts"].values()) == len(visible), "overview counts"
+    assert sum(ctx["overview"].counts.values()) == ctx["overview"].total == len(visible), "overview counts"
 
     got, expected = {}, {}
     for key, app_id in world.items():

@@ -36,4 +36,4 @@ def init_app(app: Flask) -> None:
             last = runner.last_done(j.name)
             when = local_time(last.finished_at, ctx.regions.default_timezone) if last else "从未运行"
             every = "每天" if j.every_minutes is None else f"每 {j.every_minutes} 分钟"
-            click.echo(f"{j.name:<24} {'到期' if runner.is_due(ctx, j) else '未到期':<4} {every:<8} 上次完成 {when}  {j.title}")
+            click.echo(f"{j.name:<24} {'到期' if runner.is_due(ctx, j) else '未到期':<4} {every:<8} 上次完成 {when}  {j.title}:{j.about}")

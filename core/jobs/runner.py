@@ -32,10 +32,11 @@ BATCH = 1000
 
 @dataclass(frozen=True)
 class Job:
-    name: str
-    title: str
+    name: str  # technical name: the command line and the run records use it
+    title: str  # what people read: the short Chinese name
     body: Callable[[Context, "Progress"], None]
     every_minutes: int | None = None  # None: once per local day
+    about: str = ""  # what it does, in a sentence
 
 
 class Progress:
@@ -89,7 +90,7 @@ def run(ctx: Context, job: Job, echo: Callable[[str], None] = print, force: bool
     db.session.add(record)
     db.session.commit()
     progress = Progress(record, holder, echo, previous)
-    echo(f"{name}: 开始({job.title})")
+    echo(f"{name}: 开始({job.title}:{job.about})" if job.about else f"{name}: 开始({job.title})")
     started = time.perf_counter()
     try:
         job.body(ctx, progress)

@@ -34,8 +34,9 @@ def notify_many(ctx: Context, items: list[dict]) -> list[Notice]:
     """
     if not items:
         return []
-    now = utcnow()
-    rows = [{"application_id": None, "recognition_id": None, "dedup_key": None, **item, "created_at": now} for item in items]
+    now = utcnow()  # deliveries are operations: they are due now, whatever the business clock says
+    sent = ctx.now()  # the notice itself is dated when its event happened (pinned in tests and the demo)
+    rows = [{"application_id": None, "recognition_id": None, "dedup_key": None, **item, "created_at": sent} for item in items]
     ids = db.session.scalars(insert(Notice).returning(Notice.id, sort_by_parameter_order=True), rows).all()
     saved = [Notice(id=notice_id, **row) for notice_id, row in zip(ids, rows)]
     people = _people({n.user_id for n in saved})

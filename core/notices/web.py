@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 
 from core.extensions import db
 from core.jobs.runner import recent_runs
+from core.jobs.schedule import JOBS, title_of
 from core.kernel.roles import Role
 from core.notices import delivery, letters, service
 from core.web.context import ctx
@@ -48,7 +49,8 @@ def deliveries():
     _admin_only()
     rows, next_before = delivery.failed_page(current_user, arg_id("before"))
     return render_template("staff/deliveries.html", rows=rows, next_before=next_before,
-                           pending_letters=delivery.pending_letters(current_user), runs=recent_runs(15))
+                           pending_letters=delivery.pending_letters(current_user), runs=recent_runs(15),
+                           jobs=JOBS.values(), job_title=title_of)
 
 
 @bp.post("/staff/deliveries/<id:delivery_id>/retry")

@@ -21,10 +21,11 @@ from core.kernel.status import Status
 from core.models import Application, ApplicationEvent, User
 
 
-def application_scope(user: User, model=Application):
-    """A SQL condition selecting the applications (or recognitions) ``user`` may see."""
+def application_scope(user: User, model=Application, *, with_own_drafts: bool = False):
+    """A SQL condition selecting the applications (or recognitions) ``user`` may see. With
+    ``with_own_drafts``, also the people's own drafts in the user's area: only to count them."""
     cond = _scope(user, model)
-    if user.role != Role.INSURED and model is Application:
+    if user.role != Role.INSURED and model is Application and not with_own_drafts:
         cond = and_(cond, or_(Application.status != Status.DRAFT, Application.filed_by_id.isnot(None)))
     return cond
 

@@ -50,7 +50,7 @@ def queue():
 @bp.get("/overview")
 def overview():
     """Counts by status within the user's scope (administrators' landing page)."""
-    return render_template("staff/overview.html", counts=queues.counts_by_status(current_user), statuses=Status.labels())
+    return render_template("staff/overview.html", overview=queues.overview(current_user), statuses=Status.labels())
 
 
 def _instance_admin_only():
