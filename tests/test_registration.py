@@ -118,11 +118,6 @@ def test_window_registration_asks_category_of_employees_only(app, client, make, 
     assert (person.division_code, person.insured_scheme, person.insured_category) == ("450621", "resident", None)
 
 
-def test_the_division_list_names_its_source():
-    head = (Path("core/people/data/divisions_gb2260.csv").read_text(encoding="utf-8")).splitlines()[:4]
-    assert "python-stdnum" in head[1] and head[3] == "code,name,abolished,history"
-
-
 # --- item 9: region and division, 在职/退休 ----------------------------------------------------
 
 def test_the_division_list_follows_the_region_over_htmx(app, client):
