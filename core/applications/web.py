@@ -235,6 +235,7 @@ def _render_detail(app, error=None, problems=None, status=200, fragment=False):
         missing=materials.missing(c, app),
         can_edit=rules.can_edit_materials(app, current_user),
         actions=rules.allowed_actions(app, current_user),
+        title_refusal=rules.title_refusal(app, current_user),
         reason_codes=regions().reason_codes(app.region_code),
         return_targets=rules.return_targets(app),
         timeline=disclosure.timeline(app, current_user),
