@@ -456,7 +456,7 @@ def test_audit_log_page_for_the_instance_administrator_only(app, client, make):
     login(client, "root", "wrong-password")
     login(client, "root")
     page = client.get("/staff/audit", query_string={"username": "root"}).get_data(as_text=True)
-    assert "login" in page and "fail" in page and "ok" in page
+    assert "登录" in page and "失败" in page and "成功" in page
     client.post("/logout")
     login(client, "nmg_admin")
     assert client.get("/staff/audit").status_code == 403
