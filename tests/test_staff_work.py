@@ -90,3 +90,107 @@ def test_upgrade_backfills_the_title_of_open_steps(tmp_path):
             assert conn.exec_driver_sql("SELECT id, current_min_title FROM applications ORDER BY id").all() == [
                 (1, "副主任医师"), (2, None)]
         db.engine.dispose()
+
+
+# --- 代办 preselects the desk's own office; the division filter lists the scope; bookmarks; codes ---------
+def selected_institution(html: str) -> str:
+    select = re.search(r'<select name="institution".*?</select>', html, re.S).group(0)
+    chosen = re.findall(r'<option value="([^"]*)" selected>', select)
+    return chosen[0] if chosen else ""
+
+
+def test_window_filing_starts_at_the_reviewers_own_office_and_submits_first_time(app, client, make, fcg_staff):
+    from sqlalchemy import select
+
+    from core.models import Application
+
+    gangkou = make.person(region="450600", division="450602", name="港口参保人")
+    dongxing = make.person(region="450600", division="450681", name="东兴参保人", phone="13800003333")
+    login(client, "fcg_review")  # 市本级 office O450600001 serves every district
+    client.post("/staff/file", data={"id_number": gangkou.id_number})
+    page = client.get(f"/applications/new?person_id={gangkou.id}").get_data(as_text=True)
+    assert selected_institution(page) == "O450600001"
+    # the form as the browser posts it, untouched: it goes through at once
+    r = client.post("/applications/new", data={"person_id": gangkou.id, "division": "450602",
+                                               "institution": selected_institution(page), "channel": "window",
+                                               "diseases": "FCG001"})
+    assert r.status_code == 302
+    assert db.session.scalars(select(Application)).one().institution_code == "O450600001"
+    # changing the division (htmx) keeps the own office chosen where it serves the division
+    fragment = client.get("/applications/institutions", query_string={"region": "450600", "division": "450681"},
+                          headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert selected_institution(fragment) == "O450600001"
+    client.get("/logout")
+    login(client, "dx_review")  # 东兴市 office
+    client.post("/staff/file", data={"id_number": dongxing.id_number})
+    page = client.get(f"/applications/new?person_id={dongxing.id}").get_data(as_text=True)
+    assert selected_institution(page) == "O450681001"
+
+
+def test_submitting_without_an_office_still_says_so(app, client, make, fcg_staff):
+    person = make.person(region="450600", division="450602")
+    login(client, "fcg_review")
+    client.post("/staff/file", data={"id_number": person.id_number})
+    r = client.post("/applications/new", data={"person_id": person.id, "division": "450602", "institution": "",
+                                               "channel": "window", "diseases": "FCG001"})
+    assert r.status_code == 422 and selected_institution(r.get_data(as_text=True)) == ""
+
+
+def division_options(client) -> list[str]:
+    html = client.get("/staff/queue").get_data(as_text=True)
+    select = re.search(r'<select name="division".*?</select>', html, re.S).group(0)
+    return [v for v in re.findall(r'<option value="([^"]*)"', select) if v]
+
+
+def test_division_filter_lists_only_divisions_in_scope(app, client, make, fcg_staff, nmg_staff):
+    login(client, "dx_review")
+    assert division_options(client) == ["450681"]
+    client.get("/logout")
+    login(client, "fcg_review")
+    assert division_options(client) == ["450602", "450603", "450621", "450681"]
+    client.get("/logout")
+    login(client, "yibao")  # a hospital in 呼和浩特市 serves its own 盟市
+    assert division_options(client) == ["150100"]
+
+
+def test_bookmarked_settlement_page_sends_to_the_look_up_with_the_reason(app, client, make, fcg_staff):
+    make.staff("fcg_yibao", "hospital_office", region="450600", hospital="H450602001", division="450602")
+    person = make.person(region="450600", division="450602", name="韦小红")
+    login(client, "fcg_yibao")
+    r = client.get(f"/staff/benefits/people/{person.id}", follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200 and r.request.path == "/staff/benefits"
+    assert "请先查询参保人,再办理结算" in page and "韦小红" not in page and "韦*" not in page
+    # a non-existent person gets the same answer (nothing tells whether an id exists)
+    r = client.get("/staff/benefits/people/999999")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/staff/benefits")
+    client.post("/staff/benefits", data={"id_number": person.id_number})
+    assert client.get(f"/staff/benefits/people/{person.id}").status_code == 200
+
+
+def test_bookmarked_filing_form_sends_to_the_look_up(app, client, make, fcg_staff):
+    person = make.person(region="450600", division="450602")
+    login(client, "fcg_review")
+    r = client.get(f"/applications/new?person_id={person.id}", follow_redirects=True)
+    assert r.request.path == "/staff/file" and "请先查询参保人,再为其代办申请" in r.get_data(as_text=True)
+
+
+def test_disease_codes_read_the_same_everywhere(app, client, make, fcg_staff, nmg_staff):
+    from tests.test_documents import flat, pdf_text
+
+    from core.kernel.types import disease_codes
+
+    assert disease_codes("M03900", "FCG001") == "M03900 / 本地 FCG001"
+    assert disease_codes("M03900", "M03900") == "M03900"
+    fcg = make.application(make.person(region="450600", division="450602"), ["FCG001"])
+    login(client, "fcg_review")
+    screen = client.get(f"/applications/{fcg.id}").get_data(as_text=True)
+    printed = flat(pdf_text(client.get(f"/applications/{fcg.id}/forms/application.pdf").data))
+    assert "M03900 / 本地 FCG001" in screen and "M03900/本地FCG001" in printed
+    client.get("/logout")
+    nmg = make.application(make.person(phone="13800004444"), ["M03900"])
+    login(client, "yibao")
+    screen = client.get(f"/applications/{nmg.id}").get_data(as_text=True)
+    printed = flat(pdf_text(client.get(f"/applications/{nmg.id}/forms/application.pdf").data))
+    assert "M03900" in screen and "本地" not in re.sub(r"<[^>]+>", "", screen.split("申请病种")[1][:600])
+    assert "M03900" in printed and "本地" not in printed

@@ -16,6 +16,7 @@ from core.calendar.service import due_window
 from core.kernel.roles import STAFF_ROLES, Role
 from core.kernel.status import Status
 from core.kernel.time import utcnow
+from core.people.scope import divisions_in_scope
 from core.staff import supervision
 from core.web.context import ctx, regions
 from core.web.helpers import arg_id
@@ -48,6 +49,7 @@ def queue():
         "staff/queue.html", apps=rows, next_cursor=next_cursor, view=f.view, status=f.status, disease=f.disease,
         division=f.division, due=f.due, due_filters=queues.DUE_FILTERS, window=window,
         info=regions().get(current_user.region_code), statuses=Status.labels(),
+        divisions=divisions_in_scope(current_user, regions().get(current_user.region_code)),
         catalogue=regions().catalogue(current_user.region_code, window.today.year) if current_user.region_code else (),
     )
 
