@@ -194,3 +194,16 @@ def test_disease_codes_read_the_same_everywhere(app, client, make, fcg_staff, nm
     printed = flat(pdf_text(client.get(f"/applications/{nmg.id}/forms/application.pdf").data))
     assert "M03900" in screen and "本地" not in re.sub(r"<[^>]+>", "", screen.split("申请病种")[1][:600])
     assert "M03900" in printed and "本地" not in printed
+
+
+def test_deadline_digest_leaves_out_steps_above_the_physicians_title(app, make, nmg_staff):
+    from datetime import date
+
+    from tests.test_jobs import notices, on, run
+
+    on(date(2026, 11, 23))
+    waiting = at_physician_step(make, nmg_staff)  # 责任医师审核认定: 5 working days
+    on(waiting.step_due)
+    run("sla_reminders")
+    assert len(notices("sla_digest", nmg_staff["doctor"].id)) == 1
+    assert notices("sla_digest", nmg_staff["junior"].id) == []
