@@ -152,10 +152,10 @@ def staff_choices() -> list[User]:
     return list(db.session.scalars(select(User).where(User.role != Role.INSURED).order_by(User.username).limit(1000)))
 
 
-def insured_person(person_id: str = "", id_number: str = "") -> User | None:
+def insured_person(person_id: int | None = None, id_number: str = "") -> User | None:
     """The insured person the person filter names, by account id (the page's address) or ID number (typed)."""
     if person_id:
-        user = db.session.get(User, int(person_id)) if person_id.isdigit() else None
+        user = db.session.get(User, person_id)
     elif id_number:
         user = db.session.scalar(select(User).where(User.id_number_is(normalise_id(id_number))))
     else:

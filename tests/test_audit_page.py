@@ -138,3 +138,8 @@ def test_staff_action_and_date_filters(app, client, make, nmg_staff):
                             ({"date_from": "2026-02-01", "date_to": "2026-01-01"}, "开始日期不能晚于结束日期")):
         status, page = _page(client, **params)
         assert status == 422 and message in page, params
+    status, page = _page(client, date_from="0001-01-01", date_to="9999-12-31")  # the calendar's ends: no overflow
+    assert status == 422 and "开始日期超出范围" in page and "结束日期超出范围" in page
+    for odd in ("abc", "0", "99999999999999999999"):
+        status, page = _page(client, person=odd)
+        assert status == 422 and "参保人无效" in page, odd

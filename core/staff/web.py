@@ -76,7 +76,7 @@ def audit_log():
         problems.append("请从列表中选择操作。")
     person = None
     if args["person"]:
-        person = insured_person(person_id=args["person"])
+        person = insured_person(arg_id("person"))
         if person is None:
             problems.append("参保人无效,请重新输入身份证号码查询。")
     since, until = _date_range(args["date_from"], args["date_to"], problems)
@@ -95,7 +95,7 @@ def audit_find_person():
     _instance_admin_only()
     args = {k: request.form.get(k, "").strip()[:64] for k in ("action", "staff", "date_from", "date_to")}
     typed = request.form.get("id_number", "").strip()[:40]
-    person = None if typed else insured_person(person_id=request.form.get("person_keep", "").strip()[:12])
+    person = None if typed else insured_person(arg_id("person_keep"))
     if typed:
         person = insured_person(id_number=typed)
         if person is None:
@@ -111,10 +111,14 @@ def _date_range(date_from: str, date_to: str, problems: list):
     days = []
     for text, label in ((date_from, "开始日期"), (date_to, "结束日期")):
         try:
-            days.append(date.fromisoformat(text) if text else None)
+            day = date.fromisoformat(text) if text else None
         except ValueError:
             problems.append(f"{label}格式应为 年-月-日,如 2026-11-23。")
-            days.append(None)
+            day = None
+        if day and not 1900 <= day.year <= 2999:  # and the time-zone shift stays inside the calendar
+            problems.append(f"{label}超出范围,请输入 1900 至 2999 年之间的日期。")
+            day = None
+        days.append(day)
     start, end = days
     if start and end and start > end:
         problems.append("开始日期不能晚于结束日期。")
@@ -125,9 +129,11 @@ def _date_range(date_from: str, date_to: str, problems: list):
 
 def _audit_page(args, rows, next_before, problems, person=None, typed="", status=200):
     return render_template(
-        "staff/audit.html", query={k: v for k, v in args.items() if v},
-        query_anyone={k: v for k, v in args.items() if v and k != "person"}, rows=rows, described=describe(rows), next_before=next_before, args=args, problems=problems,
-        person=person, typed=typed, actions=audit_labels.action_choices(), staff=staff_choices(),
+        "staff/audit.html", args=args, problems=problems, person=person,
+        # the filters in force, for the next page's link and for 「不限参保人」
+        query={k: v for k, v in args.items() if v}, query_anyone={k: v for k, v in args.items() if v and k != "person"},
+        rows=rows, described=describe(rows), next_before=next_before, typed=typed,
+        actions=audit_labels.action_choices(), staff=staff_choices(),
         action_label=audit_labels.action_label, result_label=audit_labels.result_label,
         anchors=audit_anchors.listing(limit=7),
     ), status
