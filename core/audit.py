@@ -7,13 +7,18 @@ until then it is not in the database, so it is not visible to queries in the sam
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, select, true
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import String, and_, cast, or_, select, true
 
 from core.audit_chain import seal
 from core.context import Context
 from core.extensions import db
-from core.models import AuditLog, User
-from core.people.identity import normalise_id
+from core.models import Application, AuditLog, User
+from core.audit_labels import object_type_label
+from core.kernel.roles import Role
+from core.people.identity import mask_id, mask_name, normalise_id
 
 _ACTOR = object()  # "the context's actor" (None is a real answer: nobody, e.g. an anonymous log-in attempt)
 
@@ -48,6 +53,18 @@ def audit(ctx: Context, action: str, obj=None, *, result: str = "ok", detail: st
 PAGE_SIZE = 50
 
 
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the administrator asks for; every part is optional."""
+
+    action: str = ""
+    username: str = ""  # a staff member's user name, or (older links) an ID number
+    person_id: int | None = None  # an insured person: rows by them and rows about them or their applications
+    object_id: str = ""
+    since: datetime | None = None  # UTC bounds of the local dates chosen
+    until: datetime | None = None
+
+
 def _names_of(typed: str) -> list[str]:
     """The user names an administrator means: an insured person's ID number also finds their rows
     under the pseudonymous username they have had since ID numbers are encrypted."""
@@ -58,18 +75,89 @@ def _names_of(typed: str) -> list[str]:
     return [typed, idn] + ([pseudonym] if pseudonym else [])
 
 
-def page(action: str = "", username: str = "", object_id: str = "", before: int | None = None):
+def _about_person(person_id: int):
+    """Rows by the person, about their account, or about one of their applications."""
+    apps = select(cast(Application.id, String)).where(Application.person_id == person_id)
+    return or_(AuditLog.user_id == person_id,
+               and_(AuditLog.object_type == "users", AuditLog.object_id == str(person_id)),
+               and_(AuditLog.object_type == "applications", AuditLog.object_id.in_(apps)))
+
+
+def page(f: AuditFilter, before: int | None = None):
     """One page of the trail, newest first, and the cursor of the next (for the instance administrator)."""
     conds = []
-    if action:
-        conds.append(AuditLog.action == action)
-    if username:
-        conds.append(AuditLog.username.in_(_names_of(username)))
-    if object_id:
-        conds.append(AuditLog.object_id == object_id)
+    if f.action:
+        conds.append(AuditLog.action == f.action)
+    if f.username:
+        conds.append(AuditLog.username.in_(_names_of(f.username)))
+    if f.person_id:
+        conds.append(_about_person(f.person_id))
+    if f.object_id:
+        conds.append(AuditLog.object_id == f.object_id)
+    if f.since:
+        conds.append(AuditLog.at >= f.since)
+    if f.until:
+        conds.append(AuditLog.at < f.until)
     if before:
         conds.append(AuditLog.id < before)
     rows = db.session.scalars(
         select(AuditLog).where(and_(true(), *conds)).order_by(AuditLog.id.desc()).limit(PAGE_SIZE + 1)
     ).all()
     return rows[:PAGE_SIZE], (rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None)
+
+
+@dataclass(frozen=True)
+class Described:
+    """How a row reads on the audit page: who acted and on what, in words, and what may be opened."""
+
+    actor: str
+    object: str
+    link: tuple[str, int] | None  # ("application" | "settlement", id): the page links it
+
+
+def _user_label(user: User | None, fallback: str | None) -> str:
+    if user is None:  # a job, an anonymous visitor, or an account name that was only typed
+        return (mask_id(fallback) if len(fallback) == 18 and fallback[:17].isdigit() else fallback) if fallback else "—"
+    if user.role == Role.INSURED:  # staff screens mask insured people's names
+        return f"{mask_name(user.name)}(参保人)"
+    return f"{user.name}({Role.label_of(user.role)})"
+
+
+def describe(rows) -> dict[int, Described]:
+    """Readable actors and objects for a page of rows, with the users they name loaded at once."""
+    ids = {r.user_id for r in rows if r.user_id}
+    ids |= {int(r.object_id) for r in rows if r.object_type == "users" and (r.object_id or "").isdigit()}
+    users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    out = {}
+    for r in rows:
+        kind, oid = r.object_type, r.object_id
+        link = None
+        if kind is None:
+            obj = ""
+        elif kind == "users" and (oid or "").isdigit():
+            obj = f"{object_type_label(kind)} {_user_label(users.get(int(oid)), None)}"
+        else:
+            obj = object_type_label(kind) + (f" #{oid}" if oid else "")
+            if oid and oid.isdigit() and kind in _LINKED:
+                link = (_LINKED[kind], int(oid))
+        out[r.id] = Described(actor=_user_label(users.get(r.user_id), r.username), object=obj, link=link)
+    return out
+
+
+_LINKED = {"applications": "application", "benefit_settlements": "settlement"}
+
+
+def staff_choices() -> list[User]:
+    """Staff accounts, for the page's 工作人员 filter."""
+    return list(db.session.scalars(select(User).where(User.role != Role.INSURED).order_by(User.username).limit(1000)))
+
+
+def insured_person(person_id: int | None = None, id_number: str = "") -> User | None:
+    """The insured person the person filter names, by account id (the page's address) or ID number (typed)."""
+    if person_id:
+        user = db.session.get(User, person_id)
+    elif id_number:
+        user = db.session.scalar(select(User).where(User.id_number_is(normalise_id(id_number))))
+    else:
+        return None
+    return user if user is not None and user.role == Role.INSURED else None

@@ -402,7 +402,8 @@ def test_anonymous_is_sent_to_login_for_every_protected_page(app, client, make):
 def test_agency_reviewer_files_for_a_person_of_own_region(app, client, make, fcg_staff):
     local = make.person(region="450600", division="450602", name="防城参保人", phone="13800000033")
     login(client, "fcg_review")
-    assert client.get(f"/applications/new?person_id={local.id}").status_code == 404  # not looked up yet
+    r = client.get(f"/applications/new?person_id={local.id}")  # not looked up yet: to the look-up, saying why
+    assert r.status_code == 302 and r.headers["Location"].endswith("/staff/file")
     client.post("/staff/file", data={"id_number": local.id_number})
     r = client.get(f"/applications/new?person_id={local.id}")
     assert r.status_code == 200
@@ -414,8 +415,8 @@ def test_agency_reviewer_files_for_a_person_of_own_region(app, client, make, fcg
 def test_agency_reviewer_cannot_file_for_another_regions_person(app, client, make, fcg_staff):
     other = make.person(name="内蒙参保人")
     login(client, "fcg_review")
-    r = client.get(f"/applications/new?person_id={other.id}")
-    assert r.status_code == 404
+    r = client.get(f"/applications/new?person_id={other.id}", follow_redirects=True)
+    assert r.request.path == "/staff/file" and "请先查询参保人" in r.get_data(as_text=True)
     assert other.name not in r.get_data(as_text=True)
     before = count(Application)
     r = client.post("/applications/new", data={

@@ -126,7 +126,8 @@ def test_staff_reach_only_their_scope(app, client, scene, make):
     # Another hospital: cannot see this hospital's settlement, and sees none of it on the person page.
     login(client, "zy_yibao")
     assert client.get(f"/benefits/settlements/{row.id}").status_code == 404
-    assert client.get(url).status_code == 404  # not looked up in this session
+    r = client.get(url)  # not looked up in this session: sent to the look-up, nothing of the person shown
+    assert r.status_code == 302 and r.headers["Location"].endswith("/staff/benefits")
     look_up(client, s["person"])
     html = client.get(url).get_data(as_text=True)
     assert f"第 {row.id} 号" not in html

@@ -331,7 +331,7 @@ def test_attending_physician_gets_no_decision_form(make, nmg_staff, page):
     expect(page.get_by_role("heading", name="申请病种")).to_be_visible()
     expect(page.get_by_role("button", name="提交审核决定")).to_have_count(0)
     expect(page.get_by_role("radio", name="通过", exact=True)).to_have_count(0)
-    expect(page.locator("#act-title")).to_have_count(0)
+    expect(page.get_by_text("您的职称为主治医师,不能作出认定")).to_be_visible()  # said where the actions would be
     logout(page)
 
     login(page, "doctor")  # the 副主任医师 does get it, on the same page
@@ -595,3 +595,31 @@ def test_hospital_estimates_and_records_a_visit_and_the_person_sees_the_bar(make
     page.get_by_role("link", name="我的待遇").click()
     expect(page.locator("progress")).to_have_count(2)
     expect(page.get_by_text("基金已支付 560.00 / 2000.00 元")).to_be_visible()
+
+
+def test_audit_page_fits_phone_and_desktop(app, make, nmg_staff, browser, live):
+    """审计日志 at 390 and 1280 px: no sideways page scroll, even with long details and user names."""
+    from core.audit import audit
+
+    make.staff("root", "admin", region=None)
+    person = make.person()
+    application = make.application(person, ["M03900"])
+    ctx = as_(nmg_staff["office"])
+    audit(ctx, "person.view_full", ("users", person.id), detail="reason=" + "核对身份信息" * 30)
+    audit(ctx, "application.view", application, detail="x" * 300)
+    db.session.commit()
+    for width, mobile in ((390, True), (1280, False)):
+        context = browser.new_context(base_url=live, locale="zh-CN", viewport={"width": width, "height": 900},
+                                      is_mobile=mobile, has_touch=mobile)
+        page = context.new_page()
+        try:
+            login(page, "root")
+            page.goto("/staff/audit")
+            expect(page.get_by_role("heading", name="审计日志", level=1)).to_be_visible()
+            expect(page.locator("td", has_text="查看完整个人信息").first).to_be_visible()
+            scroll, client = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert scroll <= client, f"audit page is {scroll}px wide in a {client}px window"
+            if os.environ.get("MTKIT_SHOTS"):
+                page.screenshot(path=os.path.join(os.environ["MTKIT_SHOTS"], f"audit-{width}.png"), full_page=True)
+        finally:
+            context.close()

@@ -450,6 +450,6 @@ def test_the_audit_page_finds_an_insured_persons_rows_by_id_number(app, client, 
     make.staff("root", "admin", region=None)
     login(client, "root")
     page = client.get("/staff/audit", query_string={"username": person.id_number}).get_data(as_text=True)
-    assert person.username in page and "login" in page
+    assert person.username in page and "登录" in page
     other = client.get("/staff/audit", query_string={"username": "150102195503120251"}).get_data(as_text=True)
     assert person.username not in other

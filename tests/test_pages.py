@@ -332,10 +332,12 @@ def test_queue_survives_odd_parameters(app, client, case, query):
 
 
 @pytest.mark.parametrize("person_id", ["abc", "0", "-3", "99999999", "2147483648", "99999999999999999999"])
-def test_proxy_form_with_odd_person_id_is_404(app, client, make, person_id):
+def test_proxy_form_with_odd_person_id_goes_to_the_look_up(app, client, make, person_id):
+    """Odd ids are never looked up in this session: the look-up page, not an error (nor a 500)."""
     make.staff("fcg_review", "agency_reviewer", region="450600", office="O450600001")
     login(client, "fcg_review")
-    assert client.get(f"/applications/new?person_id={person_id}").status_code == 404
+    r = client.get(f"/applications/new?person_id={person_id}")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/staff/file")
 
 
 def test_marking_an_unknown_notice_read_is_harmless(app, client, make):
@@ -456,7 +458,7 @@ def test_audit_log_page_for_the_instance_administrator_only(app, client, make):
     login(client, "root", "wrong-password")
     login(client, "root")
     page = client.get("/staff/audit", query_string={"username": "root"}).get_data(as_text=True)
-    assert "login" in page and "fail" in page and "ok" in page
+    assert "登录" in page and "失败" in page and "成功" in page
     client.post("/logout")
     login(client, "nmg_admin")
     assert client.get("/staff/audit").status_code == 403

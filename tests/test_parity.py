@@ -862,6 +862,7 @@ PAGE_ONLY = {
     "account.password": "password change: page only",
     "account.end_session": "ending one of one's browser sessions: browser sessions are the pages' own",
     "users.index": "账号管理: finding an account by user name or ID number (POST keeps it out of URLs)",
+    "staff.audit_find_person": "审计日志's person filter: the ID number posted, out of URLs (the trail has no API)",
     "users.act": "账号管理 (unlock, 强制下线, disable, enable): administrators' page and the users CLI",
     "account.notice_prefs": "notice channel preferences: page only",
     "account.reveal": "one's own full ID and phone numbers, audited: page only",

@@ -13,9 +13,10 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, and_, func, select, tuple_
+from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import selectinload
 
+from core.applications.rules import titles_at_most
 from core.calendar.service import DueWindow
 from core.extensions import db
 from core.kernel.status import Status
@@ -51,6 +52,9 @@ def statement(user: User, f: QueueFilter, before: int | None = None, size: int =
     conds = [application_scope(user)]
     if f.view == "mine":
         conds.append(Application.current_role == user.role)
+        # Steps that need a higher title than the user's wait for someone else (see rules.below_title).
+        conds.append(or_(Application.current_min_title.is_(None),
+                         Application.current_min_title.in_(titles_at_most(user.title))))
     if f.status in Status.labels():
         conds.append(Application.status == f.status)
     if f.division:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from core.kernel.errors import Conflict, Forbidden, Invalid, NotFound, NOT_FOUND
 from core.kernel.roles import DESK_ROLES, Role
 from core.kernel.status import EDITABLE, Action, Result, ReturnTarget, Status, StepKind
-from core.kernel.types import ReviewStep, title_rank
+from core.kernel.types import PHYSICIAN_TITLES, ReviewStep, title_rank
 from core.models import Application, ApplicationEvent, User
 from core.people.scope import can_see
 
@@ -82,12 +82,31 @@ def check_version(app: Application, version) -> None:
         raise Conflict(OUTDATED)
 
 
+def titles_at_most(title: str | None) -> tuple[str, ...]:
+    """The minimum titles a holder of ``title`` meets (none for an unknown title)."""
+    rank = title_rank(title)
+    return PHYSICIAN_TITLES[:rank + 1] if rank >= 0 else ()
+
+
+def below_title(step: dict | None, user: User) -> bool:
+    """The step waits for the user's role but needs a higher title than the user holds."""
+    return bool(step and step.get("min_title") and user.role == step["role"]
+                and title_rank(user.title) < title_rank(step["min_title"]))
+
+
+def title_refusal(app: Application, user: User) -> str | None:
+    """Why the user's role may not act on ``app``'s current step, said where the actions would be."""
+    step = app.current_step
+    if not below_title(step, user) or not can_see(user, app):
+        return None
+    held = f"您的职称为{user.title}" if user.title else "您的账号没有登记职称"
+    return f"{held},不能作出认定。「{step['name']}」须由{step['min_title']}及以上职称的责任医师办理。"
+
+
 def allowed_actions(app: Application, user: User) -> list[Action]:
     """Review actions ``user`` may take on ``app`` now (the page shows exactly these)."""
     step = app.current_step
-    if step is None or not can_see(user, app) or user.role != step["role"]:
-        return []
-    if step.get("min_title") and title_rank(user.title) < title_rank(step["min_title"]):
+    if step is None or not can_see(user, app) or user.role != step["role"] or below_title(step, user):
         return []
     kind = step["kind"]
     actions = []
@@ -116,7 +135,7 @@ def check_review(app: Application, user: User, action: str, version) -> dict:
         raise Invalid(f"申请当前状态为「{app.status_name}」,不在审核中。")
     if user.role != step["role"]:
         raise Forbidden(f"当前环节「{step['name']}」不由您的角色办理。")
-    if step.get("min_title") and title_rank(user.title) < title_rank(step["min_title"]):
+    if below_title(step, user):
         raise Forbidden(f"「{step['name']}」须由{step['min_title']}及以上职称的责任医师办理。")
     if action not in allowed_actions(app, user):
         raise Invalid(f"当前环节不能进行「{Action.label_of(action)}」操作。")
@@ -179,6 +198,7 @@ def transition(app: Application, actor: User | None, action: Action, from_status
     entry stamped ``at`` (the context's clock, so a pinned date shows on the timeline and the forms)."""
     step = app.current_step
     app.current_role = step["role"] if step else None
+    app.current_min_title = (step or {}).get("min_title")
     app.events.append(ApplicationEvent(
         at=at, actor_id=getattr(actor, "id", None), action=action, from_status=from_status, to_status=app.status,
         step_name=step["name"] if step else None, note=note,

@@ -61,8 +61,9 @@ def institution_options():
     if info is None:
         abort(404)
     division = request.args.get("division", "")
-    return fragment("applications/new.html", "institutions", institutions=_institutions(info, division), selected="",
-                    no_intake=no_intake_notice(info, division))
+    institutions = _institutions(info, division)
+    return fragment("applications/new.html", "institutions", institutions=institutions,
+                    selected=_own_institution(institutions), no_intake=no_intake_notice(info, division))
 
 
 @bp.get("/applications/<id:app_id>")
@@ -237,6 +238,7 @@ def _render_detail(app, error=None, problems=None, status=200, fragment=False):
         missing=materials.missing(c, app),
         can_edit=rules.can_edit_materials(app, current_user),
         actions=rules.allowed_actions(app, current_user),
+        title_refusal=rules.title_refusal(app, current_user),
         reason_codes=regions().reason_codes(app.region_code),
         return_targets=rules.return_targets(app),
         timeline=disclosure.timeline(app, current_user),
@@ -264,6 +266,9 @@ def _person_for_new() -> User:
     if current_user.role not in DESK_ROLES:
         abort(403)
     person_id = arg_id("person_id")
+    if request.method == "GET" and not was_looked_up(person_id):  # a bookmark or an old link: to the look-up, with why
+        flash("请先查询参保人,再为其代办申请:为保护个人信息,每次登录后须先输入身份证号码查询。", "info")
+        abort(redirect(url_for("window.file_for_person")))
     # Only a person looked up by ID number first (window.file_for_person) in this session.
     person = person_in_scope(current_user, person_id) if was_looked_up(person_id) else None
     if person is None:
@@ -275,10 +280,15 @@ def _new_context(person, info, form):
     c = ctx()
     on = c.today(info.code)
     division = form.get("division") or person.division_code
+    institutions = _institutions(info, division)
     return dict(
-        person=person, info=info, division=division, institutions=_institutions(info, division),
+        person=person, info=info, division=division, institutions=institutions,
         no_intake=no_intake_notice(info, division),
-        institution=form.get("institution", ""), channels=regions().channels(info.code),
+        # A submitted form keeps what was chosen (an empty choice is reported); a fresh or reloaded form
+        # starts at the desk's own office when the old choice does not serve the division.
+        institution=(form.get("institution", "") if request.method == "POST" and not form.get("refresh")
+                     else _chosen_or_own(form.get("institution", ""), institutions)),
+        channels=regions().channels(info.code),
         channel=form.get("channel", _default_channel()), catalogue=regions().catalogue(info.code, on.year),
         unavailable=service.unavailable_diseases(c, person, info.code, on),
         chosen=set(form.getlist("diseases")) if hasattr(form, "getlist") else set(),
@@ -288,6 +298,16 @@ def _new_context(person, info, form):
 
 def _default_channel() -> str:
     return {Role.INSURED: "online", Role.HOSPITAL_OFFICE: "hospital"}.get(current_user.role, "window")
+
+
+def _chosen_or_own(chosen: str, institutions) -> str:
+    return chosen if any(i.code == chosen for i in institutions) else _own_institution(institutions)
+
+
+def _own_institution(institutions) -> str:
+    """代办: the desk's own hospital or agency office, chosen in advance when it serves the division."""
+    own = {Role.HOSPITAL_OFFICE: current_user.hospital_code, Role.AGENCY_REVIEWER: current_user.office_code}.get(current_user.role)
+    return own if own and any(i.code == own for i in institutions) else ""
 
 
 def _institutions(info, division):

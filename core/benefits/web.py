@@ -129,6 +129,10 @@ def _person_refused(person: User, e: ServiceError, form=None):
 @bp.get("/staff/benefits/people/<id:person_id>")
 @login_required
 def person(person_id):
+    if not was_looked_up(person_id):  # a bookmark or an old link: a look-up comes first, so say so
+        _recorder_only()
+        flash("请先查询参保人,再办理结算:为保护个人信息,每次登录后须先输入身份证号码查询。", "info")
+        return redirect(url_for("benefits.staff_home"))
     person = _person_for_staff(person_id)
     service.record_view(ctx(), person)  # health data of a person: every view is recorded
     db.session.commit()

@@ -152,6 +152,7 @@ def _application(ctx: Context, app: Application, info, *, with_review: bool) -> 
         diseases.append(
             {
                 "code": ad.disease_code,
+                "national_code": ad.national_code,
                 "name": ad.disease_name,
                 "result": ad.result_name if ad.result != Result.PENDING else "",
                 "reason": ctx.regions.reason_text(app.region_code, ad.reason_code) if ad.reason_code else "",

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import select
 
+from core.applications.rules import below_title
 from core.calendar.service import due_date
 from core.context import Context
 from core.extensions import db
@@ -30,7 +31,7 @@ def sla_reminders(ctx: Context, run: Progress) -> None:
         staff = db.session.scalars(select(User).where(User.region_code == region, User.is_enabled.is_(True),
                                                       User.role.in_(REVIEWER_ROLES))).all()
         for user in staff:
-            mine = [a for a in due if a.current_role == user.role and can_see(user, a)]
+            mine = [a for a in due if a.current_role == user.role and not below_title(a.step, user) and can_see(user, a)]
             key = f"sla:{user.id}:{on.isoformat()}"
             if not mine or existing_keys([key]):
                 continue

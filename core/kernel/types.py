@@ -119,6 +119,15 @@ class Disease:
     sample: bool = True
 
 
+def disease_codes(national: str | None, local: str | None) -> str:
+    """A disease's codes, written the same way on every screen, printed form and export: the national
+    code (what the national platform and other regions know) first, the local code beside it when
+    it differs: 「M03900 / 本地 FCG001」; 「M03900」 where they are the same (内蒙古)."""
+    if national and local and national != local:
+        return f"{national} / 本地 {local}"
+    return national or local or ""
+
+
 @dataclass(frozen=True)
 class Material:
     """A document an application needs, for one disease (or all: disease "*") and kind."""

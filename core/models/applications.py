@@ -50,6 +50,8 @@ class Application(db.Model):
     step_index: Mapped[int] = mapped_column(Integer, default=0)
     # Role that must act next (None when nobody on staff must): denormalised for indexed queues.
     current_role: Mapped[str | None] = mapped_column(String(20))
+    # The title the current step requires (None: any), so a 主治医师's 待办 leaves out what he may not decide.
+    current_min_title: Mapped[str | None] = mapped_column(String(20))
     steps: Mapped[list] = mapped_column(JSON, default=list)  # snapshot of the region's steps
     fast_track: Mapped[bool] = mapped_column(Boolean, default=False)
     # use_alter: applications and recognitions reference each other (see the initial migration).

@@ -27,6 +27,7 @@ from core.extensions import db
 from core.kernel.errors import Forbidden
 from core.kernel.roles import Role
 from core.kernel.status import Action, RecStatus, Result
+from core.audit_labels import action_label
 from core.models import (
     Application, AuditLog, BenefitSettlement, ChosenInstitution, InpatientStay, InsuredCategoryChange, Notice, Recognition,
     User,
@@ -61,7 +62,7 @@ def access_label(action: str) -> str:
         return ACCESS_LABELS[action]
     if action.startswith("application."):
         return "办理了您的申请(" + Action.label_of(action.split(".", 1)[1]) + ")"
-    return action
+    return action_label(action)
 
 
 def as_json(data: dict) -> bytes:

@@ -120,3 +120,16 @@ def person_in_scope(user: User, person_id: int | None) -> User | None:
     """The insured person ``person_id`` if ``user`` may see them (``can_view_person``), else None."""
     person = db.session.get(User, person_id) if isinstance(person_id, int) else None
     return person if person is not None and can_view_person(user, person) else None
+
+
+def divisions_in_scope(user: User, info) -> list:
+    """The divisions of region ``info`` whose applications ``user`` can see (the queues' division filter):
+    a district reviewer's own district, a hospital's served divisions, else all of them."""
+    if info is None:
+        return []
+    if user.role in HOSPITAL_ROLES:
+        hospital = info.institution(user.hospital_code) if user.hospital_code else None
+        return [d for d in info.divisions if hospital and info.serves(hospital, d.code)]
+    if user.division_code and (user.role in AGENCY_ROLES or user.role == Role.ADMIN):
+        return [d for d in info.divisions if d.code == user.division_code]
+    return list(info.divisions)

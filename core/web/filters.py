@@ -9,9 +9,14 @@ from flask_wtf.csrf import generate_csrf
 from core.benefits.money import ratio_text, yuan
 from core.kernel.roles import Role
 from core.kernel.status import Action, RecStatus, Result, Status
+from core.kernel.types import disease_codes
 from core.kernel.time import local_date, local_time, missing_official_years
 from core.notices.service import unread_count as unread
 from core.people.identity import mask_id, mask_name, mask_phone
+
+
+def _field(obj, name):
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
 def init_app(app):
@@ -39,6 +44,9 @@ def init_app(app):
         rec_status=RecStatus.label_of,
         fen=lambda value: yuan(int(value or 0)),  # integer fen as "1234.50", by Decimal arithmetic
         ratio=ratio_text,  # 0.75 -> 75%, the one way a reimbursement ratio is shown
+        # A disease's national and local codes, one way everywhere (screens and printed forms):
+        # {{ ad|disease_codes }} for anything with national_code and disease_code (or code).
+        disease_codes=lambda d: disease_codes(_field(d, "national_code"), _field(d, "disease_code") or _field(d, "code")),
     )
 
     @app.context_processor
