@@ -1,10 +1,14 @@
 """Jinja filters and globals: masking, dates in the region's time zone, names of codes."""
 from __future__ import annotations
 
+import re
 import uuid
 
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
+
+from core.applications.online import DECLARATION
 
 from core.benefits.money import yuan
 from core.kernel.roles import Role
@@ -12,6 +16,17 @@ from core.kernel.status import Action, RecStatus, Result, Status
 from core.kernel.time import local_date, local_time, missing_official_years
 from core.notices.service import unread_count as unread
 from core.people.identity import mask_id, mask_name, mask_phone
+
+
+# Phone numbers in text shown to the public: service hotlines (12393 医保, 12345 政务), mobiles and
+# landlines with an area code. Not a date (2026-08-23), an ID number or an amount (12393 元).
+PHONE = re.compile(r"(?<![\d.\-])(123\d{2}|1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|400-?\d{3}-?\d{4})(?![\d\-]|\s*(?:元|天|个|年|月|日|%))")
+
+
+def tel_links(text) -> Markup:
+    """``text`` with every phone number a tap-to-call link (the rest escaped)."""
+    return Markup(PHONE.sub(lambda m: f'<a href="tel:{m.group(1).replace("-", "")}" class="tel">{m.group(1)}</a>',
+                            str(escape(text or ""))))
 
 
 def init_app(app):
@@ -37,7 +52,8 @@ def init_app(app):
         cn_date=cn_date,
         role_name=Role.label_of,
         rec_status=RecStatus.label_of,
-        fen=lambda value: yuan(int(value or 0)),  # integer fen as "1234.50", by Decimal arithmetic
+        fen=lambda value: yuan(int(value or 0)),
+        tel_links=tel_links,  # integer fen as "1234.50", by Decimal arithmetic
     )
 
     @app.context_processor
@@ -80,4 +96,5 @@ def init_app(app):
             "division_name": division_name,
             "institution_name": institution_name,
             "all_regions": regions.all,
+            "DECLARATION": DECLARATION,
         }
