@@ -102,7 +102,7 @@
         note.setAttribute("aria-live", "polite");
         form.appendChild(note);
       }
-      var chosen = names.length > 1 ? names.length + " 个文件" : "「" + names[0] + "」";
+      var chosen = names.length > 1 ? " " + names.length + " 个文件" : "「" + names[0] + "」";
       var button = form.querySelector("button[type=submit]");
       note.textContent = "已选择" + chosen + ",还没有上传:请点「" + (button ? button.textContent.trim() : "上传") + "」。";
     } else {
