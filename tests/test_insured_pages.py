@@ -364,3 +364,16 @@ def test_no_doubled_punctuation_on_the_demo_pages_of_both_regions(app, client, r
     assert checked > 20
     for body in db.session.scalars(select(Notice.body)):
         assert not DOUBLED.search(body), body
+
+
+def test_date_fields_carry_a_chinese_format_hint_and_bad_dates_a_chinese_message(app, client, make):
+    make.staff("fcg_admin", "admin", region="450600")
+    login(client, "fcg_admin")
+    page = html_of(client.get("/staff/calendar"))
+    field = re.search(r'<input type="date"[^>]*>', page).group(0)
+    assert 'aria-describedby="c-day-fmt"' in field and 'placeholder="年-月-日"' in field
+    assert re.search(r'id="c-day-fmt">格式:年-月-日,例如 2026-08-23<', page)
+    for bad in ("08/23/2026", "2027-02-30", "明天"):
+        r = client.post("/staff/calendar", data={"region": "450600", "day": bad, "kind": "holiday", "note": "x"})
+        assert r.status_code == 422, bad
+        assert "请按 年-月-日 填写日期,例如 2027-01-01。" in html_of(r)
