@@ -478,6 +478,8 @@ def test_person_renews_in_the_window(app, make, fcg_staff, page, live, pdf_path)
     expect(card).to_contain_text("2025-01-10 至 2027-01-09")
     expect(card).to_contain_text("2026-10-10 至 2027-01-09")  # the renewal window
     card.get_by_role("link", name="办理续办").click()
+    # At the window the paper items stay (an online renewal: tests/test_browser_insured.py).
+    page.get_by_role("radio", name="医保经办机构窗口").check()
     page.get_by_role("button", name="建立续办申请").click()
     expect(page.get_by_text("续办申请已建立")).to_be_visible()
     upload_required(page, FCG_RENEWAL_REQUIRED, pdf_path)
