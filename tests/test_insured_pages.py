@@ -376,4 +376,4 @@ def test_date_fields_carry_a_chinese_format_hint_and_bad_dates_a_chinese_message
     for bad in ("08/23/2026", "2027-02-30", "明天"):
         r = client.post("/staff/calendar", data={"region": "450600", "day": bad, "kind": "holiday", "note": "x"})
         assert r.status_code == 422, bad
-        assert "请按 年-月-日 填写日期,例如 2027-01-01。" in html_of(r)
+        assert "请填写日期,格式为 年-月-日,例如 2027-01-01。" in html_of(r)
