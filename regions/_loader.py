@@ -10,7 +10,7 @@ Files of a data directory (columns are described in ``regions/README.md``):
   institutions.csv   code,name,division_code,kind,qualified,address,phone,sample
   diseases.csv       code,national_code,name,category,annual_limit,ratio_employed,ratio_retired,
                      validity_months,fast_track,renewal_allowed,valid_from,valid_to,sample
-  materials.csv      disease,kind,code,name,required,original_needed,accept,note
+  materials.csv      disease,kind,code,name,required,original_needed,accept,note[,online]
   channels.toml      [[channel]] code,name,online,entry_points,strengths,weaknesses,suits
   review_steps.toml  [[normal]] and optional [[fast_track]] steps: code,name,role,kind,
                      sla_working_days,optional,min_title
@@ -316,7 +316,8 @@ def _overlap(a: CatalogueRow, b: CatalogueRow) -> bool:
     return a.valid_from <= b_end and b.valid_from <= a_end
 
 
-MATERIAL_COLUMNS = ("disease", "kind", "code", "name", "required", "original_needed", "accept", "note")
+MATERIAL_COLUMNS = ("disease", "kind", "code", "name", "required", "original_needed", "accept", "note")  # online: optional
+MATERIAL_ONLINE = ("upload", "system", "declaration")
 
 
 @dataclass(frozen=True)
@@ -348,6 +349,9 @@ def load_materials(path: Path, disease_codes: set[str]) -> tuple[MaterialRow, ..
         bad = [t for t in accept if t not in FILE_TYPES]
         if bad:
             raise DataError(path, line, f"列 accept 中的文件类型 {', '.join(bad)} 不支持(可用: {';'.join(FILE_TYPES)})")
+        online = (row.get("online") or "upload").lower()
+        if online not in MATERIAL_ONLINE:
+            raise DataError(path, line, f"列 online 的值 {online!r} 应为 {'、'.join(MATERIAL_ONLINE)} 或留空")
         material = Material(
             code=code,
             name=_need(row, "name", path),
@@ -356,6 +360,7 @@ def load_materials(path: Path, disease_codes: set[str]) -> tuple[MaterialRow, ..
             note=row["note"],
             accept=accept,
             disease=disease,
+            online=online,
         )
         out.append(MaterialRow(material, kinds))
     return tuple(out)

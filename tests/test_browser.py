@@ -478,6 +478,8 @@ def test_person_renews_in_the_window(app, make, fcg_staff, page, live, pdf_path)
     expect(card).to_contain_text("2025-01-10 至 2027-01-09")
     expect(card).to_contain_text("2026-10-10 至 2027-01-09")  # the renewal window
     card.get_by_role("link", name="办理续办").click()
+    # At the window the paper items stay (an online renewal: tests/test_browser_insured.py).
+    page.get_by_role("radio", name="医保经办机构窗口").check()
     page.get_by_role("button", name="建立续办申请").click()
     expect(page.get_by_text("续办申请已建立")).to_be_visible()
     upload_required(page, FCG_RENEWAL_REQUIRED, pdf_path)
@@ -502,7 +504,8 @@ def test_several_files_replace_preview_and_print(make, nmg_staff, page, live, tm
     new_application(page, division="150100", institution="H150100001", channel="线上办理", disease="高血压病")
     item = page.locator("#materials li.material").filter(has=page.get_by_text("门诊病历", exact=True))
     item.get_by_label("选择文件:门诊病历", exact=True).set_input_files([first, second])
-    expect(item.locator(".pending-note")).to_contain_text("已选择2 个文件")
+    expect(item.locator(".pending-note")).to_contain_text("已选择 2 个文件")
+    expect(item.locator("[data-file-name]")).to_have_text("已选择 2 个文件:病历第1页.pdf、病历第2页.png")
     item.get_by_role("button", name="上传").click()
     expect(page.get_by_text("已上传 2 个文件。")).to_be_visible()
     item = page.locator("#materials li.material").filter(has=page.get_by_text("门诊病历", exact=True))

@@ -867,6 +867,7 @@ PAGE_ONLY = {
     "account.notice_prefs": "notice channel preferences: page only",
     "account.reveal": "one's own full ID and phone numbers, audited: page only",
     "applications.remove_material": "taking a file off the checklist: no API yet (the API can replace one)",
+    "applications.declare": "the online renewal declaration (online.declare): no API yet; a channel app can upload the signed form instead",
     "applications.reveal": "an applicant's full ID and phone for staff, audited: the API never returns them",
     "benefits.record_visit": "settlement is recorded at the 医保科 desk, no channel API yet",
     "benefits.reverse": "reversing a settlement: desk only",

@@ -7,7 +7,6 @@ import csv
 import shutil
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select

@@ -77,7 +77,10 @@ SCHEMAS = {
     "Disease": obj({"code": STR, "national_code": STR, "name": STR, "category": STR, "validity_months": INT,
                     "fast_track": BOOL, "renewal_allowed": BOOL}, ["code", "national_code", "name"]),
     "MaterialRule": obj({"disease": STR, "code": STR, "name": STR, "required": BOOL, "original_needed": BOOL,
-                         "accept": {"type": "array", "items": STR}, "note": STR}, ["code", "name", "required"]),
+                         "accept": {"type": "array", "items": STR}, "note": STR,
+                         # online applications: upload, system (attached by the system) or declaration
+                         "online": {"type": "string", "enum": ["upload", "system", "declaration"]}},
+                        ["code", "name", "required"]),
     "Channel": obj({"code": STR, "name": STR, "online": BOOL, "entry_points": STR, "strengths": STR,
                     "weaknesses": STR, "suits": STR}, ["code", "name"]),
     "ApplicationCreate": obj({

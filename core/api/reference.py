@@ -64,7 +64,7 @@ def materials(code):
         raise ApiError(404, message="该病种不在本年度目录中。", fields={"disease": "未知病种"})
     items = [
         {"disease": d, "code": m.code, "name": m.name, "required": m.required, "original_needed": m.original_needed,
-         "accept": list(m.accept), "note": m.note}
+         "accept": list(m.accept), "note": m.note, "online": m.online}
         for d, m in regions().checklist(code, codes, kind)
     ]
     return jsonify({"region": code, "kind": kind, "items": items})

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select
 from werkzeug.datastructures import FileStorage
 
-from core.applications import budget, rules, storage, uploads
+from core.applications import budget, online, rules, storage, uploads
 from core.audit import audit
 from core.context import Context
 from core.extensions import db
@@ -35,9 +35,16 @@ class ChecklistItem:
     disease_name: str
     rule: MaterialRule
     files: list[Material] = field(default_factory=list)
+    # Online only (``online.py``): "system" (the system attaches its own record) or "declaration"
+    # (the applicant's electronic confirmation stands in for a signed scan).
+    supplied: str | None = None
+    declared_at: object = None  # when the declaration was given (None: not yet)
+    system_record: int | None = None  # the application whose approval the system attaches
 
     @property
     def satisfied(self) -> bool:
+        if self.supplied == "system" or (self.supplied == "declaration" and self.declared_at is not None):
+            return True
         return bool(self.files) or not self.rule.required
 
     @property
@@ -51,7 +58,10 @@ def checklist(ctx: Context, app: Application) -> list[ChecklistItem]:
     items = []
     for disease_code, rule in ctx.regions.checklist(app.region_code, list(names), app.kind):
         files = [m for m in current if m.material_code == rule.code and m.disease_code == disease_code]
-        items.append(ChecklistItem(disease_code, names.get(disease_code, ""), rule, files))
+        how = online.supplied(ctx, app, rule)
+        items.append(ChecklistItem(disease_code, names.get(disease_code, ""), rule, files, how,
+                                   app.declared_at if how == "declaration" else None,
+                                   online.system_record(app) if how == "system" else None))
     return items
 
 

@@ -15,7 +15,7 @@ from core.context import Context
 from core.extensions import db
 from core.kernel.errors import Conflict, Invalid
 from core.kernel.status import Action, Kind, Result, ReturnTarget, Status
-from core.kernel.text import clean_text
+from core.kernel.text import clean_text, sentence
 from core.models import Application, Decision
 from core.models.base import flush_or_conflict
 from core.notices.service import notify
@@ -158,5 +158,5 @@ def _return(ctx, app, step, to=ReturnTarget.APPLICANT, reason_code=None, note=No
     app.return_deadline = on + timedelta(days=policy.return_deadline_days)
     pause_step_clock(ctx, app, on)  # the clock pauses while the applicant supplies materials
     notify(ctx, app.person_id, "return", "申请被退回,请补正材料",
-           f"您的门特申请(编号 {app.id})需要补正:{note}。请于 {app.return_deadline.isoformat()} 前补充后重新提交。", app.id)
+           f"您的门特申请(编号 {app.id})需要补正:{sentence(note)}请于 {app.return_deadline.isoformat()} 前补充后重新提交。", app.id)
     return f"退回申请人:{note}"

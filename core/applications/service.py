@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core import idempotency
-from core.applications import rules
+from core.applications import online, rules
 from core.applications.intake import intake_label, no_intake_notice
 from core.applications.materials import missing
 from core.applications.sla import start_step_clock
@@ -137,12 +137,16 @@ def start(ctx: Context, person: User, *, region: str, division: str, institution
 
 
 def start_renewal(ctx: Context, rec: Recognition, *, channel: str, institution: str | None = None,
-                  key: str | None = None) -> Application:
-    """A renewal pre-filled from the last recognition (same region, division, disease, institution)."""
+                  key: str | None = None, declared: bool = False) -> Application:
+    """A renewal pre-filled from the last recognition (same region, division, disease, institution).
+    ``declared``: the applicant ticked the online declaration on the way in (``online.declare``)."""
     person = db.session.get(User, rec.person_id)
-    return start(ctx, person, region=rec.region_code, division=rec.division_code,
-                 institution=institution or rec.institution_code, channel=channel, diseases=[rec.disease_code],
-                 kind=Kind.RENEWAL, renewal_of=rec, key=key)
+    app = start(ctx, person, region=rec.region_code, division=rec.division_code,
+                institution=institution or rec.institution_code, channel=channel, diseases=[rec.disease_code],
+                kind=Kind.RENEWAL, renewal_of=rec, key=key)
+    if declared and app.declared_at is None and online.needs_declaration(ctx, app) and ctx.actor.id == app.person_id:
+        online.declare(ctx, app, True)
+    return app
 
 
 def unavailable_diseases(ctx: Context, person: User, region: str, on) -> dict[str, str]:

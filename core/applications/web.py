@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from core.applications import disclosure, materials, previews, queues, review, rules, service, storage
+from core.applications import disclosure, materials, online, previews, queues, review, rules, service, storage
 from core.applications.intake import no_intake_notice
 from core.documents import printed_forms
 from core.extensions import db
@@ -84,19 +84,37 @@ def upload(app_id):
     replaces = arg_id("replaces") if request.form.get("replaces") else None
     if request.form.get("replaces") and replaces is None:
         abort(404)
+    key = f"{request.form.get('disease_code', '')}:{request.form.get('material_code', '')}"
     try:
         added = materials.add(ctx(), app, disease_code=request.form.get("disease_code", ""),
                               material_code=request.form.get("material_code", ""),
                               files=request.files.getlist("file"), replaces_id=replaces)
     except ServiceError as e:
         db.session.rollback()
-        return _render_detail(app, error=e.message, problems=e.problems, status=e.status, fragment=True)
+        # Shown once, next to the material it concerns (not also as a flash at the top of the page).
+        return _render_detail(app, upload_error=dict(key=key, message=e.message, problems=e.problems),
+                              status=e.status, fragment=True)
     db.session.commit()
     if replaces is not None:
-        flash(f"已用「{added[0].original_name}」替换原文件。", "success")
+        done = f"已用「{added[0].original_name}」替换原文件。"
     else:
-        flash(f"已上传 {len(added)} 个文件。" if len(added) > 1 else "材料已上传。", "success")
-    return _after_change(app)
+        done = f"已上传 {len(added)} 个文件。" if len(added) > 1 else "材料已上传。"
+    return _after_change(app, done, key)
+
+
+@bp.post("/applications/<id:app_id>/declare")
+@login_required
+def declare(app_id):
+    """An online applicant's electronic confirmation, in place of a signed scan (online.declare)."""
+    app = get_visible(current_user, Application, app_id)
+    try:
+        online.declare(ctx(), app, bool(request.form.get("agree")))
+    except ServiceError as e:
+        db.session.rollback()
+        return _render_detail(app, upload_error=dict(key="declare", message=e.message, problems=e.problems),
+                              status=e.status, fragment=True)
+    db.session.commit()
+    return _after_change(app, "已确认:本人承诺已记录,无需再上传签字的申请表。", "declare")
 
 
 @bp.post("/applications/<id:app_id>/materials/<id:material_id>/remove")
@@ -109,8 +127,7 @@ def remove_material(app_id, material_id):
         db.session.rollback()
         return _render_detail(app, error=e.message, status=e.status, fragment=True)
     db.session.commit()
-    flash("已移除该文件。", "info")
-    return _after_change(app)
+    return _after_change(app, "已移除该文件。", category="info")
 
 
 @bp.get("/materials/<id:material_id>")
@@ -227,8 +244,13 @@ def _change(app_id, change, done: str, category: str = "success", done_for=None)
     return redirect(url_for("applications.detail", app_id=app_id))
 
 
-def _render_detail(app, error=None, problems=None, status=200, fragment=False):
-    if error:
+def _render_detail(app, error=None, problems=None, status=200, fragment=False, upload_error=None, done=None):
+    """The detail page, or its materials checklist alone for htmx (``fragment``). A refused upload
+    (``upload_error``: key, message, problems) is shown once, beside its material; other errors
+    once, at the top (a flash on the full page, the top of the checklist in a fragment). Nothing is
+    flashed for an htmx request: a flash would wait in the session and greet the next page load."""
+    fragment = fragment and is_fragment_request()
+    if error and not fragment:
         flash(error, "error")
     c = ctx()
     context = dict(
@@ -245,17 +267,23 @@ def _render_detail(app, error=None, problems=None, status=200, fragment=False):
         show_results=disclosure.results_visible(app, current_user),
         explanation_of=rules.latest_explanation,
         problems=problems or [],
+        upload_error=upload_error,
+        area_error=error if fragment else None,
+        done=done,
         today=c.today(app.region_code),
         print_forms=printed_forms.forms_for(app, current_user),
         reveal_reasons=service.REVEAL_REASONS,
-        fragment=fragment and is_fragment_request(),
+        fragment=fragment,
     )
     return render("applications/detail.html", block="checklist" if fragment else None, status=status, **context)
 
 
-def _after_change(app):
+def _after_change(app, done: str, key: str | None = None, category: str = "success"):
+    """After a change to the materials: the checklist again with ``done`` in it (htmx), or the
+    page with ``done`` as a flash (plain form: a redirect, so a reload does not post again)."""
     if is_fragment_request():
-        return _render_detail(app, fragment=True)  # committed: the app reloads with its new materials
+        return _render_detail(app, fragment=True, done=dict(key=key, message=done))  # committed: the app reloads with its new materials
+    flash(done, category)
     return redirect(url_for("applications.detail", app_id=app.id) + "#materials")
 
 
@@ -281,6 +309,7 @@ def _new_context(person, info, form):
     on = c.today(info.code)
     division = form.get("division") or person.division_code
     institutions = _institutions(info, division)
+    channels, default_channel = online.channel_choices(c, info.code, current_user.role, current_user.id != person.id)
     return dict(
         person=person, info=info, division=division, institutions=institutions,
         no_intake=no_intake_notice(info, division),
@@ -288,16 +317,12 @@ def _new_context(person, info, form):
         # starts at the desk's own office when the old choice does not serve the division.
         institution=(form.get("institution", "") if request.method == "POST" and not form.get("refresh")
                      else _chosen_or_own(form.get("institution", ""), institutions)),
-        channels=regions().channels(info.code),
-        channel=form.get("channel", _default_channel()), catalogue=regions().catalogue(info.code, on.year),
+        channels=channels,
+        channel=form.get("channel", default_channel), catalogue=regions().catalogue(info.code, on.year),
         unavailable=service.unavailable_diseases(c, person, info.code, on),
         chosen=set(form.getlist("diseases")) if hasattr(form, "getlist") else set(),
         year=on.year, proxy=current_user.id != person.id,
     )
-
-
-def _default_channel() -> str:
-    return {Role.INSURED: "online", Role.HOSPITAL_OFFICE: "hospital"}.get(current_user.role, "window")
 
 
 def _chosen_or_own(chosen: str, institutions) -> str:

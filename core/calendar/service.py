@@ -94,7 +94,7 @@ def add_day(ctx: Context, region: str, day_text: str, kind: str, note: str) -> C
         day = date.fromisoformat((day_text or "").strip())
     except ValueError:
         day = None
-        problems.append("请填写日期,格式如 2027-01-01。")
+        problems.append("请填写日期,格式为 年-月-日,例如 2027-01-01。")
     if kind not in ("holiday", "workday"):
         problems.append("请选择「放假」或「调休上班」。")
     note = (note or "").strip()

@@ -77,3 +77,31 @@ def clean_text(value, label: str, *, field: str | None = None, multiline: bool =
 def clean_name(value, label: str = "姓名", *, field: str | None = "name") -> str:
     """A person's name: NFKC (full-width Latin letters become ASCII; ``·`` stays), stripped, checked."""
     return clean_text(nfkc(value), label, field=field)
+
+
+# --- joining sentences ------------------------------------------------------------------------------
+# Texts are often joined from pieces that end in their own punctuation (a reviewer's note, a region's
+# material note, a notice template): "…门诊病历。" + "。请于…" must not read 门诊病历。。请于.
+_SOFT_ENDS = ",;:\u3001\uff0c\uff1b\uff1a"  # , ; : 、 and their full-width forms
+_ENDS = ".!?\u3002\uff01\uff1f\u2026"  # . ! ? 。 ！ ？ …
+# A run of two or more marks where one was meant (never "..." or "……", which are not in the set).
+_MARKS = "\u3002\uff0c\uff1b\uff1a\u3001\uff01\uff1f,;:!?"
+_MARK_RUN = re.compile(f"[{re.escape(_MARKS)}]{{2,}}")
+# Which one of a run to keep: the strongest ending.
+_STRENGTH = {ch: i for i, ch in enumerate("\u3001,\uff0c:\uff1a;\uff1b\u3002?\uff1f!\uff01")}
+
+
+def sentence(text) -> str:
+    """``text`` ending as one sentence: trailing commas, semicolons and colons dropped, 。 added
+    unless it already ends with 。!? (or an ellipsis); "" stays ""."""
+    text = (text or "").strip().rstrip(_SOFT_ENDS).rstrip()
+    if not text or text[-1] in _ENDS:
+        return text
+    return text + "。"
+
+
+def tidy(text) -> str:
+    """``text`` without doubled punctuation (。。 ,, 。, …): each run of marks becomes its strongest."""
+    if not text:
+        return text or ""
+    return _MARK_RUN.sub(lambda m: max(m.group(0), key=lambda ch: _STRENGTH.get(ch, 0)), text)

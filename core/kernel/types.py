@@ -139,6 +139,10 @@ class Material:
     note: str = ""
     accept: tuple[str, ...] = ("pdf", "jpg", "png")
     disease: str = "*"  # disease code or "*" for every disease
+    # How an online application meets it: "upload" (a file, as at the window), "system" (the system
+    # attaches its own record, e.g. the original recognition's 审批表) or "declaration" (the person's
+    # electronic confirmation replaces a signed scan). Window and hospital applications always upload.
+    online: str = "upload"
 
 
 @dataclass(frozen=True)

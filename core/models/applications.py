@@ -69,6 +69,8 @@ class Application(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow)
     submitted_at = mapped_column(UTCDateTime, nullable=True)
     decided_at = mapped_column(UTCDateTime, nullable=True)
+    # When the applicant ticked the online declaration that stands in for a signed form (online renewal).
+    declared_at = mapped_column(UTCDateTime, nullable=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     # Optimistic locking: an UPDATE that finds another version raises StaleDataError.

@@ -46,7 +46,7 @@ def _since(value: str | None, required: bool) -> date | None:
     try:
         since = date.fromisoformat(value)
     except ValueError:
-        raise Invalid("起始日期应为 YYYY-MM-DD 格式。") from None
+        raise Invalid("请按 年-月-日 填写起始日期,例如 2026-08-23。") from None
     nhsa_filings.check_since(since)
     return since
 

@@ -15,6 +15,7 @@ from core.context import Context
 from core.extensions import db
 from core.kernel.status import Channel, DeliveryStatus
 from core.kernel.time import utcnow
+from core.kernel.text import tidy
 from core.models import Notice, NoticeDelivery, User
 
 CHUNK = 500
@@ -37,6 +38,8 @@ def notify_many(ctx: Context, items: list[dict]) -> list[Notice]:
     now = utcnow()  # deliveries are operations: they are due now, whatever the business clock says
     sent = ctx.now()  # the notice itself is dated when its event happened (pinned in tests and the demo)
     rows = [{"application_id": None, "recognition_id": None, "dedup_key": None, **item, "created_at": sent} for item in items]
+    for row in rows:  # pieces joined into a notice may each bring their own punctuation (。。)
+        row["title"], row["body"] = tidy(row["title"]), tidy(row["body"])
     ids = db.session.scalars(insert(Notice).returning(Notice.id, sort_by_parameter_order=True), rows).all()
     saved = [Notice(id=notice_id, **row) for notice_id, row in zip(ids, rows)]
     people = _people({n.user_id for n in saved})

@@ -105,9 +105,24 @@ def summaries(ctx: Context, recs: list[Recognition], on: date) -> list[dict]:
     for r in recs:
         policy = ctx.regions.renewal_policy(r.region_code, r.disease_code)
         opens, closes = time.renewal_window(r.end_date, policy.window_months)
+        problem = renewal_problem(ctx, r, on)
         out.append(dict(rec=r, state=rules.state(r, on, renewals.get(r.id)), opens=opens, closes=closes,
-                        renewal_problem=renewal_problem(ctx, r, on)))
+                        renewal_problem=problem,
+                        can_reapply=problem is not None and can_reapply(ctx, r, recs, renewals, on)))
     return out
+
+
+def can_reapply(ctx: Context, rec: Recognition, recs: list[Recognition], renewals: dict[int, OpenRenewal],
+                on: date) -> bool:
+    """Whether the person may start a new application for ``rec``'s disease today (what an ended
+    recognition's 请重新申请认定 leads to): nothing of theirs still covers the disease, nothing is in
+    application for it, and it is on this year's catalogue."""
+    same = [r for r in recs if (r.region_code, r.disease_code) == (rec.region_code, rec.disease_code)]
+    if any(rules.blocks_new_application(r, on, renewals.get(r.id)) for r in same):
+        return False
+    if ctx.regions.disease(rec.region_code, rec.disease_code, on.year) is None:
+        return False
+    return open_application(rec.person_id, rec.region_code, rec.disease_code) is None
 
 
 def of_application(application_id: int) -> dict[str, Recognition]:

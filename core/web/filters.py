@@ -1,10 +1,14 @@
 """Jinja filters and globals: masking, dates in the region's time zone, names of codes."""
 from __future__ import annotations
 
+import re
 import uuid
 
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
+
+from core.applications.online import DECLARATION
 
 from core.benefits.money import ratio_text, yuan
 from core.kernel.roles import Role
@@ -17,6 +21,17 @@ from core.people.identity import mask_id, mask_name, mask_phone
 
 def _field(obj, name):
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+# Phone numbers in text shown to the public: service hotlines (12393 医保, 12345 政务), mobiles and
+# landlines with an area code. Not a date (2026-08-23), an ID number or an amount (12393 元).
+PHONE = re.compile(r"(?<![\d.\-])(123\d{2}|1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|400-?\d{3}-?\d{4})(?![\d\-]|\s*(?:元|天|个|年|月|日|%))")
+
+
+def tel_links(text) -> Markup:
+    """``text`` with every phone number a tap-to-call link (the rest escaped)."""
+    return Markup(PHONE.sub(lambda m: f'<a href="tel:{m.group(1).replace("-", "")}" class="tel">{m.group(1)}</a>',
+                            str(escape(text or ""))))
 
 
 def init_app(app):
@@ -47,6 +62,7 @@ def init_app(app):
         # A disease's national and local codes, one way everywhere (screens and printed forms):
         # {{ ad|disease_codes }} for anything with national_code and disease_code (or code).
         disease_codes=lambda d: disease_codes(_field(d, "national_code"), _field(d, "disease_code") or _field(d, "code")),
+        tel_links=tel_links,  # phone numbers as tap-to-call links
     )
 
     @app.context_processor
@@ -89,4 +105,5 @@ def init_app(app):
             "division_name": division_name,
             "institution_name": institution_name,
             "all_regions": regions.all,
+            "DECLARATION": DECLARATION,
         }

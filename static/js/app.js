@@ -65,6 +65,24 @@
     if (r.top < 0 || r.bottom > window.innerHeight) target.scrollIntoView({ block: "center" });
   });
 
+  // The files chosen in a form (both the 选择文件 and the 拍照 input of a file picker).
+  function chosenFiles(form) {
+    var names = [];
+    form.querySelectorAll("input[type=file]").forEach(function (input) {
+      for (var i = 0; input.files && i < input.files.length; i++) names.push(input.files[i].name);
+    });
+    return names;
+  }
+
+  // The file picker says what was chosen, in Chinese (the browser's own text follows its language).
+  function showChoice(picker, names) {
+    var out = picker.querySelector("[data-file-name]");
+    if (!out) return;
+    out.textContent = !names.length ? "没有选择文件"
+      : names.length === 1 ? "已选择:" + names[0] : "已选择 " + names.length + " 个文件:" + names.join("、");
+    out.classList.toggle("chosen", names.length > 0);
+  }
+
   // A file that was chosen but not uploaded is easy to miss (two steps: choose, then 上传).
   // Mark the form and say what to do; warn before submitting the application without it.
   document.addEventListener("change", function (e) {
@@ -72,8 +90,11 @@
     if (!input || input.type !== "file") return;
     var form = input.closest("form.upload");
     if (!form) return;
+    var names = chosenFiles(form);
+    var picker = input.closest("[data-file-picker]");
+    if (picker) showChoice(picker, names);
     var note = form.querySelector(".pending-note");
-    if (input.files && input.files.length) {
+    if (names.length) {
       form.classList.add("pending");
       if (!note) {
         note = document.createElement("p");
@@ -81,7 +102,7 @@
         note.setAttribute("aria-live", "polite");
         form.appendChild(note);
       }
-      var chosen = input.files.length > 1 ? input.files.length + " 个文件" : "「" + input.files[0].name + "」";
+      var chosen = names.length > 1 ? " " + names.length + " 个文件" : "「" + names[0] + "」";
       var button = form.querySelector("button[type=submit]");
       note.textContent = "已选择" + chosen + ",还没有上传:请点「" + (button ? button.textContent.trim() : "上传") + "」。";
     } else {
@@ -89,6 +110,19 @@
       if (note) note.remove();
     }
   });
+  // Nothing chosen: say so in Chinese here instead of sending an empty form (the server says the same).
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!form.classList || !form.classList.contains("upload") || chosenFiles(form).length) return;
+    var picker = form.querySelector("[data-file-picker]");
+    if (!picker) return;
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    var out = picker.querySelector("[data-file-name]");
+    if (out) { out.textContent = "请先点「选择文件」或「拍照」选择要上传的文件。"; out.classList.add("chosen"); }
+    var first = picker.querySelector(".file-input");
+    if (first) first.focus();
+  }, true);
   document.addEventListener("submit", function (e) {
     var form = e.target;
     if (!form.action || !/\/submit$/.test(form.action)) return;
