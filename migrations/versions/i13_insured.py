@@ -1,7 +1,7 @@
 """online renewal: the applicant's electronic confirmation (declared_at) on applications
 
 Revision ID: i13_insured
-Revises: i12_audit_chain
+Revises: i13_staff
 Create Date: 2026-12-01 01:40:00
 
 An online renewal takes a ticked declaration in place of a signed scan of the 续办申请表; the time
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'i13_insured'
-down_revision = 'i12_audit_chain'
+down_revision = "i13_staff"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """the title an application's current review step requires, for the 待办 queue (issue 13)
 
 Revision ID: i13_staff
-Revises: i12_audit_chain
+Revises: i13_rules
 Create Date: 2026-12-01 01:30:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'i13_staff'
-down_revision = 'i12_audit_chain'
+down_revision = "i13_rules"
 branch_labels = None
 depends_on = None
 
