@@ -127,11 +127,10 @@ def report(ctx: Context, institution: str | None = None, status: str | None = No
     if before:
         page = page.where(BenefitRecovery.id < before)
     rows = db.session.scalars(page.limit(size + 1)).unique().all()
-    sums = db.session.execute(
-        query.with_only_columns(func.coalesce(RecoveryOutcome.outcome, RecoveryStatus.OPEN.value),
-                                func.count(BenefitRecovery.id), func.sum(BenefitRecovery.amount_fen))
-        .group_by(func.coalesce(RecoveryOutcome.outcome, RecoveryStatus.OPEN.value))
-    ).all()
+    sums = [(code or RecoveryStatus.OPEN.value, count, amount) for code, count, amount in db.session.execute(
+        query.with_only_columns(RecoveryOutcome.outcome, func.count(BenefitRecovery.id), func.sum(BenefitRecovery.amount_fen))
+        .group_by(RecoveryOutcome.outcome)  # no outcome yet (NULL): open
+    ).all()]
     by_status = {code: {"label": label, "count": 0, "amount": yuan(0)} for code, label in RecoveryStatus.labels().items()}
     for code, count, amount in sums:
         by_status[code] = {"label": RecoveryStatus.label_of(code), "count": count, "amount": yuan(int(amount or 0))}
