@@ -268,6 +268,9 @@ def test_pages_report_case_actions_csv_and_my_benefits(case, app, make):
     text = csv.get_data(as_text=True)
     assert csv.mimetype == "text/csv" and "86.42" in text and "210.00" not in text and "韦*" in text
     assert db.session.scalar(select(AuditLog.id).where(AuditLog.action == "benefit.recovery_export")) is not None
+    recoveries.waive(as_(case["reviewer"]), second, "=HYPERLINK(\"http://x\")")
+    db.session.commit()
+    assert "'=HYPERLINK" in staff.get("/staff/recoveries.csv").get_data(as_text=True)  # never a formula
     other = app.test_client()
     make.staff("zy_yibao", "hospital_office", region="450600", division="450603", hospital=OTHER_HOSPITAL)
     login(other, "zy_yibao")
@@ -278,7 +281,8 @@ def test_pages_report_case_actions_csv_and_my_benefits(case, app, make):
     login(mine, case["person"].username)
     assert mine.get("/staff/recoveries").status_code == 403
     page = mine.get("/benefits?year=2027").get_data(as_text=True)
-    assert "待遇追回" in page and "已冲销追回" in page and "待追回" in page and "86.42" in page
+    assert "待遇追回" in page and "已冲销追回" in page and "免予追回" in page and "86.42" in page
+    assert "已列入待遇追回:已冲销追回" in mine.get(f"/benefits/settlements/{first.settlement_id}").get_data(as_text=True)
     stranger = make.person(region="450600", division="450602", name="李四", phone="13800002222")
     nosy = app.test_client()
     login(nosy, stranger.username)

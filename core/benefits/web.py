@@ -56,6 +56,7 @@ def settlement(row_id):
 
 def _settlement_page(row: BenefitSettlement, status: int = 200, problems=()):
     return render_template("benefits/settlement.html", row=row, reversal=ledger.reversal_of(row), problems=list(problems),
+                           recovery=recoveries.of_settlement(row.id),
                            can_reverse=current_user.role in service.RECORDER_ROLES), status
 
 

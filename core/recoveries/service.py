@@ -152,10 +152,15 @@ def export_rows(ctx: Context, institution: str | None = None, status: str | None
         out.append([str(r.id), str(r.settlement_id), mask_name(people[r.person_id].name), r.visit_date.isoformat(),
                     r.stop_date.isoformat(), ctx.regions.institution_name(r.region_code, r.institution_code),
                     r.disease_name, yuan(r.amount_fen), CAUSES.get(r.cause, r.cause), RecoveryStatus.label_of(status_of(r)),
-                    (r.outcome.reason or "") if r.outcome else ""])
+                    _cell((r.outcome.reason or "") if r.outcome else "")])
     audit(ctx, "benefit.recovery_export", ("benefit_recoveries", None),
           detail=f"rows={len(rows)} institution={institution or '*'} status={status or '*'}")
     return out
+
+
+def _cell(text: str) -> str:
+    """Staff-typed text in a CSV opened by a spreadsheet: never read as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def get(ctx: Context, case_id) -> BenefitRecovery:
