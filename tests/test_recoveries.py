@@ -288,3 +288,21 @@ def test_pages_report_case_actions_csv_and_my_benefits(case, app, make):
     login(nosy, stranger.username)
     assert "待遇追回" not in nosy.get("/benefits?year=2027").get_data(as_text=True)
     assert nosy.get(f"/benefits/settlements/{second.settlement_id}").status_code == 404
+
+
+@pytest.mark.parametrize("text, message", [
+    ('allowed = ["refund"]', "allowed"),
+    ('allowed = ["recovered"]\ndefault = "waived"', "默认处理方式"),
+    ('waive_below = "abc"', "不是数字"),
+    ('waive_below = "10.00"', "waive_reason"),
+    ('allowed = ["recovered"]\nwaive_below = "10.00"\nwaive_reason = "小额"', "waived"),
+])
+def test_a_bad_recoveries_file_stops_start_up_with_a_clear_message(tmp_path, text, message):
+    from regions._loader import DataError
+    from regions._recovery import load_recovery_rules
+
+    path = tmp_path / "recoveries.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        load_recovery_rules(path)
+    assert load_recovery_rules(tmp_path / "absent.toml") is None  # no file: the core default answers
