@@ -176,6 +176,18 @@ def test_recover_reverses_the_settlement_once_and_links_the_reversal(case):
     assert ben.balances(as_(), case["person"], 2027)["diseases"][0]["reimbursed"] == "156.42"
 
 
+def test_a_settlement_reversed_by_hand_meanwhile_is_recovered_by_that_reversal(case):
+    on(date(2027, 1, 20))
+    finish(case["renewal"], case["reviewer"], "rejected")
+    first = cases_of(case["person"])[0]
+    by_hand = ben.reverse(as_(case["hospital"]), db.session.get(BenefitSettlement, first.settlement_id), "退费")
+    db.session.commit()
+    outcome = recoveries.recover(as_(case["reviewer"]), first)
+    db.session.commit()
+    assert outcome.reversal_id == by_hand.id
+    assert db.session.scalar(select(func.count()).where(BenefitSettlement.reversal_of_id == first.settlement_id)) == 1
+
+
 def test_waive_needs_a_reason_and_writes_nothing_without_one(case):
     on(date(2027, 1, 20))
     finish(case["renewal"], case["reviewer"], "rejected")

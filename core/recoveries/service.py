@@ -29,6 +29,7 @@ from core.people.scope import get_visible, record_scope
 
 CAUSES = {"rejected": "续办申请未通过", "withdrawn": "续办申请已撤回", "lapsed": "续办申请逾期未补正"}
 MAX_REASON = 500
+MAX_NOTE = 400
 PAGE_ROWS = 100
 
 
@@ -174,21 +175,20 @@ def for_person(person: User, limit: int = 100) -> list[BenefitRecovery]:
                                    .order_by(BenefitRecovery.id.desc()).limit(limit)))
 
 
-def open_count(actor: User) -> int:
-    return db.session.scalar(select(func.count()).select_from(_filtered(actor, None, RecoveryStatus.OPEN).subquery()))
-
-
 # --- outcomes -------------------------------------------------------------------------------------
 def recover(ctx: Context, case: BenefitRecovery, note: str = "") -> RecoveryOutcome:
     """Take the payment back: the settlement is cancelled by the ledger's reversal (never an edit),
     the case records that reversal. Done once: a repeat answers with the first outcome."""
-    note = clean_text(note, "追回说明", field="note", multiline=True)[:MAX_REASON]
+    note = clean_text(note, "追回说明", field="note", multiline=True)
+    if len(note) > MAX_NOTE:  # it joins the reversal's reason, which holds 500
+        raise Invalid(f"追回说明最多 {MAX_NOTE} 字。", fields={"note": f"最多 {MAX_NOTE} 字"})
     first = _start(ctx, case, RecoveryStatus.RECOVERED)
     if first is not None:
         return first
     settlement = db.session.get(BenefitSettlement, case.settlement_id)
+    # Reversed by hand since the case opened: that reversal is the recovery (never a second one).
     reversal = db.session.scalar(select(BenefitSettlement).where(BenefitSettlement.reversal_of_id == settlement.id))
-    if reversal is None:  # cancelled by hand meanwhile: that reversal is the recovery
+    if reversal is None:
         why = (f"{CAUSES.get(case.cause, '续办未通过')},门特待遇自 {case.stop_date.isoformat()} 起停止,"
                f"追回第 {settlement.id} 号结算的基金支付" + (f"。{note}" if note else ""))
         reversal = benefits.reverse(ctx, settlement, why)
