@@ -112,7 +112,7 @@ class Described:
 
     actor: str
     object: str
-    link: tuple[str, int] | None  # ("application" | "settlement", id): the page links it
+    link: tuple[str, int] | None  # ("application" | "settlement" | "recovery", id): the page links it
 
 
 def _user_label(user: User | None, fallback: str | None) -> str:
@@ -144,7 +144,7 @@ def describe(rows) -> dict[int, Described]:
     return out
 
 
-_LINKED = {"applications": "application", "benefit_settlements": "settlement"}
+_LINKED = {"applications": "application", "benefit_settlements": "settlement", "benefit_recoveries": "recovery"}
 
 
 def staff_choices() -> list[User]:

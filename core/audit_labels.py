@@ -13,6 +13,7 @@ _APPLICATION = {f"application.{a.value}": f"申请{a.label}" for a in Action}
 
 ACTIONS: dict[str, str] = _APPLICATION | {
     "application.view": "查看申请",
+    "application.declare": "在线确认承诺(续办)",
     "material.upload": "上传申请材料",
     "material.remove": "删除申请材料",
     "material.download": "下载申请材料",
@@ -48,6 +49,10 @@ ACTIONS: dict[str, str] = _APPLICATION | {
     "benefit.reverse": "冲销门特结算",
     "benefit.import": "导入门特结算",
     "benefit.import_file": "导入门特结算文件",
+    "benefit.recovery_open": "开立待遇追回(续办未通过)",
+    "benefit.recovery_recover": "待遇追回:冲销追回",
+    "benefit.recovery_waive": "待遇追回:免予追回",
+    "benefit.recovery_export": "导出待遇追回清单",
     "stay.record": "登记住院",
     "stay.reverse": "冲销住院登记",
     "chosen.record": "登记选定医院",
@@ -84,6 +89,9 @@ OBJECT_TYPES: dict[str, str] = {
     "api_tokens": "接口令牌",
     "benefit_settlements": "门特结算",
     "inpatient_stays": "住院登记",
+    "benefit_recoveries": "待遇追回",
+    "recovery_outcomes": "待遇追回结果",
+    "insured_category_changes": "待遇类别变更",
     "chosen_institutions": "选定医院",
     "notices": "消息",
     "notice_deliveries": "短信与信件",

@@ -18,6 +18,7 @@ from core.kernel.types import (
     Disease,
     Material,
     NoticeTemplate,
+    RecoveryPolicy,
     RegionInfo,
     RenewalPolicy,
     ReviewStep,
@@ -143,6 +144,13 @@ class Regions:
 
     def renewal_policy(self, region: str, disease: str) -> RenewalPolicy:
         return self.pm.hook.mtkit_renewal_policy(region=region, disease=disease)
+
+    def recovery_policy(self, region: str, disease: str, amount_fen: int) -> RecoveryPolicy:
+        """What may become of a settlement paid after a failed renewal's stop date (see the hookspec)."""
+        policy = self.pm.hook.mtkit_recovery_policy(region=region, disease=disease, amount_fen=amount_fen)
+        if policy.default not in policy.allowed:
+            raise PluginError(f"地区 {region} 的追回政策:默认处理方式 {policy.default} 不在允许的方式中。")
+        return policy
 
     def pdf_template(self, region: str, form: str) -> str:
         """The region's template for a printed form, else the core one (templates/pdf/<form>.html)."""

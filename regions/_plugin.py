@@ -11,6 +11,7 @@ from pathlib import Path
 from core.kernel.hookspecs import hookimpl
 from core.kernel.types import RenewalPolicy
 from regions._loader import RegionData
+from regions._recovery import load_recovery_rules
 
 
 class DataRegion:
@@ -18,6 +19,7 @@ class DataRegion:
         data_dir = Path(data_dir)
         self.data = RegionData(data_dir)
         self.code = self.data.code
+        self.recovery = load_recovery_rules(data_dir / "recoveries.toml")
         self.template_folder = data_dir.parent / "templates"  # joins the app's Jinja loader
         # Printed forms: regions/<name>/templates/<name>/pdf/<form>.html (the app's loader sees
         # regions/<name>/templates/, so the template name is "<name>/pdf/<form>.html").
@@ -81,3 +83,10 @@ class DataRegion:
     @hookimpl
     def mtkit_benefit_policy(self, region, year):
         return self.data.benefit_policy(year) if region == self.code else None
+
+    @hookimpl
+    def mtkit_recovery_policy(self, region, disease, amount_fen):
+        # Without recoveries.toml the core default (recover by reversal) answers.
+        if region != self.code or self.recovery is None:
+            return None
+        return self.recovery.decide(amount_fen)

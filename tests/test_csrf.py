@@ -121,6 +121,7 @@ def test_post_without_token_is_refused_everywhere_and_changes_nothing(app, scene
         "person_id": s["person"].id,
         "row_id": 1,
         "stay_id": 1,
+        "case_id": 1,
         "session_id": 1,
         "user_id": s["person"].id,
         "action": "logout",

@@ -871,6 +871,8 @@ PAGE_ONLY = {
     "applications.reveal": "an applicant's full ID and phone for staff, audited: the API never returns them",
     "benefits.record_visit": "settlement is recorded at the 医保科 desk, no channel API yet",
     "benefits.reverse": "reversing a settlement: desk only",
+    "recoveries.recover": "a recovery's outcome is recorded at the desk, like the reversal it makes",
+    "recoveries.waive": "a recovery's outcome is recorded at the desk",
     "benefits.record_stay": "inpatient stays are recorded at the desk",
     "benefits.discharge": "inpatient stays are recorded at the desk",
     "benefits.reverse_stay": "inpatient stays are recorded at the desk",

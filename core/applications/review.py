@@ -20,6 +20,7 @@ from core.models import Application, Decision
 from core.models.base import flush_or_conflict
 from core.notices.service import notify
 from core.recognitions import service as recs
+from core.recoveries import service as recoveries
 
 MAX_NOTE = 1000
 
@@ -125,6 +126,8 @@ def _record(ctx, app, step, **_):
             lines.append(f"{line}。说明:{explanation}" if explanation else line)
     if app.kind == Kind.RENEWAL and not created and app.renewal_of is not None:
         lines.append(f"原认定待遇自 {app.renewal_of.stop_date.isoformat()} 起停止。")
+        # Visits after the stop date already paid while the renewal was in review: one case each.
+        recoveries.open_after_failed_renewal(ctx, app.renewal_of, app.id, "rejected")
     notify(ctx, app.person_id, "decision", f"门特{app.kind_name}审核结果:{app.status_name}", "\n".join(lines), app.id)
     return "; ".join(lines)
 

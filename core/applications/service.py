@@ -25,6 +25,7 @@ from core.models import Application, ApplicationDisease, Recognition, User
 from core.models.base import flush_or_conflict
 from core.notices.service import from_template, notify
 from core.recognitions import service as recs
+from core.recoveries import service as recoveries
 
 STAFF_CHANNELS = ("window", "hospital")  # channels through which staff file on a person's behalf
 MAX_WITHDRAW_REASON = 200
@@ -213,7 +214,8 @@ def withdraw(ctx: Context, app: Application, version, reason: str = "") -> Appli
     on = ctx.today(app.region_code)
     prev = app.renewal_of if app.kind == Kind.RENEWAL else None
     if prev is not None and on > prev.end_date:
-        recs.end_after_failed_renewal(ctx, prev, f"renewal {app.id} withdrawn")
+        if recs.end_after_failed_renewal(ctx, prev, f"renewal {app.id} withdrawn"):
+            recoveries.open_after_failed_renewal(ctx, prev, app.id, "withdrawn")
     rules.transition(app, ctx.actor, Action.WITHDRAW, from_status, ctx.now(), reason or None)
     audit(ctx, "application.withdraw", app)
     notify(ctx, app.person_id, "withdraw", "申请已撤回", f"您的门特申请(编号 {app.id})已撤回。", app.id)
@@ -234,7 +236,8 @@ def lapse(ctx: Context, app: Application) -> bool:
     audit(ctx, "application.lapse", app, user=None, detail=f"deadline={app.return_deadline.isoformat()}")
     prev = app.renewal_of if app.kind == Kind.RENEWAL else None
     if prev is not None and on > prev.end_date:
-        recs.end_after_failed_renewal(ctx, prev, f"renewal {app.id} lapsed")
+        if recs.end_after_failed_renewal(ctx, prev, f"renewal {app.id} lapsed"):
+            recoveries.open_after_failed_renewal(ctx, prev, app.id, "lapsed")
     person = db.session.get(User, app.person_id)
     title, body = from_template(ctx, app.region_code, "lapsed", name=person.name, app_id=app.id,
                                 deadline=app.return_deadline.isoformat())

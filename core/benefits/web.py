@@ -19,6 +19,7 @@ from core.people import categories
 from core.people.lookup import find_person
 from core.people.scope import get_visible, person_in_scope
 from core.recognitions.service import for_person
+from core.recoveries import service as recoveries
 from core.web.context import ctx, regions
 from core.web.helpers import arg_id, form_key, is_fragment_request, refused, remember_looked_up, render, was_looked_up
 
@@ -43,7 +44,7 @@ def mine():
     return render_template(
         "benefits/mine.html", balances=service.balances(c, current_user, year), rows=rows,
         reversed_ids=ledger.reversed_ids(BenefitSettlement, rows), year=year, next_before=next_before,
-        this_year=this_year,
+        this_year=this_year, recoveries=recoveries.for_person(current_user),
     )
 
 
@@ -55,6 +56,7 @@ def settlement(row_id):
 
 def _settlement_page(row: BenefitSettlement, status: int = 200, problems=()):
     return render_template("benefits/settlement.html", row=row, reversal=ledger.reversal_of(row), problems=list(problems),
+                           recovery=recoveries.of_settlement(row.id),
                            can_reverse=current_user.role in service.RECORDER_ROLES, CATEGORY_NAMES=BENEFIT_CATEGORIES), status
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from core.kernel.hookspecs import hookimpl
-from core.kernel.types import BenefitPolicy, NoticeTemplate, ReasonCode, RenewalPolicy
+from core.kernel.types import BenefitPolicy, NoticeTemplate, ReasonCode, RecoveryPolicy, RenewalPolicy
 
 REASON_CODES = [
     ReasonCode("R01", "诊断依据不足,不符合病种认定标准"),
@@ -27,6 +27,12 @@ def mtkit_reason_codes(region):
 @hookimpl(trylast=True)
 def mtkit_benefit_policy(region, year):
     return BenefitPolicy()
+
+
+@hookimpl(trylast=True)
+def mtkit_recovery_policy(region, disease, amount_fen):
+    # Money paid without cover goes back to the fund unless staff record a reason to waive it.
+    return RecoveryPolicy(sample=False)
 
 
 # Notice wording when a region does not set its own (regions/<code>/data/notices.toml).

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
         Disease,
         Material,
         ReasonCode,
+        RecoveryPolicy,
         RegionInfo,
         NoticeTemplate,
         RenewalPolicy,
@@ -98,6 +99,22 @@ def mtkit_benefit_policy(region: str, year: int) -> BenefitPolicy:
     visits must be at a chosen institution, the year rule, what the limit caps, and a ``version``
     that each settlement stores. Return None for other regions; the core default (an empty,
     unconfigured policy: nothing can be settled) runs last. Called once per (region, year), cached.
+    """
+
+
+@hookspec(firstresult=True)
+def mtkit_recovery_policy(region: str, disease: str, amount_fen: int) -> RecoveryPolicy | None:
+    """Say what may become of a settlement paid during a renewal that then failed.
+
+    :param region: region code.
+    :param disease: the settlement's local disease code.
+    :param amount_fen: what the fund paid for the visit, in fen (分).
+    Benefits stop from the day after the original end; a visit on or after that day that was settled
+    while the renewal was under review was paid without cover. Return a ``RecoveryPolicy``: the
+    outcomes staff may record (recovered by a reversal, waived with a reason), the one proposed,
+    and whether the case is waived at once (e.g. a sum below the region's threshold). The core
+    default (recover by reversal; waiving allowed with a reason) runs last. A plugin only decides:
+    the recoveries service writes the case, the reversal and the audit rows.
     """
 
 

@@ -126,3 +126,11 @@ class Channel(Named):
     INBOX = "inbox", "站内消息"
     SMS = "sms", "短信"
     LETTER = "letter", "纸质信件"
+
+
+class RecoveryStatus(Named):
+    """A recovery case of a settlement paid during a renewal that then failed."""
+
+    OPEN = "open", "待处理"
+    RECOVERED = "recovered", "已追回(冲销)"
+    WAIVED = "waived", "免予追回"

@@ -249,3 +249,24 @@ class SmsResult:
 
     ok: bool
     detail: str = ""
+
+
+# What may become of a settlement paid after a failed renewal's stop date: taken back by a reversal
+# of the settlement, or waived with a reason.
+RECOVERY_OUTCOMES = {"recovered": "冲销追回", "waived": "免予追回"}
+
+
+@dataclass(frozen=True)
+class RecoveryPolicy:
+    """A region's answer for one settlement to recover (``mtkit_recovery_policy``).
+
+    ``allowed``: the outcomes staff may record (keys of ``RECOVERY_OUTCOMES``); ``default``: the one
+    the page proposes; ``waive_now``: the case is waived as soon as it is opened (e.g. a sum below
+    the region's threshold), with ``reason`` recorded as the waiver's reason.
+    """
+
+    allowed: tuple[str, ...] = ("recovered", "waived")
+    default: str = "recovered"
+    waive_now: bool = False
+    reason: str = ""
+    sample: bool = True

@@ -10,3 +10,4 @@ from core.models.recognitions import Recognition  # noqa: F401
 from core.models.tokens import ApiToken  # noqa: F401
 from core.models.verification import VerificationCode  # noqa: F401
 from core.models.sessions import LoginThrottle, UserSession  # noqa: F401
+from core.models.recoveries import BenefitRecovery, RecoveryOutcome  # noqa: F401
