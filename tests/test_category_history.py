@@ -187,7 +187,7 @@ def test_the_migration_backfills_existing_people(tmp_path):
         with db.engine.connect() as conn:
             rows = conn.exec_driver_sql("SELECT person_id, scheme, category, effective_from FROM insured_category_changes"
                                         " ORDER BY person_id").all()
-        assert [tuple(r[:3]) for r in rows] == [(1, "employee", "retired"), (2, "resident", "employed")]
+        assert [tuple(r[:3]) for r in rows] == [(1, "employee", "retired"), (2, "resident", None)]  # no 在职/退休 for residents
         assert {str(r[3])[:10] for r in rows} == {"2000-01-01"}
         flask_migrate.downgrade(revision="i12_audit_chain")
         with db.engine.connect() as conn:

@@ -39,7 +39,9 @@ def upgrade():
     # Existing people: what is registered today, as their category from the start (no history before).
     op.get_bind().execute(sa.text(
         "INSERT INTO insured_category_changes (person_id, scheme, category, effective_from, reason, recorded_at)"
-        " SELECT id, COALESCE(insured_scheme, 'employee'), insured_category, :earliest, :reason, created_at"
+        " SELECT id, COALESCE(insured_scheme, 'employee'),"
+        # residents have no 在职/退休: registration used to store 在职 for them too
+        " CASE WHEN insured_scheme = 'resident' THEN NULL ELSE insured_category END, :earliest, :reason, created_at"
         " FROM users WHERE role = 'insured'"
     ), {"earliest": date(2000, 1, 1), "reason": "升级时按登记的参保类别补录"})
 
