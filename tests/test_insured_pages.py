@@ -373,6 +373,16 @@ def test_date_fields_carry_a_chinese_format_hint_and_bad_dates_a_chinese_message
     field = re.search(r'<input type="date"[^>]*>', page).group(0)
     assert 'aria-describedby="c-day-fmt"' in field and 'placeholder="年-月-日"' in field
     assert re.search(r'id="c-day-fmt">格式:年-月-日,例如 2026-08-23<', page)
+    make.staff("root", "admin", region=None)
+    login(client, "root")
+    for url in ("/staff/calendar", "/staff/audit"):  # every date field says its format
+        page = html_of(client.get(url))
+        fields = re.findall(r'<input type="date"[^>]*>', page)
+        assert fields, url
+        for field in fields:
+            hint = re.search(r'aria-describedby="([^"]+)"', field)
+            assert hint and re.search(rf'id="{hint.group(1)}">格式:年-月-日,例如 2026-08-23<', page), (url, field)
+    login(client, "fcg_admin")
     for bad in ("08/23/2026", "2027-02-30", "明天"):
         r = client.post("/staff/calendar", data={"region": "450600", "day": bad, "kind": "holiday", "note": "x"})
         assert r.status_code == 422, bad
