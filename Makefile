@@ -60,7 +60,7 @@ system-deps:
 
 # The same plus chromium and poppler-utils for the tests.
 system-deps-test:
-	$(call say,"1/3 系统软件包,含测试用 Chromium (system packages with test tools)")
+	$(call say,"1/3 系统软件包与测试用 Chromium (system packages and test tools)")
 	@bash scripts/setup-system.sh test
 
 # Python virtual environment with requirements.txt installed.
@@ -76,7 +76,7 @@ $(VENV_STAMP): requirements.txt
 venv-test: $(VENV_TEST_STAMP)
 
 $(VENV_TEST_STAMP): requirements.txt requirements-test.txt
-	$(call say,"2/3 Python 依赖,含测试工具 (pip install -r requirements-test.txt)")
+	$(call say,"2/3 Python 依赖与测试工具 (pip install -r requirements-test.txt)")
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) -r requirements-test.txt
 	@touch $(VENV_STAMP) $@

@@ -131,3 +131,19 @@ def test_unknown_profile_is_refused(tmp_path):
     done = run_setup(tmp_path, "everything")
     assert done.returncode == 2 and "unknown profile" in done.stderr
 
+
+
+def test_every_progress_heading_is_one_make_argument():
+    """A comma inside `$(call say,...)` splits the heading and breaks the recipe's shell quoting."""
+    calls = re.findall(r"\$\(call say,(.*)\)\s*$", (ROOT / "Makefile").read_text("utf-8"), re.M)
+    assert len(calls) >= 6
+    assert [c for c in calls if "," in c] == []
+
+
+def test_set_up_steps_print_their_headings(tmp_path):
+    env = {**os.environ, "SKIP_SYSTEM_PACKAGES": "1"}
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "system-deps", "system-deps-test"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "== 1/3 系统软件包 (system packages) ==" in done.stdout
+    assert "== 1/3 系统软件包与测试用 Chromium (system packages and test tools) ==" in done.stdout
