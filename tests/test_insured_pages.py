@@ -5,7 +5,6 @@ numbers are tap-to-call, upload messages appear once and leave no flash behind, 
 notice reads 。。."""
 from __future__ import annotations
 
-import io
 import re
 from datetime import date
 
@@ -21,6 +20,7 @@ from core.kernel.text import sentence, tidy
 from core.models import Application, AuditLog, Material, Notice, Recognition
 from core.recognitions import service as recs
 from tests.conftest import PDF, as_, login, pdf_file
+from tests.test_pages import upload
 
 # Two or more punctuation marks in a row where one was meant (。。 ,, 。, ;。 ...); "……" is fine.
 DOUBLED = re.compile("[\u3002\uff0c\uff1b\uff1a\u3001\uff01\uff1f,;]{2,}|\u3002[.:,]")
@@ -261,20 +261,12 @@ def test_upload_control_reads_in_chinese_and_offers_the_camera(app, client, reco
 # 10: upload messages once, no stale flash
 
 
-def post_upload(client, application, data, name="诊断书.pdf", htmx=True, material="id_card"):
-    form = {"disease_code": "*", "material_code": material}
-    if data is not None:
-        form["file"] = (io.BytesIO(data), name)
-    return client.post(f"/applications/{application.id}/materials", data=form, content_type="multipart/form-data",
-                       headers={"HX-Request": "true"} if htmx else {})
-
-
 @pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "form"])
 def test_a_refused_upload_says_why_once_beside_the_material(app, client, recognised, make, htmx):
     person = recognised[0]
     draft = make.application(person, ["FCG003"], upload=False, submit=False)
     login(client, person.username)
-    r = post_upload(client, draft, b"not a pdf at all", htmx=htmx)
+    r = upload(client, draft, b"not a pdf at all", htmx=htmx, material="id_card")
     assert r.status_code == 415
     page = html_of(r)
     message = re.search(r'<div class="alert alert-error material-error"[^>]*>\s*<p>([^<]+)</p>', page).group(1)
@@ -290,13 +282,13 @@ def test_an_htmx_upload_leaves_no_flash_for_the_next_page(app, client, recognise
     person = recognised[0]
     draft = make.application(person, ["FCG003"], upload=False, submit=False)
     login(client, person.username)
-    r = post_upload(client, draft, PDF)
+    r = upload(client, draft, PDF, htmx=True, material="id_card")
     assert r.status_code == 200
     assert html_of(r).count("材料已上传。") == 1
     assert "材料已上传。" not in html_of(client.get(f"/applications/{draft.id}"))
     assert "材料已上传。" not in html_of(client.get("/applications"))
     # Without JavaScript: the message is on the page the upload leads to, once, and then gone.
-    r = post_upload(client, draft, PDF, htmx=False, material="medical_records")
+    r = upload(client, draft, PDF, htmx=False, material="medical_records")
     assert r.status_code == 302
     assert html_of(client.get(r.headers["Location"])).count("材料已上传。") == 1
     assert "材料已上传。" not in html_of(client.get(f"/applications/{draft.id}"))
