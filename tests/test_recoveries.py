@@ -4,6 +4,8 @@ from the day after the original end; visits on or after that day already paid be
 staff of the hospital that settled them and of the agency see and resolve them."""
 from __future__ import annotations
 
+import re
+
 from datetime import date
 from decimal import Decimal
 
@@ -300,6 +302,29 @@ def test_pages_report_case_actions_csv_and_my_benefits(case, app, make):
     login(nosy, stranger.username)
     assert "待遇追回" not in nosy.get("/benefits?year=2027").get_data(as_text=True)
     assert nosy.get(f"/benefits/settlements/{second.settlement_id}").status_code == 404
+
+
+def test_the_ledger_tables_say_which_visits_are_being_recovered(case, app):
+    on(date(2027, 1, 20))
+    finish(case["renewal"], case["reviewer"], "rejected")
+    kept, first, second = case["visits"]
+    recoveries.waive(as_(case["reviewer"]), cases_of(case["person"])[1], "金额较小,经审批免予追回")
+    db.session.commit()
+
+    def row_of(page: str, settlement_id: int) -> str:
+        return re.search(rf'第 {settlement_id} 号</a></td>.*?</tr>', page, re.S).group(0)
+
+    mine = app.test_client()
+    login(mine, case["person"].username)
+    page = mine.get("/benefits?year=2027").get_data(as_text=True)
+    assert "待追回" in row_of(page, first.id) and "按规定支付" not in row_of(page, first.id)
+    assert "免予追回" in row_of(page, second.id)
+    assert "按规定支付" in row_of(page, kept.id) and "追回" not in row_of(page, kept.id)  # the end date stays paid
+    staff = app.test_client()
+    login(staff, "fcg_yibao")
+    assert staff.post("/staff/benefits", data={"id_number": case["person"].id_number}).status_code == 302
+    page = staff.get(f"/staff/benefits/people/{case['person'].id}?year=2027").get_data(as_text=True)
+    assert "待追回" in row_of(page, first.id) and "待追回" not in row_of(page, kept.id)
 
 
 @pytest.mark.parametrize("text, message", [

@@ -45,6 +45,7 @@ def mine():
         "benefits/mine.html", balances=service.balances(c, current_user, year), rows=rows,
         reversed_ids=ledger.reversed_ids(BenefitSettlement, rows), year=year, next_before=next_before,
         this_year=this_year, recoveries=recoveries.for_person(current_user),
+        recovering=recoveries.status_by_settlement(rows),
     )
 
 
@@ -84,7 +85,8 @@ def staff_home():
 
 def _staff_home_context():
     rows = ledger.recent(current_user, 30)
-    return dict(rows=rows, reversed_ids=ledger.reversed_ids(BenefitSettlement, rows))
+    return dict(rows=rows, reversed_ids=ledger.reversed_ids(BenefitSettlement, rows),
+                recovering=recoveries.status_by_settlement(rows))
 
 
 def _person_for_staff(person_id: int) -> User:
@@ -109,6 +111,7 @@ def _person_context(person: User, estimate: dict | None = None, form=None, probl
     return dict(
         person=person, balances=service.balances(c, person, year), rows=rows,
         reversed_ids=ledger.reversed_ids(BenefitSettlement, rows), next_before=next_before, stays=person_stays,
+        recovering=recoveries.status_by_settlement(rows),
         stays_reversed=ledger.reversed_ids(InpatientStay, person_stays), chosen=stays.chosen_of(person),
         recognised=recognised, others=[d for d in regions().catalogue(person.region_code, on.year) if d.code not in codes],
         hospitals=[i for i in info.institutions if i.kind == "hospital"], year=year, today=on,

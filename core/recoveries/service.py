@@ -243,6 +243,15 @@ def _record_outcome(ctx: Context, case: BenefitRecovery, outcome: str, reason: s
     return row
 
 
+def status_by_settlement(rows) -> dict[int, str]:
+    """{settlement id: case status} for the ledger rows that have a recovery case (the ledger tables say so)."""
+    ids = [r.id for r in rows]
+    if not ids:
+        return {}
+    cases = db.session.scalars(select(BenefitRecovery).where(BenefitRecovery.settlement_id.in_(ids)))
+    return {case.settlement_id: status_of(case) for case in cases}
+
+
 def of_settlement(settlement_id: int) -> BenefitRecovery | None:
     """The case opened for a settlement, if any (the settlement page names it)."""
     return db.session.scalar(select(BenefitRecovery).where(BenefitRecovery.settlement_id == settlement_id))
