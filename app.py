@@ -17,6 +17,7 @@ from core.config import default_config, load_key_ring
 from core.extensions import csrf, db, htmx, login_manager, migrate
 from core.kernel.files import PRIVATE_FILE, private_dir, tighten
 from core.kernel.time import Clock
+from core.ops import web as ops_web
 from core.models.base import MAX_ID, Keys, bind_keys
 from core.plugins import make_plugin_manager
 from core.regions import Regions
@@ -79,6 +80,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.url_map.converters["id"] = IdConverter
     _register_features(app)
     limits.init_app(app)  # per-client request limits on log-in, registration, verification, uploads
+    ops_web.init_app(app)  # request timing for /metrics; /readyz and /metrics exempt from limits
     web_errors.init_app(app)
     filters.init_app(app)
     cli.init_app(app)
@@ -106,7 +108,7 @@ def _register_features(app: Flask) -> None:
     from core.staff import web as staff_web
     from core.web import public
 
-    for bp in (public.bp, people_web.bp, people_web.account, people_web.users, window.bp, applications_web.bp, recognitions_web.bp,
+    for bp in (public.bp, ops_web.bp, people_web.bp, people_web.account, people_web.users, window.bp, applications_web.bp, recognitions_web.bp,
                staff_web.bp, calendar_web.bp, notices_web.bp, documents_web.bp, benefits_web.bp, recoveries_web.bp, nhsa_web.bp):
         app.register_blueprint(bp)
     app.register_blueprint(api_bp)

@@ -168,4 +168,7 @@ def default_config(instance_path: Path) -> dict:
         "MTKIT_KEY_FILE": os.environ.get("MTKIT_KEY_FILE", str(instance_path / "keys.json")),
         "MTKIT_CIPHER": os.environ.get("MTKIT_CIPHER", "AES-256-GCM"),
         "MTKIT_HTMX_JS": os.environ.get("MTKIT_HTMX_JS", ""),
+        # /metrics (core/ops/web.py): answered to these networks, or to a bearer token; others get 404.
+        "MTKIT_METRICS_ALLOW": os.environ.get("MTKIT_METRICS_ALLOW", "127.0.0.1/32,::1/128"),
+        "MTKIT_METRICS_TOKEN": os.environ.get("MTKIT_METRICS_TOKEN", ""),
     }

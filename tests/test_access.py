@@ -368,6 +368,7 @@ def test_wrong_role_at_a_step_is_forbidden(app, make, nmg_staff, fcg_staff):
 # anonymous users
 
 PUBLIC = {"static", "public.home", "public.channels", "public.htmx_js", "public.healthz", "auth.login", "auth.register",
+          "ops.readyz", "ops.metrics_page",  # probes: readiness, and metrics for allowed networks only (tests/test_ops.py)
           "auth.registered",  # what a registration answers, new or already registered (issue 12)
           "auth.register_fields",  # the registration form's division list for the chosen region (issue 13)
           # Blank forms and the notice check are for everyone (tests/test_documents.py).
