@@ -83,6 +83,16 @@ def _audit_key(instance_path: Path) -> str:
     return key_file.read_text().strip()
 
 
+def _engine_options(database_url: str) -> dict:
+    options: dict = {"pool_pre_ping": True}
+    # MTKIT_PGBOUNCER=transaction: PgBouncer in transaction mode hands each transaction any server
+    # connection, where a statement psycopg 3 prepared on another one does not exist. Turn psycopg's
+    # prepared statements off (not needed with PgBouncer >= 1.21 and max_prepared_statements > 0).
+    if database_url.startswith("postgresql") and os.environ.get("MTKIT_PGBOUNCER") == "transaction":
+        options["connect_args"] = {"prepare_threshold": None}
+    return options
+
+
 def default_config(instance_path: Path) -> dict:
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'mtkit.sqlite3'}"
     if database_url.startswith("postgres://"):  # old-style URL from some hosting panels
@@ -96,7 +106,7 @@ def default_config(instance_path: Path) -> dict:
         "MTKIT_AUDIT_KEY": _audit_key(instance_path),
         "MTKIT_AUDIT_HASH": os.environ.get("MTKIT_AUDIT_HASH", "sha256"),  # or "sm3" (GB/T 32905)
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
         "MTKIT_REGIONS": [c.strip() for c in regions.split(",") if c.strip()] or None,
         "MTKIT_UPLOAD_DIR": os.environ.get("MTKIT_UPLOAD_DIR", str(instance_path / "uploads")),
         "MTKIT_MAX_FILE_BYTES": int(os.environ.get("MTKIT_MAX_FILE_BYTES", 10 * 1024 * 1024)),

@@ -163,3 +163,63 @@ def test_registered_gauges_appear_and_a_failing_one_is_skipped(app, client):
     finally:
         metrics._GAUGES.pop("mtkit_test_queue_depth")
         metrics._GAUGES.pop("mtkit_test_broken")
+
+
+MULTIPROCESS_SCRIPT = """
+import json, sys
+from app import create_app
+from tests.conftest import base_config
+from pathlib import Path
+app = create_app(base_config(sys.argv[1], Path(sys.argv[2])))
+with app.app_context():
+    client = app.test_client()
+    for i in (1, 2, 3):
+        client.get(f"/applications/{i}")
+    print(json.dumps(client.get("/metrics").get_data(as_text=True)))
+"""
+
+
+def test_metrics_in_multiprocess_mode_add_up_every_process(db_url, tmp_path):
+    """Under gunicorn -w N with PROMETHEUS_MULTIPROC_DIR each worker writes its counts to that
+    folder and any worker's /metrics reports the sum: two processes, three requests each -> 6."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = tmp_path / "prom"
+    folder.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = []
+    for n in (1, 2):
+        (tmp_path / f"p{n}").mkdir()
+        done = subprocess.run([sys.executable, "-c", MULTIPROCESS_SCRIPT, db_url, str(tmp_path / f"p{n}")], env=env,
+                              capture_output=True, text=True, timeout=120, check=True)
+        out.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    key = ("mtkit_http_request_duration_seconds_count",
+           frozenset({"route": "/applications/<id:app_id>", "method": "GET", "status": "3xx"}.items()))
+    assert samples(out[0])[key] == 3
+    assert samples(out[1])[key] == 6  # the first process's counts are still in the folder
+    assert any(p.name.startswith("histogram_") for p in folder.iterdir())
+
+
+def test_pgbouncer_transaction_mode_turns_prepared_statements_off(monkeypatch, tmp_path, db_url):
+    from core.config import default_config
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@db.example/mtkit")
+    assert "connect_args" not in default_config(tmp_path)["SQLALCHEMY_ENGINE_OPTIONS"]
+    monkeypatch.setenv("MTKIT_PGBOUNCER", "transaction")
+    assert default_config(tmp_path)["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] == {"prepare_threshold": None}
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///x.sqlite3")  # sqlite3.connect knows no such argument
+    assert "connect_args" not in default_config(tmp_path)["SQLALCHEMY_ENGINE_OPTIONS"]
+    if db_url.startswith("postgresql"):  # the real driver takes the option: a statement run often is never prepared
+        monkeypatch.setenv("DATABASE_URL", db_url)
+        options = default_config(tmp_path)["SQLALCHEMY_ENGINE_OPTIONS"]
+        for app in serving(other_app(tmp_path, db_url, SQLALCHEMY_ENGINE_OPTIONS=options)):
+            with db.engine.connect() as conn:
+                for _ in range(10):
+                    assert conn.execute(select(func.count()).select_from(AuditLog)).scalar() >= 0
+                assert conn.connection.dbapi_connection.prepare_threshold is None
+                prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
+                assert prepared == 0
