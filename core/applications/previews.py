@@ -14,9 +14,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from core.applications.storage import path_for
+from core.applications import storage
 from core.context import Context
+from core.kernel.errors import ServiceError
 from core.kernel.files import keep_newest, private_dir
+from core.kernel.objectstore import StorageError
 from core.models import Material
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,13 @@ def pdf_page(ctx: Context, material: Material, page: int) -> Path | None:
     if not _RENDERS.acquire(timeout=RENDER_SECONDS):
         return None
     try:
-        rendered = _render(path_for(ctx, material.sha256), material, page, target)
+        # The page-image cache stays on this host's disk (re-created when asked); the PDF itself
+        # may be in the object store, then pdftoppm reads a private temporary copy.
+        with storage.local_copy(ctx, material.sha256, folder) as source:
+            rendered = _render(source, material, page, target)
+    except StorageError as e:  # the store is unreachable: try again next time, do not mark it failed
+        log.error("preview of material %s: stored file could not be read: %s", material.id, e)
+        raise ServiceError("文件存储暂时无法访问,请稍后再试;如一直如此,请联系系统管理员。", status=503) from e
     finally:
         _RENDERS.release()
     if rendered is None:
