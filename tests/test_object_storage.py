@@ -243,3 +243,28 @@ def test_migrate_to_s3_names_an_unreachable_store(app, runner, s3_endpoint, clie
     use_s3(app, f"http://127.0.0.1:{free_port()}", "nowhere", storage_backend="local")
     result = runner.invoke(args=["files", "migrate-to-s3"])
     assert result.exit_code == 1 and "失败 1 个" in result.output and len(stored_files(app)) == 1
+
+
+def test_printed_forms_are_cached_in_the_bucket_and_printing_survives_an_unreachable_cache(
+        app, client, make, s3_endpoint, bucket, monkeypatch):
+    from core.documents import pdf
+
+    name, s3 = bucket
+    use_s3(app, s3_endpoint, name)
+    person = make.person()
+    application = make.application(person, ["M03900"], upload=False, submit=False)
+    renders = []
+    real = pdf.html_to_pdf
+    monkeypatch.setattr(pdf, "html_to_pdf", lambda html, *a: renders.append(1) or real(html, *a))
+    login(client, person.username)
+    first = client.get(f"/applications/{application.id}/forms/application.pdf")
+    again = client.get(f"/applications/{application.id}/forms/application.pdf")
+    assert first.status_code == 200 and first.data == again.data and len(renders) == 1
+    cached = [k for k in keys_in(s3, name) if k.startswith("prov/pdf-cache/")]
+    assert len(cached) == 1 and cached[0].startswith(f"prov/pdf-cache/application-{application.id}-v")
+    assert s3.get_object(Bucket=name, Key=cached[0])["Body"].read() == first.data
+    assert not Path(app.config["MTKIT_PDF_CACHE_DIR"]).exists()  # nothing on this host's disk
+
+    app.config["MTKIT_S3_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"  # the cache is unreachable
+    r = client.get(f"/applications/{application.id}/forms/application.pdf")
+    assert r.status_code == 200 and r.data.startswith(b"%PDF") and len(renders) == 2
