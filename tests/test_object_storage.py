@@ -17,7 +17,7 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 from sqlalchemy import func, select
 
-from core.applications import storage
+from core.applications import previews, storage
 from core.extensions import db
 from core.kernel import s3store
 from core.kernel.objectstore import StorageError
@@ -78,7 +78,8 @@ def draft(make):
     return person, make.application(person, ["M03900"], upload=False, submit=False)
 
 
-def test_uploads_land_in_the_bucket_and_come_back_only_after_the_scope_check(app, client, make, nmg_staff, s3_endpoint, bucket):
+def test_uploads_land_in_the_bucket_and_come_back_only_after_the_scope_check(
+        app, client, make, nmg_staff, s3_endpoint, bucket, monkeypatch):
     name, s3 = bucket
     use_s3(app, s3_endpoint, name)
     person = make.person()
@@ -105,10 +106,17 @@ def test_uploads_land_in_the_bucket_and_come_back_only_after_the_scope_check(app
     login(client, "yibao")  # the hospital's 医保科 previews the PDF (pdftoppm reads a temporary copy) and the photo
     r = client.get(f"/materials/{pdf.id}/pages/2.png")
     assert r.status_code == 200 and r.data.startswith(b"\x89PNG")
-    r = client.get(f"/materials/{photo.id}/preview")
-    assert r.status_code == 200 and r.mimetype == "image/jpeg" and hashlib.sha256(r.data).hexdigest() == photo.sha256
-    assert not [p for p in Path(app.config["MTKIT_PREVIEW_DIR"]).rglob(".fetch-*")]  # the temporary copy is gone
-    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "material.preview")) == 2
+    page2 = r
+    photo_r = client.get(f"/materials/{photo.id}/preview")
+    assert photo_r.status_code == 200 and photo_r.mimetype == "image/jpeg"
+    assert hashlib.sha256(photo_r.data).hexdigest() == photo.sha256
+    # The page image is cached in the bucket for every host; the temporary copy and the render are gone here.
+    assert f"prov/previews/{pdf.sha256[:2]}/{pdf.sha256}-2.png" in keys_in(s3, name)
+    assert not [p for p in Path(app.config["MTKIT_PREVIEW_DIR"]).rglob("*") if p.is_file()]
+    monkeypatch.setattr(previews, "_render", lambda *a: pytest.fail("rendered again instead of using the cache"))
+    again = client.get(f"/materials/{pdf.id}/pages/2.png")
+    assert again.status_code == 200 and again.data == page2.data
+    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "material.preview")) == 3
     login(client, "bt_yibao")  # another hospital: the bucket is no way around the scope check
     for url in (f"/materials/{pdf.id}", f"/materials/{pdf.id}/pages/1.png", f"/materials/{photo.id}/preview"):
         assert client.get(url).status_code == 404
