@@ -8,6 +8,7 @@ Files are only ever reached through the authorised pages and API (``materials.op
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,7 +77,7 @@ def local_copy(ctx: Context, digest: str, folder: Path) -> Iterator[Path]:
         yield path
         return
     temp = LocalStore(folder)
-    key = f".fetch-{digest}-{id(temp)}"
+    key = f".fetch-{digest}-{uuid.uuid4().hex}"  # several workers may render the same file at once
     temp.put(key, target.get(key_for(digest)))
     try:
         yield temp.path(key)
