@@ -103,7 +103,8 @@ class LocalStore:
     def list(self, prefix: str = "") -> Iterator[Entry]:
         if not self.root.is_dir():
             return
-        for dirpath, _dirs, files in os.walk(self.root):
+        for dirpath, dirs, files in os.walk(self.root):
+            dirs.sort()  # a stable order: progress lines of a rerun line up with the first run
             for name in sorted(files):
                 full = Path(dirpath) / name
                 key = full.relative_to(self.root).as_posix()
