@@ -16,6 +16,7 @@ from core.api.blueprint import bp as api_bp
 from core.config import default_config, load_key_ring
 from core.extensions import csrf, db, htmx, login_manager, migrate
 from core.kernel.files import PRIVATE_FILE, private_dir, tighten
+from core.kernel.stores import check_storage_settings
 from core.kernel.time import Clock
 from core.ops import web as ops_web
 from core.models.base import MAX_ID, Keys, bind_keys
@@ -44,6 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
         # Behind nginx/haproxy: trust that many proxies for the client address (audit rows) and scheme.
         n = app.config["MTKIT_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    check_storage_settings(app.config)  # a misconfigured object store stops the start, not the first upload
 
     db.init_app(app)
     # Encrypted columns (ID and phone numbers, addresses) use this app's key file.

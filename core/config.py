@@ -124,6 +124,13 @@ def default_config(instance_path: Path) -> dict:
         "MTKIT_UPLOAD_WAIT_SECONDS": float(os.environ.get("MTKIT_UPLOAD_WAIT_SECONDS", 10)),
         "MTKIT_LOCK_DIR": os.environ.get("MTKIT_LOCK_DIR", str(instance_path / "locks")),
         "MTKIT_MAX_FILES_PER_UPLOAD": int(os.environ.get("MTKIT_MAX_FILES_PER_UPLOAD", 10)),
+        # Object storage for uploads (core/kernel/objectstore.py): local (MTKIT_UPLOAD_DIR) or s3.
+        # S3 credentials come the standard AWS way (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, a role).
+        "MTKIT_STORAGE": os.environ.get("MTKIT_STORAGE", "local"),
+        "MTKIT_S3_BUCKET": os.environ.get("MTKIT_S3_BUCKET", ""),
+        "MTKIT_S3_PREFIX": os.environ.get("MTKIT_S3_PREFIX", ""),
+        "MTKIT_S3_ENDPOINT_URL": os.environ.get("MTKIT_S3_ENDPOINT_URL", ""),
+        "MTKIT_S3_REGION": os.environ.get("MTKIT_S3_REGION", ""),
         "MTKIT_PREVIEW_DIR": os.environ.get("MTKIT_PREVIEW_DIR", str(instance_path / "previews")),
         "MTKIT_PREVIEW_FILES": int(os.environ.get("MTKIT_PREVIEW_FILES", 5000)),
         "MTKIT_PDF_CACHE_DIR": os.environ.get("MTKIT_PDF_CACHE_DIR", str(instance_path / "pdf-cache")),

@@ -21,6 +21,7 @@ from core.audit import audit
 from core.context import Context
 from core.extensions import db
 from core.kernel.errors import NOT_FOUND, Forbidden, Invalid, NotFound, ServiceError
+from core.kernel.objectstore import MissingObject, StorageError
 from core.kernel.types import Material as MaterialRule
 from core.models import Application, Material
 from core.models.base import flush_or_conflict
@@ -115,7 +116,7 @@ def add(ctx: Context, app: Application, *, disease_code: str, material_code: str
         # Written before the row: a row never points at missing bytes. If the rows then fail to save,
         # the bytes stay unreferenced until `flask files sweep` (never deleted here: another request
         # may have just saved a row for the same content).
-        digest = storage.store(ctx, c.data)
+        digest = _store(ctx, c.data)
         material = Material(
             disease_code=disease_code, material_code=material_code, original_name=c.name, sha256=digest,
             size=len(c.data), content_type=c.content_type, pages=c.pages, width=c.width, height=c.height,
@@ -133,6 +134,26 @@ def add(ctx: Context, app: Application, *, disease_code: str, material_code: str
         cleaned = f" removed={','.join(c.removed)}" if c.removed else ""  # active content taken out of a PDF
         audit(ctx, "material.upload", app, detail=f"{disease_code}/{material_code} {what}sha256={m.sha256}{cleaned}")
     return materials
+
+
+MISSING = "该文件的存储内容缺失,请联系系统管理员从备份恢复。"
+UNAVAILABLE = "文件存储暂时无法访问,请稍后再试;如一直如此,请联系系统管理员。"
+
+
+def _store(ctx: Context, data: bytes) -> str:
+    try:
+        return storage.store(ctx, data)
+    except StorageError as e:  # logged in full for the administrator; the person sees a plain 503
+        log.error("upload could not be stored: %s", e)
+        raise ServiceError(UNAVAILABLE, status=503) from e
+
+
+def _exists(ctx: Context, digest: str) -> bool:
+    try:
+        return storage.exists(ctx, digest)
+    except StorageError as e:
+        log.error("stored file %s could not be checked: %s", digest, e)
+        raise ServiceError(UNAVAILABLE, status=503) from e
 
 
 def remove(ctx: Context, app: Application, material_id: int) -> Material:
@@ -155,12 +176,24 @@ def open_material(ctx: Context, material_id: int, *, purpose: str, page: int | N
     material = db.session.get(Material, material_id)
     if material is None or not can_see(ctx.actor, material.application):
         raise NotFound(NOT_FOUND)
-    if not storage.exists(ctx, material.sha256):
+    if not _exists(ctx, material.sha256):
         log.error("material %s: stored file %s is missing", material.id, material.sha256)
-        raise ServiceError("该文件的存储内容缺失,请联系系统管理员从备份恢复。", status=410)
+        raise ServiceError(MISSING, status=410)
     detail = f"material={material.id}" + (f" page={page}" if page is not None else "")
     audit(ctx, f"material.{purpose}", material.application, detail=detail)
     return material
+
+
+def content(ctx: Context, material: Material):
+    """The bytes of an opened material to stream: a local path or a stream from the object store."""
+    try:
+        return storage.source(ctx, material.sha256)
+    except MissingObject as e:
+        log.error("material %s: stored file %s is missing", material.id, material.sha256)
+        raise ServiceError(MISSING, status=410) from e
+    except StorageError as e:
+        log.error("material %s: stored file %s could not be read: %s", material.id, material.sha256, e)
+        raise ServiceError(UNAVAILABLE, status=503) from e
 
 
 def download_name(material: Material) -> str:
@@ -191,13 +224,13 @@ def backfill(ctx: Context, echo: Callable[[str], None]) -> tuple[int, int]:
         .where(Material.pages.is_(None), Material.width.is_(None))
     ).all()
     for m in rows:
-        path = storage.path_for(ctx, m.sha256)
         kind = KINDS[m.content_type]
         try:
-            checked = uploads.check(FileStorage(io.BytesIO(path.read_bytes()), filename="stored." + kind), (kind,),
-                                    max_bytes=max(settings["MTKIT_MAX_FILE_BYTES"], path.stat().st_size),
+            data = storage.read(ctx, m.sha256)
+            checked = uploads.check(FileStorage(io.BytesIO(data), filename="stored." + kind), (kind,),
+                                    max_bytes=max(settings["MTKIT_MAX_FILE_BYTES"], len(data)),
                                     max_pixels=settings["MTKIT_MAX_IMAGE_PIXELS"], max_pages=settings["MTKIT_MAX_PDF_PAGES"])
-        except (Invalid, OSError) as e:
+        except (Invalid, OSError, StorageError) as e:
             skipped += 1
             echo(f"  材料 {m.id}:{getattr(e, 'message', e)}")
             continue

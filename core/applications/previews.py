@@ -2,10 +2,12 @@
 
 A PDF page is rasterised by poppler's pdftoppm in a separate process with a time and memory
 limit, so a hostile or broken PDF cannot hang or exhaust the web worker; browsers then show a
-plain PNG (no PDF viewer, no scripts, works on every phone). Images are cached by content hash.
+plain PNG (no PDF viewer, no scripts, works on every phone). Images are cached by content hash
+(on this host's disk, or in the S3 bucket when MTKIT_STORAGE=s3).
 """
 from __future__ import annotations
 
+import io
 import logging
 import os
 import resource
@@ -13,10 +15,14 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
+from typing import BinaryIO
 
-from core.applications.storage import path_for
+from core.applications import storage
 from core.context import Context
+from core.kernel.errors import ServiceError
 from core.kernel.files import keep_newest, private_dir
+from core.kernel.objectstore import StorageError
+from core.kernel.stores import open_store
 from core.models import Material
 
 log = logging.getLogger(__name__)
@@ -33,28 +39,40 @@ def _limits():  # runs in the child before pdftoppm starts
     resource.setrlimit(resource.RLIMIT_AS, (RENDER_MEMORY, RENDER_MEMORY))
 
 
-def pdf_page(ctx: Context, material: Material, page: int) -> Path | None:
-    """The PNG of one page of an uploaded PDF, rendered once and cached; None if it cannot be."""
+def pdf_page(ctx: Context, material: Material, page: int) -> Path | BinaryIO | None:
+    """The PNG of one page of an uploaded PDF, rendered once and cached (MTKIT_PREVIEW_DIR, or
+    ``previews/`` in the S3 bucket, shared by every app host); None if it cannot be."""
     if material.content_type != "application/pdf" or not (1 <= page <= (material.pages or 1)):
         return None
     root = Path(ctx.settings["MTKIT_PREVIEW_DIR"])
-    folder = root / material.sha256[:2]
-    target = folder / f"{material.sha256}-{page}.png"
-    failed = folder / f"{material.sha256}-{page}.failed"
-    if target.exists():
-        return target
-    if failed.exists():  # tried before and failed: do not spend the CPU again
-        return None
-    private_dir(folder)
-    if not _RENDERS.acquire(timeout=RENDER_SECONDS):
-        return None
+    cache = open_store(ctx.settings, "previews", root)
+    name = f"{material.sha256[:2]}/{material.sha256}-{page}"
+    folder = root / material.sha256[:2]  # pdftoppm works here (on this host) whatever the cache is
     try:
-        rendered = _render(path_for(ctx, material.sha256), material, page, target)
-    finally:
-        _RENDERS.release()
-    if rendered is None:
-        failed.touch(mode=0o600)
-        return None
+        if cache.exists(f"{name}.png"):
+            return cache.local_path(f"{name}.png") or cache.open(f"{name}.png")
+        if cache.exists(f"{name}.failed"):  # tried before and failed: do not spend the CPU again
+            return None
+        private_dir(folder)
+        if not _RENDERS.acquire(timeout=RENDER_SECONDS):
+            return None
+        try:
+            # The PDF may be in the object store: then pdftoppm reads a private temporary copy.
+            with storage.local_copy(ctx, material.sha256, folder) as source:
+                rendered = _render(source, material, page, root / f"{name}.png")
+        finally:
+            _RENDERS.release()
+        if rendered is None:
+            cache.put(f"{name}.failed", b"")
+            return None
+        if cache.local_path(f"{name}.png") is None:  # into the bucket; in a bucket a lifecycle rule expires it
+            data = rendered.read_bytes()
+            rendered.unlink()
+            cache.put(f"{name}.png", data)
+            return io.BytesIO(data)
+    except StorageError as e:  # the store is unreachable: try again next time, do not mark it failed
+        log.error("preview of material %s: stored file could not be read: %s", material.id, e)
+        raise ServiceError("文件存储暂时无法访问,请稍后再试;如一直如此,请联系系统管理员。", status=503) from e
     keep_newest(root, "??/*.png", ctx.settings["MTKIT_PREVIEW_FILES"])
     return rendered
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from core.applications import disclosure, materials, online, previews, queues, review, rules, service, storage
+from core.applications import disclosure, materials, online, previews, queues, review, rules, service
 from core.applications.intake import no_intake_notice
 from core.documents import printed_forms
 from core.extensions import db
@@ -135,8 +135,9 @@ def remove_material(app_id, material_id):
 def download(material_id):
     c = ctx()
     material = materials.open_material(c, material_id, purpose="download")
+    body = materials.content(c, material)
     db.session.commit()
-    response = send_file(storage.path_for(c, material.sha256), mimetype=material.content_type, as_attachment=True,
+    response = send_file(body, mimetype=material.content_type, as_attachment=True,
                          download_name=materials.download_name(material), conditional=False, etag=False)
     response.headers["Cache-Control"] = "no-store"  # medical documents: never kept in a shared cache
     return response
@@ -158,7 +159,7 @@ def preview(material_id, page=None):
             abort(404)
         mimetype = "image/png"
     elif material.content_type in ("image/jpeg", "image/png") and page is None:
-        path, mimetype = storage.path_for(c, material.sha256), material.content_type
+        path, mimetype = materials.content(c, material), material.content_type
     else:
         db.session.rollback()
         abort(404)

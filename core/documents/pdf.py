@@ -21,8 +21,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
-import os
-import tempfile
 import threading
 import zlib
 from pathlib import Path
@@ -33,7 +31,9 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from core.context import Context
-from core.kernel.files import keep_newest, private_dir
+from core.kernel.files import keep_newest
+from core.kernel.objectstore import MissingObject, StorageError
+from core.kernel.stores import open_store
 
 log = logging.getLogger(__name__)
 
@@ -166,34 +166,33 @@ def render_pdf(ctx: Context, template_name: str, context: dict) -> bytes:
 
 
 def cached_pdf(ctx: Context, key: str, template_name: str, context: dict) -> bytes:
-    """Render through the disk cache.
+    """Render through the cache (MTKIT_PDF_CACHE_DIR, or ``pdf-cache/`` in the S3 bucket).
 
     ``key`` names the record and its version (e.g. ``application-12-v7``); the file name also
     carries a digest of the HTML, so a change that does not bump the version (a new template, a
     renamed hospital) still gives a fresh document and the cache can never serve a stale one.
+    A cache that cannot be reached only costs a render: printing never fails because of it.
     """
     html = render_html(ctx, template_name, context)
     digest = hashlib.sha256(html.encode("utf-8")).hexdigest()[:24]
     folder = Path(ctx.settings["MTKIT_PDF_CACHE_DIR"])
-    path = folder / f"{_safe_key(key)}-{digest}.pdf"
+    cache = open_store(ctx.settings, "pdf-cache", folder)
+    name = f"{_safe_key(key)}-{digest}.pdf"
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
+        return cache.get(name)
+    except MissingObject:
         pass
+    except StorageError as e:
+        log.warning("pdf cache unavailable, rendering %s: %s", name, e)
     data = html_to_pdf(html, AssetFetcher(Path(ctx.static_folder)))
-    _write_atomically(folder, path, data)
-    keep_newest(folder, "*.pdf", ctx.settings["MTKIT_PDF_CACHE_FILES"])
+    try:
+        cache.put(name, data)
+    except StorageError as e:
+        log.warning("pdf cache unavailable, %s not kept: %s", name, e)
+    if cache.local_path(name) is not None:  # in a bucket, a lifecycle rule expires the cache instead
+        keep_newest(folder, "*.pdf", ctx.settings["MTKIT_PDF_CACHE_FILES"])
     return data
 
 
 def _safe_key(key: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in key)[:80]
-
-
-def _write_atomically(folder: Path, path: Path, data: bytes) -> None:
-    private_dir(folder)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")  # 0600
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-

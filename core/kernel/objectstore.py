@@ -1,0 +1,117 @@
+"""Where the app keeps bytes: one interface, two backends.
+
+``local`` (the default) keeps each object as a file under a folder, exactly where the app always
+kept it (``<root>/<key>``, folders 0700, files 0600, written atomically). ``s3`` keeps it in a
+bucket through the S3 API (AWS, or a compatible store: Ceph RGW, SeaweedFS, Garage, MinIO, OSS,
+OBS) under ``MTKIT_S3_PREFIX<area>/<key>``. The bucket is private: readers get the bytes through
+the app, which checks who may see them first.
+
+Keys are relative paths with ``/`` separators that the caller derives from the content; this
+module never decides what a key means (core/applications/storage.py does, for uploads).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from core.kernel.files import private_dir
+
+
+class StorageError(Exception):
+    """The store could not be reached or refused the request (network, credentials, bucket)."""
+
+
+class MissingObject(StorageError):
+    """No object under that key."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    size: int
+    modified: float  # seconds since the epoch
+
+
+class ObjectStore(Protocol):
+    def put(self, key: str, data: bytes, *, sha256: str | None = None) -> None: ...
+    def open(self, key: str) -> BinaryIO: ...  # a stream; MissingObject if absent
+    def get(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def sha256(self, key: str) -> str | None: ...  # what was recorded at put (None: absent or unknown)
+    def local_path(self, key: str) -> Path | None: ...  # the file itself, when the bytes are on this disk
+    def delete(self, key: str) -> None: ...  # caches and unreferenced leftovers only
+    def list(self, prefix: str = "") -> Iterator[Entry]: ...
+
+
+def _check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or any(p in ("", ".", "..") for p in parts) or "\\" in key or "\x00" in key:
+        raise ValueError(f"bad object key {key!r}")
+    return key
+
+
+class LocalStore:
+    """Files under ``root``: today's layout, so data written before the interface keeps working."""
+
+    kind = "local"
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def put(self, key: str, data: bytes, *, sha256: str | None = None) -> None:
+        target = self.path(key)
+        private_dir(target.parent)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")  # 0600
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            return open(self.path(key), "rb")
+        except FileNotFoundError as e:
+            raise MissingObject(key) from e
+
+    def get(self, key: str) -> bytes:
+        with self.open(key) as fh:
+            return fh.read()
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def sha256(self, key: str) -> str | None:
+        return None  # not recorded on disk: callers hash the file when they need to know
+
+    def local_path(self, key: str) -> Path | None:
+        return self.path(key)
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def list(self, prefix: str = "") -> Iterator[Entry]:
+        if not self.root.is_dir():
+            return
+        for dirpath, dirs, files in os.walk(self.root):
+            dirs.sort()  # a stable order: progress lines of a rerun line up with the first run
+            for name in sorted(files):
+                full = Path(dirpath) / name
+                key = full.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    st = full.stat()
+                    yield Entry(key, st.st_size, st.st_mtime)
+
+
+def older_than(entry: Entry, seconds: float) -> bool:
+    return entry.modified < time.time() - seconds
