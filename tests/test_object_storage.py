@@ -276,3 +276,14 @@ def test_printed_forms_are_cached_in_the_bucket_and_printing_survives_an_unreach
     app.config["MTKIT_S3_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"  # the cache is unreachable
     r = client.get(f"/applications/{application.id}/forms/application.pdf")
     assert r.status_code == 200 and r.data.startswith(b"%PDF") and len(renders) == 2
+
+
+def test_readiness_checks_the_bucket_under_s3(app, client, s3_endpoint, bucket):
+    name, _ = bucket
+    use_s3(app, s3_endpoint, name)
+    r = client.get("/readyz")
+    assert r.status_code == 200 and r.get_json()["checks"]["storage"] == "ok"
+    app.config["MTKIT_S3_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.get_json()["checks"]["storage"] == "fail"
+    assert "127.0.0.1" not in r.get_data(as_text=True)

@@ -71,6 +71,16 @@ def check_upload_dir(folder: str | Path) -> None:
         os.unlink(tmp)
 
 
+def check_storage(settings) -> None:
+    """Local disk: the upload folder is writable. S3: the bucket answers (a HEAD of a probe key; absent is fine)."""
+    if (settings.get("MTKIT_STORAGE") or "local") == "local":
+        check_upload_dir(settings["MTKIT_UPLOAD_DIR"])
+        return
+    from core.kernel.stores import open_store  # boto3 only when S3 is configured
+
+    open_store(settings, "uploads", settings["MTKIT_UPLOAD_DIR"]).exists("readyz/probe")
+
+
 def check_keys(keys) -> None:
     """The field-encryption key ring is loaded and a value survives a round trip through it."""
     ring = keys.ring if keys is not None else None
@@ -94,7 +104,7 @@ def _builtin() -> dict[str, Callable[[dict], None]]:
     return {
         "database": lambda p: check_database(p["engine"]),
         "migrations": lambda p: check_migrations(p["engine"], p["migrations_dir"]),
-        "storage": lambda p: check_upload_dir(p["settings"]["MTKIT_UPLOAD_DIR"]),
+        "storage": lambda p: check_storage(p["settings"]),
         "keys": lambda p: check_keys(p["keys"]),
     }
 
