@@ -19,6 +19,7 @@ from core.kernel.files import PRIVATE_FILE, private_dir, tighten
 from core.kernel.time import Clock
 from core.models.base import MAX_ID, Keys, bind_keys
 from core.plugins import make_plugin_manager
+from core.queue import setup as queue
 from core.regions import Regions
 from core.web import errors as web_errors
 from core.web import filters, limits
@@ -78,6 +79,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.url_map.converters["id"] = IdConverter
     _register_features(app)
+    queue.init_app(app)  # Huey: SQLite in the instance folder unless MTKIT_QUEUE_URL names Redis
     limits.init_app(app)  # per-client request limits on log-in, registration, verification, uploads
     web_errors.init_app(app)
     filters.init_app(app)

@@ -57,6 +57,7 @@ ACTIONS: dict[str, str] = _APPLICATION | {
     "stay.reverse": "冲销住院登记",
     "chosen.record": "登记选定医院",
     "notice.retry": "重发短信",
+    "queue.retry": "重新执行失败的后台任务",
     "letters.print": "打印信件",
     "letters.reprint": "重印信件",
     "calendar.add": "添加工作日历日期",
