@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from core.extensions import db
 from core.jobs import runner
 from core.jobs.schedule import JOBS
-from core.models import AuditLog, JobRun, NoticeDelivery, QueueFailure
+from core.models import AuditLog, JobRun, QueueFailure
 from core.notices.service import notify
 from core.queue import setup as queue_setup
 from core.queue import tasks
@@ -166,3 +166,54 @@ def test_the_real_worker_process_delivers_a_queued_sms(app, make, db_url, tmp_pa
     [line] = sms_log(app)
     assert line["to"] == "138****5678" and "审核结果" in line["text"]
     assert huey.pending_count() == 0
+
+
+def _children(pid: int) -> dict[int, str]:
+    """pid -> command line of ``pid``'s direct children (Linux /proc)."""
+    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return {int(k): Path(f"/proc/{k}/cmdline").read_bytes().replace(b"\0", b" ").decode() for k in kids}
+
+
+def _answers(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("stop", ["worker dies", "Ctrl-C"])
+def test_make_run_starts_web_and_worker_together_and_stops_them_together(db_url, tmp_path, stop):
+    """scripts/run-all.sh (what `make run` executes): one of the two ending, or Ctrl-C, ends both."""
+    import signal
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": db_url, "MTKIT_QUEUE_URL": f"sqlite:///{tmp_path / 'q.sqlite3'}",
+           "MTKIT_SECRET_KEY": "t", "MTKIT_VERIFICATION_KEY": "t", "MTKIT_UPLOAD_DIR": str(tmp_path / "u"),
+           "MTKIT_SMS_LOG": str(tmp_path / "sms.log"), "VENV": str(Path(sys.executable).parent.parent)}
+    proc = subprocess.Popen(["bash", "scripts/run-all.sh", "127.0.0.1", str(port), "1"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(port):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+            time.sleep(0.3)
+        kids = _children(proc.pid)
+        assert sorted("queue worker" in cmd for cmd in kids.values()) == [False, True], kids
+        if stop == "worker dies":
+            os.kill(next(pid for pid, cmd in kids.items() if "queue worker" in cmd), signal.SIGKILL)
+        else:
+            os.kill(proc.pid, signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+    for pid in kids:  # both gone, not orphaned
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower(), kids[pid]
+    assert not _answers(port)
