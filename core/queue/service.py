@@ -16,6 +16,8 @@ from core.models import QueueFailure
 def record_failure(task: str, job: str | None, exc: BaseException | None, attempts: int) -> QueueFailure:
     """Called by the worker when a task has no retries left (its own session and commit)."""
     error = "".join(traceback.format_exception_only(type(exc), exc)).strip() if exc else "未知错误"
+    # SQLAlchemy appends the statement and its parameters (personal data, encrypted or not): drop them.
+    error = error.split("\n[SQL:")[0].split("\n(Background on this error")[0]
     row = QueueFailure(task=task[:60], job=(job or None) and job[:40], error=error[:2000], attempts=attempts)
     db.session.add(row)
     db.session.commit()
