@@ -136,16 +136,32 @@ def test_a_job_failing_every_retry_is_dead_lettered_and_an_admin_sends_it_back(a
     assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "queue.retry")) == 1
 
 
-def test_the_real_worker_process_delivers_a_queued_sms(app, make, db_url, tmp_path):
+REDIS_TEST_URL = os.environ.get("MTKIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_the_real_worker_process_delivers_a_queued_sms(app, make, db_url, tmp_path, backend):
+    if backend == "redis" and not _redis_answers(REDIS_TEST_URL):
+        pytest.skip(f"no Redis server answers at {REDIS_TEST_URL} (a system service; set MTKIT_TEST_REDIS_URL)")
     person = make.person(phone="13812345678")
     notify(as_(), person.id, "test", "审核结果", "您的申请已通过。")
     db.session.commit()
-    queue_url = f"sqlite:///{tmp_path / 'worker-queue.sqlite3'}"
+    queue_url = f"sqlite:///{tmp_path / 'worker-queue.sqlite3'}" if backend == "sqlite" else REDIS_TEST_URL
     env = {**os.environ, "DATABASE_URL": db_url, "MTKIT_QUEUE_URL": queue_url, "MTKIT_SMS_LOG": app.config["MTKIT_SMS_LOG"],
            "MTKIT_KEY_FILE": app.config["MTKIT_KEY_FILE"], "MTKIT_AUDIT_KEY": app.config["MTKIT_AUDIT_KEY"],
            "MTKIT_SECRET_KEY": "t", "MTKIT_VERIFICATION_KEY": "t", "MTKIT_UPLOAD_DIR": str(tmp_path / "u")}
     # What the web process does: put the job on the shared queue (the worker is not running yet).
     huey = queue_setup.build_huey({"MTKIT_QUEUE_URL": queue_url}, str(tmp_path))
+    huey.flush()  # this test's queue only (Redis: the mtkit keys of the test database)
     tasks.register(huey, app)("deliver_notices")
     assert huey.pending_count() == 1 and deliveries()[0].status == "pending"
     flask = Path(sys.executable).with_name("flask")
