@@ -96,6 +96,7 @@ OBJECT_TYPES: dict[str, str] = {
     "chosen_institutions": "选定医院",
     "notices": "消息",
     "notice_deliveries": "短信与信件",
+    "queue_failures": "失败的后台任务",
     "calendar_days": "工作日历",
     "nhsa_filings": "国家平台报送",
     "nhsa_imports": "国家平台导入",
