@@ -1,6 +1,6 @@
 # mtkit — everything a fresh machine needs is done by `make run` and `make test`.
 #
-#   make run                      set up, migrate, seed demo data if empty, serve
+#   make run                      set up, migrate, seed demo data if empty, serve + background worker
 #   make run HOST=0.0.0.0 PORT=8000
 #   make test                     set up, pytest on SQLite, then on PostgreSQL if one answers
 #   make test PYTEST_ARGS="-k foo -x"
@@ -38,7 +38,7 @@ say = @printf '\n== %s ==\n' $(1)
 
 # List the targets.
 help:
-	@echo "make run      set up, migrate, seed demo data (empty DB only), serve on http://$(HOST):$(PORT)"
+	@echo "make run      set up, migrate, seed demo data (empty DB only), serve on http://$(HOST):$(PORT) with the worker"
 	@echo "make test     set up, run pytest on SQLite, then on PostgreSQL when one answers"
 	@echo "              (PYTEST_ARGS=..., PG_TEST_URL=..., MTKIT_REQUIRE_PG=1)"
 	@echo "make setup    install what serving needs and is missing: system packages, .venv, node_modules"
@@ -102,12 +102,13 @@ migrate: setup instance
 demo: migrate
 	$(FLASK) demo $(DEMO_ARGS)
 
-# Set up, migrate, seed demo data if the database is empty, then serve with gunicorn.
+# Set up, migrate, seed demo data if the database is empty, then serve: gunicorn and the background
+# worker (flask queue worker: daily jobs, SMS every minute) started and stopped together by scripts/run-all.sh.
 run: migrate
 	$(call say,"演示数据 (flask demo --if-empty)")
 	$(FLASK) demo --if-empty
-	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl-C to stop)"
-	exec $(VENV)/bin/gunicorn -c gunicorn.conf.py -w 2 -b $(HOST):$(PORT) 'app:create_app()'
+	@echo "Serving on http://$(HOST):$(PORT) with the background worker  (Ctrl-C stops both)"
+	exec bash scripts/run-all.sh $(HOST) $(PORT)
 
 # Set up, then pytest on SQLite and (when reachable) PostgreSQL; see scripts/run-tests.sh.
 test: setup-test

@@ -21,6 +21,7 @@ from core.kernel.time import Clock
 from core.ops import web as ops_web
 from core.models.base import MAX_ID, Keys, bind_keys
 from core.plugins import make_plugin_manager
+from core.queue import setup as queue
 from core.regions import Regions
 from core.web import errors as web_errors
 from core.web import filters, limits
@@ -81,6 +82,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.url_map.converters["id"] = IdConverter
     _register_features(app)
+    queue.init_app(app)  # Huey: SQLite in the instance folder unless MTKIT_QUEUE_URL names Redis
     limits.init_app(app)  # per-client request limits on log-in, registration, verification, uploads
     ops_web.init_app(app)  # request timing for /metrics; /readyz and /metrics exempt from limits
     web_errors.init_app(app)

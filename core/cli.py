@@ -1,6 +1,6 @@
 """The command line: each feature's commands, and `flask --app app demo`.
 
-    users (core/people/cli.py), files (core/applications/cli.py), jobs (core/jobs/cli.py),
+    users (core/people/cli.py), files (core/applications/cli.py), jobs (core/jobs/cli.py), queue (core/queue/cli.py),
     benefits (core/benefits/cli.py), nhsa (core/nhsa/cli.py), keys (core/keys/cli.py),
     audit (core/audit_chain/cli.py)
 """
@@ -21,10 +21,11 @@ from core.jobs.schedule import JOBS
 from core.keys import cli as keys_cli
 from core.nhsa import cli as nhsa_cli
 from core.people import cli as users_cli
+from core.queue import cli as queue_cli
 
 
 def init_app(app: Flask) -> None:
-    for module in (users_cli, files_cli, jobs_cli, benefits_cli, nhsa_cli, keys_cli, audit_cli):
+    for module in (users_cli, files_cli, jobs_cli, queue_cli, benefits_cli, nhsa_cli, keys_cli, audit_cli):
         module.init_app(app)
 
     @app.cli.command("demo")

@@ -178,6 +178,9 @@ def default_config(instance_path: Path) -> dict:
         "REMEMBER_COOKIE_DURATION": timedelta(minutes=30),
         "WTF_CSRF_TIME_LIMIT": None,  # tied to the session instead, which already times out
         "MTKIT_TODAY": None,  # tests and demos may pin "today" (a date)
+        # Background work (core/queue): empty = SQLite file instance/queue.sqlite3; or redis://host:6379/0.
+        "MTKIT_QUEUE_URL": os.environ.get("MTKIT_QUEUE_URL", ""),
+        "MTKIT_QUEUE_IMMEDIATE": os.environ.get("MTKIT_QUEUE_IMMEDIATE", "0") == "1",
         "MTKIT_SMS_LOG": os.environ.get("MTKIT_SMS_LOG", str(instance_path / "sms.log")),
         # Field encryption (ID and phone numbers, addresses): the key file, kept off the database
         # server and backed up apart from it, and the algorithm of keys generated (first start,

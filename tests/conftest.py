@@ -42,6 +42,9 @@ def base_config(url: str, tmp_path) -> dict:
         "MTKIT_PDF_CACHE_DIR": str(tmp_path / "pdf-cache"),
         "MTKIT_PREVIEW_DIR": str(tmp_path / "previews"),
         "MTKIT_LOCK_DIR": str(tmp_path / "locks"),
+        # Background tasks run at once in the test's process (Huey immediate mode, in memory).
+        "MTKIT_QUEUE_IMMEDIATE": True,
+        "MTKIT_QUEUE_URL": f"sqlite:///{tmp_path / 'queue.sqlite3'}",
         "MTKIT_TODAY": TODAY,
         "SERVER_NAME": None,
         # Per-client request limits stay on in production; tests that check them turn them on

@@ -117,6 +117,7 @@ def test_post_without_token_is_refused_everywhere_and_changes_nothing(app, scene
         "rec_id": s["rec"].id,
         "day_id": 1,  # CSRF is checked before the record is looked up
         "delivery_id": 1,
+        "failure_id": 1,
         "batch": "x",
         "person_id": s["person"].id,
         "row_id": 1,

@@ -883,6 +883,7 @@ PAGE_ONLY = {
     "nhsa.export": "national platform files: staff page and CLI",
     "nhsa.import_file": "national platform files: staff page and CLI",
     "notices.delivery_retry": "SMS delivery retry: staff page",
+    "notices.task_retry": "dead-letter list: an administrator sends a failed background task back (staff page; CLI: queue run)",
     "notices.letters_print": "printed letters: staff page",
     "notices.mark_read": "inbox read marks: page only (api.notices lists notices)",
     "notices.mark_all_read": "inbox read marks: page only",

@@ -1,7 +1,9 @@
 """Running scheduled jobs: "what is due", a lease lock per job and a record of every run.
 
-cron or a systemd timer calls ``flask --app app jobs run`` (every few minutes is fine): daily jobs
-run once per local day, interval jobs when their interval has passed. Safety:
+cron or a systemd timer calls ``flask --app app jobs run`` (every few minutes is fine), and the
+background worker (``flask --app app queue worker``, core/queue/tasks.py) calls the same ``run``
+from its periodic tasks: daily jobs run once per local day, interval jobs when their interval has
+passed. Safety:
 - one host at a time per job: a lease in ``job_locks`` claimed by one conditional UPDATE (atomic
   on PostgreSQL and SQLite); a crashed host's lease runs out after ``LEASE``;
 - idempotent bodies: every notice a job sends carries a unique ``dedup_key`` and every status

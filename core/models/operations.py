@@ -91,3 +91,22 @@ class CalendarDay(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow)
     revoked_at = mapped_column(UTCDateTime, nullable=True)
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class QueueFailure(db.Model):
+    """A background task that failed on its last retry (the dead-letter list administrators see).
+
+    Kept after a retry: ``retried_at``/``retried_by_id`` say who sent it back to the queue and when.
+    """
+
+    __tablename__ = "queue_failures"
+    __table_args__ = (Index("ix_queue_failures_open", "retried_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task: Mapped[str] = mapped_column(String(60))  # the queue's task name, e.g. run_job
+    job: Mapped[str | None] = mapped_column(String(40))  # the scheduled job it ran, if any
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    failed_at = mapped_column(UTCDateTime, default=utcnow)
+    retried_at = mapped_column(UTCDateTime, nullable=True)
+    retried_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -1,7 +1,7 @@
 """The inbox (消息), and for staff: failed SMS and retries (通知发送), printed letters (打印信件)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from core.extensions import db
@@ -9,6 +9,8 @@ from core.jobs.runner import recent_runs
 from core.jobs.schedule import JOBS, title_of
 from core.kernel.roles import Role
 from core.notices import delivery, letters, service
+from core.queue import service as queue_service
+from core.queue import tasks as queue_tasks
 from core.web.context import ctx
 from core.web.helpers import arg_id
 
@@ -50,7 +52,8 @@ def deliveries():
     rows, next_before = delivery.failed_page(current_user, arg_id("before"))
     return render_template("staff/deliveries.html", rows=rows, next_before=next_before,
                            pending_letters=delivery.pending_letters(current_user), runs=recent_runs(15),
-                           jobs=JOBS.values(), job_title=title_of)
+                           jobs=JOBS.values(), job_title=title_of, failures=queue_service.open_failures(),
+                           retries=queue_tasks.RETRIES, retry_minutes=queue_tasks.RETRY_DELAY // 60)
 
 
 @bp.post("/staff/deliveries/<id:delivery_id>/retry")
@@ -60,6 +63,18 @@ def delivery_retry(delivery_id):
     delivery.retry_now(ctx(), delivery_id)
     db.session.commit()
     flash("已安排立即重新发送(由定时任务 deliver_notices 发送)。", "success")
+    return redirect(url_for("notices.deliveries"))
+
+
+@bp.post("/staff/deliveries/tasks/<id:failure_id>/retry")
+@login_required
+def task_retry(failure_id):
+    """Send a background task that failed on its last retry back to the queue (dead-letter list)."""
+    _admin_only()
+    failure = queue_service.retry(ctx(), failure_id)
+    db.session.commit()
+    current_app.extensions["mtkit_queue"].enqueue_job(failure.job)  # after the commit: the mark and audit row stand
+    flash(f"已重新排队:{title_of(failure.job)}(由后台任务进程运行)。", "success")
     return redirect(url_for("notices.deliveries"))
 
 

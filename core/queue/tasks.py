@@ -1,0 +1,87 @@
+"""What the worker runs: each scheduled job as a periodic task calling the same ``runner.run`` that
+``flask --app app jobs run`` calls, so job leases and run records (job_locks, job_runs) stay the one
+guard: the same job started by the worker on two hosts, or by the worker and cron, runs once.
+
+A job that fails is retried by Huey (RETRIES times, RETRY_DELAY seconds apart); after the last
+attempt it is written to ``queue_failures``, the dead-letter list on 通知发送 (/staff/deliveries).
+"""
+from __future__ import annotations
+
+import logging
+
+from huey import crontab
+from huey.signals import SIGNAL_ERROR
+
+from core.context import for_app
+from core.jobs import runner
+from core.jobs.schedule import JOBS, Job
+
+log = logging.getLogger("mtkit.queue")
+
+RETRIES = 3
+RETRY_DELAY = 60  # seconds between attempts
+DAILY_CHECK_MINUTES = 15  # a daily job is checked this often; runner.run skips it once done today
+
+
+class JobFailed(Exception):
+    """A job body raised; runner.run recorded it as failed. Raised again so Huey retries."""
+
+
+def cadence(job: Job) -> crontab:
+    """When the worker starts ``job``: interval jobs (sending SMS) every minute, daily jobs every
+    quarter hour (a run that is not due is skipped in one query, so a worker started late or a
+    failed run still gets its day's run)."""
+    if job.every_minutes is not None:
+        return crontab(minute="*")
+    return crontab(minute=f"*/{DAILY_CHECK_MINUTES}")
+
+
+def run_named(app, name: str) -> str:
+    """Run one scheduled job in a fresh app context, as ``jobs run NAME`` does."""
+    job = JOBS[name]
+    with app.app_context():
+        ctx = for_app(app, origin="job")
+        # An interval job started by the worker runs at once (sending only what is due anyway); a
+        # daily job still runs once per local day.
+        result = runner.run(ctx, job, echo=log.info, force=job.every_minutes is not None)
+        if result == "failed":
+            last = runner.recent_runs(1)
+            raise JobFailed(last[0].detail if last and last[0].name == name and last[0].detail else f"{name} 失败")
+        return result
+
+
+def register(huey, app):
+    """Put mtkit's tasks on ``huey``; returns the ``run_job`` task (what the retry button enqueues)."""
+
+    @huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="run_job")
+    def run_job(name: str) -> str:
+        return run_named(app, name)
+
+    for job in JOBS.values():
+        def periodic(name=job.name):
+            return run_named(app, name)
+        huey.periodic_task(cadence(job), retries=RETRIES, retry_delay=RETRY_DELAY, name=f"job:{job.name}")(periodic)
+
+    @huey.signal(SIGNAL_ERROR)
+    def dead_letter(signal, task, exc=None):
+        if task.retries:  # Huey will try again
+            return
+        from core.queue import service
+
+        with app.app_context():
+            service.record_failure(task.name, job_of(task), exc, attempts=type(task).default_retries + 1)
+
+    return run_job
+
+
+def job_of(task) -> str | None:
+    if task.name.startswith("job:"):
+        return task.name[len("job:"):]
+    if task.name == "run_job" and task.args:
+        return str(task.args[0])
+    return None
+
+
+def periodic_jobs(huey) -> dict:
+    """Job name -> the periodic task class the worker runs it with (its ``validate_datetime`` is the crontab)."""
+    return {cls.__name__[len("job:"):]: cls for cls in huey._registry._periodic_tasks if cls.__name__.startswith("job:")}
