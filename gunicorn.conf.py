@@ -21,3 +21,13 @@ forwarded_allow_ips = ""
 # requests, /healthz included, on its other threads.
 worker_class = "gthread"
 threads = 4
+
+
+def child_exit(server, worker):
+    """Prometheus multiprocess mode (core/ops/metrics.py): drop a dead worker's live gauges."""
+    import os
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

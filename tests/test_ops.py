@@ -130,6 +130,7 @@ def test_metrics_report_failed_sms_and_job_runs_from_the_records(app, client, ma
     assert 0 <= found[("mtkit_job_last_duration_seconds", job)] < 60
     assert found[("mtkit_job_last_run_failed", job)] == 0
     assert found[("mtkit_metrics_database_up", frozenset())] == 1
+    assert found[("mtkit_queue_depth", frozenset())] == 0  # the background queue registers its depth
 
 
 def test_metrics_refuse_other_addresses_and_accept_the_token(app, client):

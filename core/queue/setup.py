@@ -57,4 +57,7 @@ def init_app(app) -> Queue:
     huey = build_huey(app.config, app.instance_path)
     queue = Queue(huey, tasks.register(huey, app))
     app.extensions["mtkit_queue"] = queue
+    from core.ops.metrics import register_gauge
+
+    register_gauge("mtkit_queue_depth", "Tasks waiting in the background queue.", huey.pending_count)
     return queue
