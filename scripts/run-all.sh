@@ -13,7 +13,15 @@ pids=()
 stop() {
     trap - INT TERM EXIT
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    wait  # both exit cleanly: gunicorn finishes requests, the worker its running task
+    # Both exit cleanly (gunicorn finishes its requests, the worker its running task); whatever
+    # still runs after STOP_GRACE seconds is stopped hard, so Ctrl-C never hangs.
+    local waited=0
+    while [ -n "$(jobs -rp)" ] && [ "$waited" -lt $((${STOP_GRACE:-20} * 2)) ]; do
+        sleep 0.5
+        waited=$((waited + 1))
+    done
+    for pid in $(jobs -rp); do kill -KILL "$pid" 2>/dev/null; done
+    wait
 }
 trap 'stop; exit 130' INT
 trap 'stop; exit 143' TERM

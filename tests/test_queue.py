@@ -225,7 +225,7 @@ def test_make_run_starts_web_and_worker_together_and_stops_them_together(db_url,
             os.kill(next(pid for pid, cmd in kids.items() if "queue worker" in cmd), signal.SIGKILL)
         else:
             os.kill(proc.pid, signal.SIGINT)
-        proc.wait(timeout=30)
+        proc.wait(timeout=60)  # run-all.sh stops what is left hard after 20 s
     finally:
         if proc.poll() is None:
             proc.kill()
