@@ -82,13 +82,16 @@ def test_neimenggu_forms_render_with_selectable_chinese_text(client, make, nmg_s
     assert app.person.id_number in texts["application"]  # the signed paper form carries the full number
     # Approval form: each step's reviewer, the conclusion per disease, the region's signature lines.
     assert "责任医师审核认定" in texts["approval"] and "副主任医师" in texts["approval"]
-    assert "2026年11月23日至2028年11月22日" in texts["approval"]
+    assert "2026年11月23日至2028年11月22日" in re.sub(r"M\d{5}", "", texts["approval"])  # the code's line interleaves
     assert "空腹血糖记录不足三次" in texts["approval"]
     assert "责任医师签字" in texts["approval"]
     # Notice: the result per disease, masked ID, a verification code, and no internal comment.
     notice = texts["notice"]
     assert "门诊特殊慢性病待遇认定结果通知书" in notice and "内蒙古自治区医疗保障局" in notice
     assert "高血压病通过2026年11月23日至2028年11月22日" in notice
+    # Each disease row carries its national code (a second line in the name cell), in row order.
+    assert re.findall(r"M\d{5}", notice) == ["M03900", "M01600"]
+    assert re.findall(r"M\d{5}", texts["approval"]) == ["M03900", "M01600"]
     assert "不通过诊断依据不足" in notice and "空腹血糖记录不足三次" in notice
     assert app.person.id_number not in notice and app.person.id_number[-4:] in notice
     assert "内部意见" not in notice
@@ -105,6 +108,9 @@ def test_fangchenggang_forms_and_renewal_form(client, make, fcg_staff):
     assert "防城港市医疗保障局" in approval and "专家评审" in approval and "初审经办人签字" in approval
     notice = flat(pdf_text(client.get(f"/applications/{app.id}/forms/notice.pdf").data))
     assert "韦小红" in notice and "高血压" in notice and "3个工作日内" in notice
+    # The local catalogue code FCG001 is printed as its national code.
+    assert re.findall(r"M\d{5}|FCG\d{3}", notice) == ["M03900"]
+    assert re.findall(r"M\d{5}|FCG\d{3}", approval) == ["M03900"]
     # Renew the recognition in its window: the renewal form names the recognition being renewed.
     rec = db.session.scalars(select(Recognition).where(Recognition.application_id == app.id)).one()
     current_app.config["MTKIT_TODAY"] = rec.end_date - timedelta(days=30)
