@@ -71,8 +71,10 @@ def sqlite_path(url: str | URL) -> Path:
 
 
 def _sqlite_copy(source: Path, target: Path) -> None:
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    dst = sqlite3.connect(target)
+    # A plain connection (a read-only one cannot open a WAL database whose -shm file is missing);
+    # the backup only reads it, and waits for a writer's lock rather than failing at once.
+    src = sqlite3.connect(source, timeout=30)
+    dst = sqlite3.connect(target, timeout=30)
     try:
         with dst:
             src.backup(dst)

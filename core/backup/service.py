@@ -35,8 +35,9 @@ def create(ctx: Context, dest: Path, echo: Echo, *, caches: bool = False) -> dic
     dest = Path(dest)
     if dest.exists():
         raise BackupError(f"{dest} 已存在:备份只写入一个新的目录")
-    work = private_dir(dest.parent) / f".{dest.name}.partial-{os.getpid()}"
-    private_dir(work)
+    if not dest.parent.exists():
+        private_dir(dest.parent)  # only a folder made here is set to 0700: an existing one is the operator's
+    work = private_dir(dest.parent / f".{dest.name}.partial-{os.getpid()}")
     try:
         made = _fill(ctx, work, echo, caches)
         manifest.write(work, made)
