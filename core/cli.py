@@ -2,7 +2,7 @@
 
     users (core/people/cli.py), files (core/applications/cli.py), jobs (core/jobs/cli.py), queue (core/queue/cli.py),
     benefits (core/benefits/cli.py), nhsa (core/nhsa/cli.py), keys (core/keys/cli.py),
-    audit (core/audit_chain/cli.py)
+    audit (core/audit_chain/cli.py), backup (core/backup/cli.py)
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from flask import Flask, current_app
 from core import demo as demo_data
 from core.applications import cli as files_cli
 from core.audit_chain import cli as audit_cli
+from core.backup import cli as backup_cli
 from core.benefits import cli as benefits_cli
 from core.context import for_app
 from core.extensions import db
@@ -25,7 +26,7 @@ from core.queue import cli as queue_cli
 
 
 def init_app(app: Flask) -> None:
-    for module in (users_cli, files_cli, jobs_cli, queue_cli, benefits_cli, nhsa_cli, keys_cli, audit_cli):
+    for module in (users_cli, files_cli, jobs_cli, queue_cli, benefits_cli, nhsa_cli, keys_cli, audit_cli, backup_cli):
         module.init_app(app)
 
     @app.cli.command("demo")

@@ -25,6 +25,7 @@ APT_LOCK_POLL="${APT_LOCK_POLL:-10}"  # seconds between tries while waiting
 #   libpango-1.0-0, libpangoft2-1.0-0, libharfbuzz-subset0, libfontconfig1
 #                        WeasyPrint 70 (text layout, font subsetting, font lookup)
 #   fonts-dejavu-core    a Latin fallback font for WeasyPrint and Chromium
+#   postgresql-client    pg_dump / pg_restore for `flask --app app backup` on PostgreSQL
 # Tests only:
 #   chromium             browser tests (playwright drives /usr/bin/chromium; never `playwright install`)
 #   poppler-utils        pdftotext, to check generated PDFs in tests
@@ -36,6 +37,7 @@ PACKAGES=(
   libharfbuzz-subset0
   libfontconfig1
   fonts-dejavu-core
+  postgresql-client
 )
 case "$PROFILE" in
   run) ;;

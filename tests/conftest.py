@@ -129,6 +129,23 @@ def serving(app):
     request_started.disconnect(fresh_g, app)
 
 
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """moto's S3 server on loopback for this test module (tests/s3.py)."""
+    from tests.s3 import moto_server  # moto is imported only by the modules that use S3
+
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def bucket(s3_endpoint):
+    """A fresh bucket per test: (name, a boto3 client to look inside it)."""
+    from tests.s3 import new_bucket
+
+    return new_bucket(s3_endpoint)
+
+
 @pytest.fixture
 def client(app):
     return app.test_client()

@@ -14,7 +14,8 @@ from core.config import default_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
-UNITS = ("mtkit-web.service", "mtkit-worker.service", "mtkit-jobs.service", "mtkit-jobs.timer")
+UNITS = ("mtkit-web.service", "mtkit-worker.service", "mtkit-jobs.service", "mtkit-jobs.timer",
+         "mtkit-backup.service", "mtkit-backup.timer")
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze (a system tool) is not installed")

@@ -5,16 +5,9 @@ local store resumably, verified, without touching a local file."""
 from __future__ import annotations
 
 import hashlib
-import logging
-import os
-import socket
-import uuid
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
-from moto.server import ThreadedMotoServer
 from sqlalchemy import func, select
 
 from core.applications import previews, storage
@@ -24,52 +17,8 @@ from core.kernel.objectstore import StorageError
 from core.models import Application, AuditLog, Material
 from tests.conftest import as_, login
 from tests.files import make_jpeg, make_pdf
+from tests.s3 import free_port, keys_in, use_s3
 from tests.test_uploads import stored_files, upload
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """moto's S3 server on a free loopback port, with throw-away credentials for this module."""
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ACCESS_KEY_ID="test-key", AWS_SECRET_ACCESS_KEY="test-secret", AWS_DEFAULT_REGION="us-east-1")
-    quiet = logging.getLogger("werkzeug")  # moto's server logs every request at INFO
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    s3store._CLIENTS.clear()  # clients built before hold other credentials
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-    s3store._CLIENTS.clear()
-    quiet.setLevel(level)
-    for k, v in saved.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-
-
-@pytest.fixture
-def bucket(s3_endpoint):
-    """A fresh bucket per test and a client to look inside it."""
-    name = f"mtkit-{uuid.uuid4().hex[:12]}"
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-                      config=Config(s3={"addressing_style": "path"}))
-    s3.create_bucket(Bucket=name)
-    return name, s3
-
-
-def use_s3(app, endpoint: str, bucket_name: str, storage_backend: str = "s3") -> None:
-    app.config.update(MTKIT_STORAGE=storage_backend, MTKIT_S3_BUCKET=bucket_name, MTKIT_S3_PREFIX="prov/",
-                      MTKIT_S3_ENDPOINT_URL=endpoint, MTKIT_S3_REGION="us-east-1")
-
-
-def keys_in(s3, bucket_name: str) -> list[str]:
-    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket_name).get("Contents", []))
 
 
 @pytest.fixture

@@ -8,13 +8,12 @@ matches its name (its sha256) is reported and not uploaded.
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.applications import storage
 from core.context import Context
-from core.kernel.objectstore import LocalStore, ObjectStore, StorageError
+from core.kernel.objectstore import LocalStore, Mismatch, ObjectStore, StorageError, copy_verified
 
 
 @dataclass
@@ -46,15 +45,13 @@ def _copy_one(source: LocalStore, target: ObjectStore, key: str, digest: str, si
         if target.sha256(key) == digest and _size(target, key) == size:
             out.skipped += 1
             return "已在存储中,跳过"
-        data = source.get(key)
-        if hashlib.sha256(data).hexdigest() != digest:
+        copy_verified(source, target, key, digest)
+    except Mismatch as e:
+        if e.side == "source":
             out.failures.append((key, "本地文件内容与其 sha256 不符(文件已损坏),未上传"))
             return "失败:本地文件校验不符"
-        target.put(key, data, sha256=digest)
-        if hashlib.sha256(target.get(key)).hexdigest() != digest:
-            target.delete(key)  # never leave a wrong copy that a later run would take for done
-            out.failures.append((key, "上传后读回的内容校验不符,已从存储中删除"))
-            return "失败:上传后校验不符"
+        out.failures.append((key, "上传后读回的内容校验不符,已从存储中删除"))
+        return "失败:上传后校验不符"
     except (StorageError, OSError) as e:
         out.failures.append((key, f"{type(e).__name__}: {e}"))
         return "失败"

@@ -11,6 +11,7 @@ module never decides what a key means (core/applications/storage.py does, for up
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import time
@@ -111,6 +112,31 @@ class LocalStore:
                 if key.startswith(prefix):
                     st = full.stat()
                     yield Entry(key, st.st_size, st.st_mtime)
+
+
+class Mismatch(StorageError):
+    """Bytes whose sha256 is not what it should be: ``side`` is "source" (the original no longer
+    matches its recorded hash) or "copy" (what was written reads back different)."""
+
+    def __init__(self, key: str, side: str):
+        super().__init__(f"{key}: sha256 mismatch ({side})")
+        self.key, self.side = key, side
+
+
+def copy_verified(source: ObjectStore, target: ObjectStore, key: str, sha256: str | None = None,
+                  target_key: str | None = None) -> tuple[str, int]:
+    """Copy one object and read it back: (sha256, size). ``sha256`` given: the source must match it.
+    A copy that reads back different is removed (never left for a later run to take as done)."""
+    target_key = target_key or key
+    data = source.get(key)
+    actual = hashlib.sha256(data).hexdigest()
+    if sha256 and actual != sha256:
+        raise Mismatch(key, "source")
+    target.put(target_key, data, sha256=actual)
+    if hashlib.sha256(target.get(target_key)).hexdigest() != actual:
+        target.delete(target_key)
+        raise Mismatch(target_key, "copy")
+    return actual, len(data)
 
 
 def older_than(entry: Entry, seconds: float) -> bool:
