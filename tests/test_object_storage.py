@@ -5,16 +5,12 @@ local store resumably, verified, without touching a local file."""
 from __future__ import annotations
 
 import hashlib
-import logging
-import os
-import socket
 import uuid
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 from sqlalchemy import func, select
 
 from core.applications import previews, storage
@@ -24,33 +20,15 @@ from core.kernel.objectstore import StorageError
 from core.models import Application, AuditLog, Material
 from tests.conftest import as_, login
 from tests.files import make_jpeg, make_pdf
+from tests.s3server import free_port, moto_s3
 from tests.test_uploads import stored_files, upload
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint():
     """moto's S3 server on a free loopback port, with throw-away credentials for this module."""
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ACCESS_KEY_ID="test-key", AWS_SECRET_ACCESS_KEY="test-secret", AWS_DEFAULT_REGION="us-east-1")
-    quiet = logging.getLogger("werkzeug")  # moto's server logs every request at INFO
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    s3store._CLIENTS.clear()  # clients built before hold other credentials
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-    s3store._CLIENTS.clear()
-    quiet.setLevel(level)
-    for k, v in saved.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    with moto_s3() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
