@@ -29,6 +29,8 @@ APT_LOCK_POLL="${APT_LOCK_POLL:-10}"  # seconds between tries while waiting
 # Tests only:
 #   chromium             browser tests (playwright drives /usr/bin/chromium; never `playwright install`)
 #   poppler-utils        pdftotext, to check generated PDFs in tests
+#   haproxy              the load balancer in front of two app hosts (tests/test_two_hosts.py runs its
+#                        own, with its config in a temporary folder); see the end for Debian's service
 PACKAGES=(
   fonts-noto-cjk
   fonts-wqy-microhei
@@ -41,7 +43,7 @@ PACKAGES=(
 )
 case "$PROFILE" in
   run) ;;
-  test) PACKAGES+=(chromium poppler-utils) ;;
+  test) PACKAGES+=(chromium poppler-utils haproxy) ;;
   *) echo "setup-system: unknown profile '$PROFILE' (use: run | test)" >&2; exit 2 ;;
 esac
 
@@ -141,3 +143,11 @@ if [ ${#still[@]} -ne 0 ]; then
   exit 1
 fi
 echo "setup-system: installed ${missing[*]}"
+
+# Debian starts and enables haproxy.service on install. Its default config listens on no port, so it
+# is harmless, but nothing here uses it: the tests start their own. Stop and disable the service
+# when this script installed the package (one installed before is left as it was).
+if [[ " ${missing[*]} " == *" haproxy "* ]] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  "${SUDO[@]}" systemctl disable --now haproxy.service >/dev/null 2>&1 || true
+  echo "setup-system: haproxy installed for the tests; its system service stopped and disabled"
+fi

@@ -30,6 +30,11 @@ PNG = make_png()
 TODAY = date(2026, 11, 23)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "multihost: several app hosts, a load balancer, worker, PostgreSQL, Redis and S3 "
+                                       "as real processes (tests/test_two_hosts.py; the PostgreSQL pass only)")
+
+
 def base_config(url: str, tmp_path) -> dict:
     return {
         "TESTING": True,

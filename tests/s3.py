@@ -1,4 +1,4 @@
-"""moto's S3 server on loopback for the tests of the S3 backend (test_object_storage, test_backup).
+"""moto's S3 server on loopback for the tests that need an S3 endpoint (object storage, backup, two hosts).
 The fixtures ``s3_endpoint`` (one server per test module) and ``bucket`` (a fresh one per test) are
 in tests/conftest.py and use these."""
 from __future__ import annotations
@@ -16,6 +16,9 @@ from moto.server import ThreadedMotoServer
 
 from core.kernel import s3store
 
+# Throw-away credentials: set in os.environ while the server runs; other processes get them from here.
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test-key", "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_DEFAULT_REGION": "us-east-1"}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -24,14 +27,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
-    """moto's S3 server on a free loopback port, with throw-away credentials while it runs."""
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ACCESS_KEY_ID="test-key", AWS_SECRET_ACCESS_KEY="test-secret", AWS_DEFAULT_REGION="us-east-1")
+def moto_server(port: int | None = None) -> Iterator[str]:
+    """moto's S3 server on ``port`` (a free loopback port by default), with CREDENTIALS while it runs."""
+    saved = {k: os.environ.get(k) for k in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
     quiet = logging.getLogger("werkzeug")  # moto's server logs every request at INFO
     level = quiet.level
     quiet.setLevel(logging.WARNING)
-    port = free_port()
+    port = port or free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     s3store._CLIENTS.clear()  # clients built before hold other credentials

@@ -153,6 +153,26 @@ def test_a_job_locked_by_another_host_is_skipped_until_its_lease_runs_out(app, f
     assert run("renewal_reminders")[0] == "done" and len(notices("renewal_reminder")) == 1
 
 
+def test_a_run_another_host_finished_between_the_check_and_the_claim_is_not_run_again(app, fcg_person, monkeypatch):
+    """Two hosts start `jobs run` together: both see the job due; one runs it and releases the lease
+    just before the other claims it. The second must not run the day's job again."""
+    recognition(fcg_person, date(2027, 1, 9))
+    on(date(2026, 12, 10))
+    real_claim = runner._claim
+
+    def other_host_finishes_first(name, holder):
+        monkeypatch.setattr(runner, "_claim", real_claim)
+        assert run("renewal_reminders")[0] == "done"  # the other host, start to finish
+        return real_claim(name, holder)
+
+    monkeypatch.setattr(runner, "_claim", other_host_finishes_first)
+    result, out = run("renewal_reminders")
+    assert result == "skipped" and "另一台主机刚刚完成" in out
+    done = db.session.scalars(select(JobRun).where(JobRun.name == "renewal_reminders")).all()
+    assert [r.status for r in done] == ["done"] and len(notices("renewal_reminder")) == 1
+    assert db.session.get(JobLock, "renewal_reminders").locked_until is None  # released for tomorrow
+
+
 # --- expiry sweep ---------------------------------------------------------------------------
 def test_expiry_sweep_expires_once_with_audit_and_notice(app, fcg_person):
     rec = recognition(fcg_person, date(2027, 1, 9))

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_ONLY = {"pytest", "playwright", "schemathesis", "hypothesis", "pypdf"}
+TEST_ONLY = {"pytest", "playwright", "schemathesis", "hypothesis", "pypdf", "requests"}
 
 
 def requirement_names(path: Path) -> set[str]:
@@ -72,6 +72,7 @@ case "$*" in *install*) touch "{tmp_path}/installed";; esac
 exit 0
 """,
         "sudo": '#!/bin/bash\nexec "$@"\n',
+        "systemctl": f'#!/bin/bash\necho "systemctl $*" >> "{tmp_path}/apt.log"\n',
     }
     for name, body in scripts.items():
         path = bin_dir / name
@@ -101,14 +102,14 @@ def test_nothing_missing_never_touches_apt(tmp_path):
 
 def test_serving_does_not_ask_for_chromium_but_the_tests_do(tmp_path):
     (tmp_path / "run").mkdir()
-    run = run_setup(tmp_path / "run", "run", missing={"chromium", "poppler-utils"})
+    run = run_setup(tmp_path / "run", "run", missing={"chromium", "poppler-utils", "haproxy"})
     assert run.returncode == 0, run.stderr
     assert apt_calls(tmp_path / "run") == []
     (tmp_path / "test").mkdir()
-    test = run_setup(tmp_path / "test", "test", missing={"chromium", "poppler-utils"})
+    test = run_setup(tmp_path / "test", "test", missing={"chromium", "poppler-utils", "haproxy"})
     assert test.returncode == 0, test.stderr
     calls = apt_calls(tmp_path / "test")
-    assert any("install" in c and "chromium" in c and "poppler-utils" in c for c in calls)
+    assert any("install" in c and "chromium" in c and "poppler-utils" in c and "haproxy" in c for c in calls)
 
 
 def test_another_apt_holding_the_lock_is_waited_for(tmp_path):

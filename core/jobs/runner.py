@@ -87,6 +87,12 @@ def run(ctx: Context, job: Job, echo: Callable[[str], None] = print, force: bool
     if not _claim(name, holder):
         echo(f"{name}: 另一台主机正在运行,跳过。")
         return "locked"
+    # Asked again under the lease: another host may have finished today's run between the check
+    # above and the claim (it released the lease as it finished), and would otherwise run it twice.
+    if not force and not is_due(ctx, job):
+        _release(name, holder)
+        echo(f"{name}: 另一台主机刚刚完成,跳过。")
+        return "skipped"
     previous = last_done(name)
     record = JobRun(name=name, run_date=ctx.today(None), status="running", host=holder, processed=0, changed=0)
     db.session.add(record)
