@@ -44,7 +44,6 @@ VENV_BIN = Path(sys.executable).parent
 PG_URL = os.environ.get("MTKIT_TEST_DATABASE_URL", "")
 REQUIRED = os.environ.get("MTKIT_REQUIRE_PG") == "1"
 REDIS_URL = os.environ.get("MTKIT_TEST_MULTIHOST_REDIS_URL", "redis://127.0.0.1:6379/6")
-DB_NAME = "mtkit_two_hosts"
 PASSWORD = "Demo1234"  # the demo accounts' password (README, "Demo log-ins")
 LIU = "150102196808250132"  # 刘建华, 内蒙古 呼和浩特市: an insured person with no application yet
 HOSPITAL = "H150100001"  # 内蒙古医科大学附属医院
@@ -191,7 +190,9 @@ def cluster(tmp_path_factory):
 
     redis.Redis.from_url(REDIS_URL).flushdb()  # the queue and the limit counts of an earlier run
 
-    # A database of its own next to the test database, created here and dropped at the end.
+    # A database of its own named after the test database (two checkouts testing at once do not
+    # share it), created here and dropped at the end.
+    DB_NAME = f"{make_url(PG_URL).database}_two_hosts"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
