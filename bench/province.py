@@ -17,7 +17,7 @@ The generator (deterministic, so a re-run seeds the same data):
   check character; birth day and sequence number from i, so every number is distinct), a phone
   number, 人员编号 P000000000123. ID and phone numbers are encrypted per row with the app's key
   ring (``KeyRing.encrypt``, AES-256-GCM) and their look-up HMACs computed with ``KeyRing.lookup``,
-  exactly as the ORM writes them, so the app reads and finds every person (about 10 µs a value);
+  exactly as the ORM writes them, so the app reads and finds every person;
   one password hash (scrypt, computed once) is shared by every person;
 - recognitions k = 0..R-1 for persons 0..R-1 (one each), an approved application and its disease
   row each, ending on a day 1-730 days after "today" (2026-11-23) that is no reminder day, so a
