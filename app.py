@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter
 from core import cli
 from core.audit_chain import seal as audit_seal
 from core.api.blueprint import bp as api_bp
-from core.config import default_config, load_key_ring
+from core.config import default_config, load_key_ring, replica_binds
 from core.extensions import csrf, db, htmx, login_manager, migrate
 from core.kernel.files import PRIVATE_FILE, private_dir, tighten
 from core.kernel.stores import check_storage_settings
@@ -47,6 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
         n = app.config["MTKIT_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     check_storage_settings(app.config)  # a misconfigured object store stops the start, not the first upload
+    app.config["SQLALCHEMY_BINDS"] = {**app.config.get("SQLALCHEMY_BINDS", {}), **replica_binds(app.config)}
 
     db.init_app(app)
     # Encrypted columns (ID and phone numbers, addresses) use this app's key file.
@@ -54,7 +55,8 @@ def create_app(config: dict | None = None) -> Flask:
     keys = Keys(load_key_ring(key_file, cipher), lambda: load_key_ring(key_file, cipher, create=False), key_file)
     app.extensions["mtkit_keys"] = keys
     with app.app_context():
-        bind_keys(db.engine, keys)
+        for engine in db.engines.values():  # the primary and, if configured, the read replica
+            bind_keys(engine, keys)
     with app.app_context():  # audit rows written through this app's database are signed with its audit key
         for engine in db.engines.values():
             audit_seal.bind(engine, app.config)

@@ -53,6 +53,7 @@ ACTIONS: dict[str, str] = _APPLICATION | {
     "benefit.recovery_recover": "待遇追回:冲销追回",
     "benefit.recovery_waive": "待遇追回:免予追回",
     "benefit.recovery_export": "导出待遇追回清单",
+    "benefit.export_year": "导出年度门特结算明细",
     "stay.record": "登记住院",
     "stay.reverse": "冲销住院登记",
     "chosen.record": "登记选定医院",

@@ -93,12 +93,25 @@ def _engine_options(database_url: str) -> dict:
     return options
 
 
+def _psycopg_url(url: str) -> str:
+    if url.startswith("postgres://"):  # old-style URL from some hosting panels
+        return "postgresql+psycopg://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def replica_binds(config: dict) -> dict:
+    """SQLALCHEMY_BINDS for MTKIT_REPLICA_DATABASE_URL (a read replica for reports, core/replica.py)."""
+    url = config.get("MTKIT_REPLICA_DATABASE_URL")
+    if not url:
+        return {}
+    url = _psycopg_url(url)
+    return {"replica": {"url": url, **_engine_options(url)}}
+
+
 def default_config(instance_path: Path) -> dict:
-    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'mtkit.sqlite3'}"
-    if database_url.startswith("postgres://"):  # old-style URL from some hosting panels
-        database_url = "postgresql+psycopg://" + database_url[len("postgres://"):]
-    elif database_url.startswith("postgresql://"):
-        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+    database_url = _psycopg_url(os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'mtkit.sqlite3'}")
     regions = os.environ.get("MTKIT_REGIONS", "").strip()
     return {
         "SECRET_KEY": _secret_key(instance_path),
@@ -107,6 +120,8 @@ def default_config(instance_path: Path) -> dict:
         "MTKIT_AUDIT_HASH": os.environ.get("MTKIT_AUDIT_HASH", "sha256"),  # or "sm3" (GB/T 32905)
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
+        # A streaming replica of the database for report and export reads only (core/replica.py).
+        "MTKIT_REPLICA_DATABASE_URL": os.environ.get("MTKIT_REPLICA_DATABASE_URL", ""),
         "MTKIT_REGIONS": [c.strip() for c in regions.split(",") if c.strip()] or None,
         "MTKIT_UPLOAD_DIR": os.environ.get("MTKIT_UPLOAD_DIR", str(instance_path / "uploads")),
         "MTKIT_MAX_FILE_BYTES": int(os.environ.get("MTKIT_MAX_FILE_BYTES", 10 * 1024 * 1024)),

@@ -28,9 +28,10 @@ def from_fen(fen: int | None) -> Decimal:
 
 
 def yuan(amount: Decimal | int) -> str:
-    """"1234.50" from Decimal yuan or int fen."""
-    value = from_fen(amount) if isinstance(amount, int) else amount
-    return f"{value:.2f}"
+    """"1234.50" from Decimal yuan or int fen (fen in integer arithmetic: exports format millions)."""
+    if isinstance(amount, int):
+        return f"{'-' if amount < 0 else ''}{abs(amount) // 100}.{abs(amount) % 100:02d}"
+    return f"{amount:.2f}"
 
 
 def percent(used: Decimal, total: Decimal) -> int:

@@ -24,6 +24,8 @@ class BenefitSettlement(db.Model):
         Index("ix_benefit_settlements_person_year", "person_id", "benefit_year", "disease_code"),
         Index("ix_benefit_settlements_inst", "region_code", "institution_code", "id"),
         Index("ix_benefit_settlements_div", "region_code", "division_code", "id"),
+        # The year-end export walks one year of a region by id (core/benefits/yearend.py).
+        Index("ix_benefit_settlements_year", "benefit_year", "region_code", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
