@@ -181,6 +181,8 @@ def default_config(instance_path: Path) -> dict:
         # Background work (core/queue): empty = SQLite file instance/queue.sqlite3; or redis://host:6379/0.
         "MTKIT_QUEUE_URL": os.environ.get("MTKIT_QUEUE_URL", ""),
         "MTKIT_QUEUE_IMMEDIATE": os.environ.get("MTKIT_QUEUE_IMMEDIATE", "0") == "1",
+        # SMS a commit queued go to the worker at once (0: only the per-minute sweep sends them).
+        "MTKIT_SMS_AT_COMMIT": os.environ.get("MTKIT_SMS_AT_COMMIT", "1") == "1",
         "MTKIT_SMS_LOG": os.environ.get("MTKIT_SMS_LOG", str(instance_path / "sms.log")),
         # Field encryption (ID and phone numbers, addresses): the key file, kept off the database
         # server and backed up apart from it, and the algorithm of keys generated (first start,

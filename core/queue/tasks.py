@@ -15,11 +15,13 @@ from huey.signals import SIGNAL_ERROR
 from core.context import for_app
 from core.jobs import runner
 from core.jobs.schedule import JOBS, Job
+from core.notices.delivery import deliver_due
 
 log = logging.getLogger("mtkit.queue")
 
 RETRIES = 3
 RETRY_DELAY = 60  # seconds between attempts
+SEND_RETRY_DELAY = 10
 DAILY_CHECK_MINUTES = 15  # a daily job is checked this often; runner.run skips it once done today
 
 
@@ -50,12 +52,27 @@ def run_named(app, name: str) -> str:
         return result
 
 
+def send_now(app, ids: list[int] | None) -> int:
+    """Send the SMS deliveries ``ids`` (None: all that are due) at once; returns how many were sent.
+    Rows the sweep or another worker already took are skipped (deliver_due claims each row once)."""
+    with app.app_context():
+        _, sent = deliver_due(for_app(app, origin="job"), ids=ids)
+        return sent
+
+
 def register(huey, app):
-    """Put mtkit's tasks on ``huey``; returns the ``run_job`` task (what the retry button enqueues)."""
+    """Put mtkit's tasks on ``huey``; returns the tasks the app enqueues by hand: ``run_job`` (what
+    the retry button enqueues) and ``send_sms`` (after a commit that queued SMS)."""
 
     @huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="run_job")
     def run_job(name: str) -> str:
         return run_named(app, name)
+
+    # Retried sooner than a job: a gateway error is handled inside (back-off on the row); what
+    # raises here is the database or the worker itself.
+    @huey.task(retries=RETRIES, retry_delay=SEND_RETRY_DELAY, name="send_sms")
+    def send_sms(ids: list[int] | None) -> int:
+        return send_now(app, ids)
 
     for job in JOBS.values():
         def periodic(name=job.name):
@@ -71,7 +88,7 @@ def register(huey, app):
         with app.app_context():
             service.record_failure(task.name, job_of(task), exc, attempts=type(task).default_retries + 1)
 
-    return run_job
+    return run_job, send_sms
 
 
 def job_of(task) -> str | None:
@@ -79,6 +96,8 @@ def job_of(task) -> str | None:
         return task.name[len("job:"):]
     if task.name == "run_job" and task.args:
         return str(task.args[0])
+    if task.name == "send_sms":  # sent back as the sweep, which sends every delivery that is due
+        return "deliver_notices"
     return None
 
 
