@@ -131,6 +131,9 @@ def default_config(instance_path: Path) -> dict:
         "MTKIT_S3_PREFIX": os.environ.get("MTKIT_S3_PREFIX", ""),
         "MTKIT_S3_ENDPOINT_URL": os.environ.get("MTKIT_S3_ENDPOINT_URL", ""),
         "MTKIT_S3_REGION": os.environ.get("MTKIT_S3_REGION", ""),
+        # Downloads from S3: 0 = streamed by the app; N = after the access check and audit, a 302 to a
+        # presigned GET valid N seconds (the bucket's address must be reachable by browsers).
+        "MTKIT_S3_PRESIGN_SECONDS": int(os.environ.get("MTKIT_S3_PRESIGN_SECONDS", "0") or 0),
         "MTKIT_PREVIEW_DIR": os.environ.get("MTKIT_PREVIEW_DIR", str(instance_path / "previews")),
         "MTKIT_PREVIEW_FILES": int(os.environ.get("MTKIT_PREVIEW_FILES", 5000)),
         "MTKIT_PDF_CACHE_DIR": os.environ.get("MTKIT_PDF_CACHE_DIR", str(instance_path / "pdf-cache")),
