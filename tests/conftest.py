@@ -40,6 +40,7 @@ def base_config(url: str, tmp_path) -> dict:
         "MTKIT_UPLOAD_DIR": str(tmp_path / "uploads"),
         "MTKIT_SMS_LOG": str(tmp_path / "sms.log"),
         "MTKIT_PDF_CACHE_DIR": str(tmp_path / "pdf-cache"),
+        "MTKIT_RESULT_DIR": str(tmp_path / "results"),
         "MTKIT_PREVIEW_DIR": str(tmp_path / "previews"),
         "MTKIT_LOCK_DIR": str(tmp_path / "locks"),
         # Background tasks run at once in the test's process (Huey immediate mode, in memory).

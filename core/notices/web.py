@@ -87,14 +87,11 @@ def letters_page():
 @bp.post("/staff/letters/print")
 @login_required
 def letters_print():
-    """Render the waiting letters as one PDF and mark them printed (sent, awaiting posting)."""
-    printed = letters.print_batch(ctx())
-    if printed is None:
-        flash("没有待打印的信件。", "info")
-        return redirect(url_for("notices.letters_page"))
-    batch, pdf = printed
+    """Ask the worker to render the waiting letters as one PDF and mark them printed (sent,
+    awaiting posting); the task's page shows when it is ready to download."""
+    task = letters.request_print(ctx())
     db.session.commit()
-    return _pdf_download(pdf, f"letters-{batch}.pdf")
+    return redirect(url_for("tasks.status", task_id=task.id))
 
 
 @bp.get("/staff/letters/<batch>.pdf")

@@ -26,6 +26,7 @@ class Queue:
     huey: Huey
     run_job: Any  # huey TaskWrapper: run_job(name) enqueues one scheduled job
     send_sms: Any  # send_sms(ids): the SMS deliveries a commit created (core/queue/commit.py)
+    run_task: Any  # run_task(id): a background task a commit created (core/queue/results.py)
     send_at_commit: bool = True
 
     def enqueue_job(self, name: str):

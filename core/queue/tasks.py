@@ -15,7 +15,9 @@ from huey.signals import SIGNAL_ERROR
 from core.context import for_app
 from core.jobs import runner
 from core.jobs.schedule import JOBS, Job
+from core.notices import letters
 from core.notices.delivery import deliver_due
+from core.queue import results
 
 log = logging.getLogger("mtkit.queue")
 
@@ -23,6 +25,12 @@ RETRIES = 3
 RETRY_DELAY = 60  # seconds between attempts
 SEND_RETRY_DELAY = 10
 DAILY_CHECK_MINUTES = 15  # a daily job is checked this often; runner.run skips it once done today
+
+
+# What a user may ask the worker to make (core/queue/results.py): the same service functions a
+# synchronous caller uses.
+KINDS = {"letters": letters.batch_file}
+GAVE_UP = "生成失败,已重试多次。请重新生成;如仍失败,请联系系统管理员。"
 
 
 class JobFailed(Exception):
@@ -62,7 +70,7 @@ def send_now(app, ids: list[int] | None) -> int:
 
 def register(huey, app):
     """Put mtkit's tasks on ``huey``; returns the tasks the app enqueues by hand: ``run_job`` (what
-    the retry button enqueues) and ``send_sms`` (after a commit that queued SMS)."""
+    the retry button enqueues), ``send_sms`` and ``run_task`` (after a commit that queued them)."""
 
     @huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="run_job")
     def run_job(name: str) -> str:
@@ -73,6 +81,11 @@ def register(huey, app):
     @huey.task(retries=RETRIES, retry_delay=SEND_RETRY_DELAY, name="send_sms")
     def send_sms(ids: list[int] | None) -> int:
         return send_now(app, ids)
+
+    @huey.task(retries=RETRIES, retry_delay=SEND_RETRY_DELAY, name="run_task")
+    def run_task(task_id: int) -> str:
+        with app.app_context():
+            return results.run(for_app(app, origin="job"), task_id, KINDS)
 
     for job in JOBS.values():
         def periodic(name=job.name):
@@ -87,8 +100,10 @@ def register(huey, app):
 
         with app.app_context():
             service.record_failure(task.name, job_of(task), exc, attempts=type(task).default_retries + 1)
+            if task.name == "run_task" and task.args:
+                results.mark_failed(task.args[0], GAVE_UP)
 
-    return run_job, send_sms
+    return run_job, send_sms, run_task
 
 
 def job_of(task) -> str | None:
