@@ -62,6 +62,7 @@ def test_a_letter_batch_is_queued_polled_and_downloaded_only_by_its_owner_or_an_
 
     fragment = client.get(f"/tasks/{task_id}", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "hx-trigger" not in fragment and f"/tasks/{task_id}/download" in fragment
+    assert f"/tasks/{task_id}/download" in client.get("/staff/letters").get_data(as_text=True)  # found later too
     r = client.get(f"/tasks/{task_id}/download")
     assert r.status_code == 200 and r.data.startswith(b"%PDF") and r.headers["Cache-Control"] == "no-store"
     assert "attachment" in r.headers["Content-Disposition"] and task.filename in r.headers["Content-Disposition"]

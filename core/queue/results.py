@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 
 from core.audit import audit
 from core.context import Context
@@ -119,6 +119,12 @@ def visible(ctx: Context, task_id: int) -> BackgroundTask:
         if ctx.actor.role != Role.ADMIN or ctx.actor.region_code not in (None, owner.region_code):
             raise NotFound(NOT_FOUND)
     return row
+
+
+def recent(ctx: Context, kind: str, limit: int = 5) -> list[BackgroundTask]:
+    """The acting user's latest tasks of ``kind``, newest first (to find a file made earlier)."""
+    return list(db.session.scalars(select(BackgroundTask).where(
+        BackgroundTask.owner_id == ctx.actor_id, BackgroundTask.kind == kind).order_by(BackgroundTask.id.desc()).limit(limit)))
 
 
 @dataclass
