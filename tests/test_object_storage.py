@@ -346,3 +346,34 @@ def test_a_streamed_download_is_one_get_and_a_presigned_one_redirects_only_after
     s3.delete_object(Bucket=name, Key=f"prov/uploads/{material.sha256[:2]}/{material.sha256}")
     r = client.get(f"/materials/{material.id}")
     assert r.status_code == 410 and "Location" not in r.headers and db.session.scalar(downloads) == 2
+
+
+def test_a_letter_batch_made_by_the_worker_is_kept_in_the_bucket_and_presigned_after_the_check(
+        app, client, make, s3_endpoint, bucket):
+    from core.notices.service import notify
+
+    name, s3 = bucket
+    use_s3(app, s3_endpoint, name)
+    app.config["MTKIT_S3_PRESIGN_SECONDS"] = 30
+    make.staff("fcg_review", "agency_reviewer", region="450600", office="O450600001")
+    make.staff("dx_review", "agency_reviewer", region="450600", division="450681", office="O450681001")
+    person = make.person(region="450600", division="450602")
+    person.notice_letter, person.address = True, "防城港市港口区某路1号"
+    db.session.commit()
+    notify(as_(), person.id, "expired", "门特待遇已到期", "正文")
+    db.session.commit()
+    login(client, "fcg_review")
+    status = client.post("/staff/letters/print").headers["Location"]  # rendered at the commit (immediate mode)
+    [key] = [k for k in keys_in(s3, name) if k.startswith("prov/results/")]
+    assert key.endswith(".pdf")
+    login(client, "dx_review")  # a colleague: no address to the bucket
+    assert client.get(status + "/download").status_code == 404
+    login(client, "fcg_review")
+    r = client.get(status + "/download")
+    assert r.status_code == 302 and r.headers["Location"].startswith(f"{s3_endpoint}/{name}/{key}?")
+    assert "X-Amz-Expires=30" in r.headers["Location"]
+    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "task.download")) == 1
+    import urllib.request
+
+    with urllib.request.urlopen(r.headers["Location"]) as fetched:
+        assert fetched.read().startswith(b"%PDF") and fetched.headers["Content-Type"] == "application/pdf"
