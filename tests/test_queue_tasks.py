@@ -110,3 +110,23 @@ def test_a_batch_failing_every_retry_marks_nothing_and_is_dead_lettered(app, cli
     assert failure.task == "run_task" and "字体文件缺失" in failure.error
     page = client.get(r.headers["Location"]).get_data(as_text=True)
     assert "生成失败" in page and "hx-trigger" not in page
+
+
+def test_a_task_whose_hand_over_was_lost_is_run_by_the_minute_tick(app, client, fcg_staff, letter, handed):
+    from datetime import timedelta
+
+    from core.kernel.time import utcnow
+
+    handed, _ = handed
+    login(client, "fcg_review")
+    client.post("/staff/letters/print")
+    [task_id] = handed  # ... and lost: the queue was down
+    requeue = next(t for t in app.extensions["mtkit_queue"].huey._registry._periodic_tasks if t.__name__ == "requeue_tasks")
+    assert requeue().execute() == 0  # a fresh task may still be in the queue: left alone
+    task = db.session.get(BackgroundTask, task_id)
+    task.created_at = utcnow() - results.STRANDED - timedelta(seconds=1)
+    db.session.commit()
+    assert requeue().execute() == 1  # handed over again (immediate mode: run at once)
+    db.session.expire_all()
+    assert task.status == "done" and deliveries("letter")[0].status == "sent"
+    assert requeue().execute() == 0

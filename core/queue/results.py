@@ -31,6 +31,7 @@ log = logging.getLogger("mtkit.queue")
 AREA = "results"
 QUEUED_KEY = "mtkit.tasks_queued"  # Session.info: background task ids this transaction created
 RUNNING_TIMEOUT = timedelta(minutes=30)  # "running" this long: the worker died; a retry may take it
+STRANDED = timedelta(minutes=5)  # longer than a task's retries take (3 x 10 s)
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 MISSING = "生成的文件已不在存储中,请重新生成。"
 UNAVAILABLE = "文件存储暂时无法访问,请稍后再试;如一直如此,请联系系统管理员。"
@@ -90,16 +91,29 @@ def run(ctx: Context, task_id: int, kinds: dict[str, Callable[[Context], Made]])
     return row.status
 
 
+def _startable(now):
+    return or_(BackgroundTask.status == QUEUED,
+               (BackgroundTask.status == RUNNING) & (BackgroundTask.started_at < now - RUNNING_TIMEOUT))
+
+
 def _claim(task_id: int) -> bool:
     now = utcnow()
     claimed = db.session.execute(
         update(BackgroundTask)
-        .where(BackgroundTask.id == task_id,
-               or_(BackgroundTask.status == QUEUED,
-                   (BackgroundTask.status == RUNNING) & (BackgroundTask.started_at < now - RUNNING_TIMEOUT)))
+        .where(BackgroundTask.id == task_id, _startable(now))
         .values(status=RUNNING, started_at=now, attempts=BackgroundTask.attempts + 1)
         .execution_options(synchronize_session=False))
     return claimed.rowcount == 1
+
+
+def stranded(limit: int = 100) -> list[int]:
+    """Tasks waiting longer than STRANDED (the hand-over after commit was lost: the queue was down)
+    or left running by a worker that died: the worker's minute tick hands them over again. A task
+    the queue still holds is harmless to hand over twice: only one run claims it."""
+    now = utcnow()
+    return list(db.session.scalars(
+        select(BackgroundTask.id).where(_startable(now), BackgroundTask.created_at < now - STRANDED)
+        .order_by(BackgroundTask.id).limit(limit)))
 
 
 def mark_failed(task_id: int, why: str) -> None:

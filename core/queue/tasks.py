@@ -87,6 +87,15 @@ def register(huey, app):
         with app.app_context():
             return results.run(for_app(app, origin="job"), task_id, KINDS)
 
+    @huey.periodic_task(crontab(minute="*"), name="requeue_tasks")
+    def requeue_tasks() -> int:
+        """The safety net of the hand-over at commit, as the sweep is for SMS."""
+        with app.app_context():
+            ids = results.stranded()
+        for task_id in ids:
+            run_task(task_id)
+        return len(ids)
+
     for job in JOBS.values():
         def periodic(name=job.name):
             return run_named(app, name)
