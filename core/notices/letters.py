@@ -73,7 +73,7 @@ def request_print(ctx: Context):
     return results.request(ctx, "letters")
 
 
-def batch_file(ctx: Context) -> results.Made:
+def batch_file(ctx: Context, params: dict) -> results.Made:
     """``print_batch`` as the worker runs it: the PDF is kept for the person who asked."""
     printed = print_batch(ctx)
     if printed is None:

@@ -1,4 +1,5 @@
-"""Heavy work a user asks for (a letter batch PDF), done by the worker instead of the request.
+"""Heavy work a user asks for (a letter batch PDF, a national-platform export), done by the worker
+instead of the request.
 
 The request calls ``request``: a ``background_tasks`` row (queued, owned by the user) whose id is
 handed to the worker once the transaction commits (core/queue/commit.py). The worker calls ``run``
@@ -51,9 +52,11 @@ def store_of(ctx: Context) -> ObjectStore:
     return open_store(ctx.settings, AREA, Path(ctx.settings["MTKIT_RESULT_DIR"]))
 
 
-def request(ctx: Context, kind: str) -> BackgroundTask:
-    """Queue ``kind`` for the acting user; the worker starts it once the caller commits."""
-    row = BackgroundTask(kind=kind, owner_id=ctx.actor_id, status=QUEUED, attempts=0, created_at=utcnow())
+def request(ctx: Context, kind: str, params: dict | None = None) -> BackgroundTask:
+    """Queue ``kind`` (with ``params``, JSON) for the acting user; the worker starts it once the
+    caller commits. The caller has checked the user may do it and validated ``params``."""
+    row = BackgroundTask(kind=kind, params=params or {}, owner_id=ctx.actor_id, status=QUEUED, attempts=0,
+                         created_at=utcnow())
     db.session.add(row)
     db.session.flush()
     db.session.info.setdefault(QUEUED_KEY, []).append(row.id)
@@ -65,7 +68,7 @@ def take_queued(session) -> list[int]:
     return session.info.pop(QUEUED_KEY, None) or []
 
 
-def run(ctx: Context, task_id: int, kinds: dict[str, Callable[[Context], Made]]) -> str:
+def run(ctx: Context, task_id: int, kinds: dict[str, Callable[[Context, dict], Made]]) -> str:
     """Do task ``task_id`` as its owner with its kind's function (called by the worker; retried by
     Huey when it raises). Returns its status; a task already done, or running elsewhere, is left alone."""
     if not _claim(task_id):
@@ -75,7 +78,7 @@ def run(ctx: Context, task_id: int, kinds: dict[str, Callable[[Context], Made]])
     db.session.commit()
     row = db.session.get(BackgroundTask, task_id)
     try:
-        made = kinds[row.kind](ctx.acting_as(db.session.get(User, row.owner_id)))
+        made = kinds[row.kind](ctx.acting_as(db.session.get(User, row.owner_id)), row.params or {})
         if made.data is not None:
             row.object_key = f"{row.id}/{made.filename}"
             store_of(ctx).put(row.object_key, made.data)

@@ -15,6 +15,7 @@ from huey.signals import SIGNAL_ERROR
 from core.context import for_app
 from core.jobs import runner
 from core.jobs.schedule import JOBS, Job
+from core.nhsa import exports as nhsa_exports
 from core.notices import letters
 from core.notices.delivery import deliver_due
 from core.queue import results
@@ -29,7 +30,7 @@ DAILY_CHECK_MINUTES = 15  # a daily job is checked this often; runner.run skips 
 
 # What a user may ask the worker to make (core/queue/results.py): the same service functions a
 # synchronous caller uses.
-KINDS = {"letters": letters.batch_file}
+KINDS = {"letters": letters.batch_file, "nhsa_export": nhsa_exports.export_file}
 GAVE_UP = "生成失败,已重试多次。请重新生成;如仍失败,请联系系统管理员。"
 
 

@@ -10,8 +10,8 @@ from core.web.context import ctx
 from core.web.helpers import render
 
 bp = Blueprint("tasks", __name__)
-TITLES = {"letters": "打印信件"}
-BACK = {"letters": "notices.letters_page"}
+TITLES = {"letters": "打印信件", "nhsa_export": "导出国家平台报文"}
+BACK = {"letters": "notices.letters_page", "nhsa_export": "nhsa.index"}
 
 
 @bp.get("/tasks/<id:task_id>")

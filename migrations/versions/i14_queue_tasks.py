@@ -1,4 +1,4 @@
-"""queue tasks: background_tasks, heavy work a user asked for (a letter batch PDF) and the file it made
+"""queue tasks: background_tasks, heavy work a user asked for (a letter batch PDF, a national-platform export) and the file it made
 
 Revision ID: i14_queue_tasks
 Revises: i14_queue
@@ -21,6 +21,7 @@ def upgrade():
     op.create_table('background_tasks',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=30), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
     sa.Column('owner_id', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
