@@ -90,7 +90,7 @@ def test_a_rolled_back_request_hands_nothing_over(app, make, fcg_staff, letter, 
 
 
 def test_a_batch_failing_every_retry_marks_nothing_and_is_dead_lettered(app, client, fcg_staff, letter, monkeypatch):
-    def broken(ctx):
+    def broken(ctx, params):
         from core.notices import letters
 
         letters.print_batch(ctx)  # the letters are marked printed, then rendering the PDF breaks
