@@ -110,12 +110,13 @@ def _register_features(app: Flask) -> None:
     from core.people import window
     from core.recognitions import api as recognitions_api  # noqa: F401
     from core.recognitions import web as recognitions_web
+    from core.queue import web as tasks_web
     from core.recoveries import web as recoveries_web
     from core.staff import web as staff_web
     from core.web import public
 
     for bp in (public.bp, ops_web.bp, people_web.bp, people_web.account, people_web.users, window.bp, applications_web.bp, recognitions_web.bp,
-               staff_web.bp, calendar_web.bp, notices_web.bp, documents_web.bp, benefits_web.bp, recoveries_web.bp, nhsa_web.bp):
+               staff_web.bp, calendar_web.bp, notices_web.bp, tasks_web.bp, documents_web.bp, benefits_web.bp, recoveries_web.bp, nhsa_web.bp):
         app.register_blueprint(bp)
     app.register_blueprint(api_bp)
 

@@ -146,9 +146,14 @@ def default_config(instance_path: Path) -> dict:
         "MTKIT_S3_PREFIX": os.environ.get("MTKIT_S3_PREFIX", ""),
         "MTKIT_S3_ENDPOINT_URL": os.environ.get("MTKIT_S3_ENDPOINT_URL", ""),
         "MTKIT_S3_REGION": os.environ.get("MTKIT_S3_REGION", ""),
+        # Downloads from S3: 0 = streamed by the app; N = after the access check and audit, a 302 to a
+        # presigned GET valid N seconds (the bucket's address must be reachable by browsers).
+        "MTKIT_S3_PRESIGN_SECONDS": int(os.environ.get("MTKIT_S3_PRESIGN_SECONDS", "0") or 0),
         "MTKIT_PREVIEW_DIR": os.environ.get("MTKIT_PREVIEW_DIR", str(instance_path / "previews")),
         "MTKIT_PREVIEW_FILES": int(os.environ.get("MTKIT_PREVIEW_FILES", 5000)),
         "MTKIT_PDF_CACHE_DIR": os.environ.get("MTKIT_PDF_CACHE_DIR", str(instance_path / "pdf-cache")),
+        # Files the worker made for a user (letter batches); ``results/`` in the bucket under S3.
+        "MTKIT_RESULT_DIR": os.environ.get("MTKIT_RESULT_DIR", str(instance_path / "results")),
         "MTKIT_PDF_CACHE_FILES": int(os.environ.get("MTKIT_PDF_CACHE_FILES", 2000)),
         # Where verification QR codes point; empty: the address the notice was downloaded from.
         "MTKIT_PUBLIC_URL": os.environ.get("MTKIT_PUBLIC_URL", "").rstrip("/"),
@@ -196,6 +201,8 @@ def default_config(instance_path: Path) -> dict:
         # Background work (core/queue): empty = SQLite file instance/queue.sqlite3; or redis://host:6379/0.
         "MTKIT_QUEUE_URL": os.environ.get("MTKIT_QUEUE_URL", ""),
         "MTKIT_QUEUE_IMMEDIATE": os.environ.get("MTKIT_QUEUE_IMMEDIATE", "0") == "1",
+        # SMS a commit queued go to the worker at once (0: only the per-minute sweep sends them).
+        "MTKIT_SMS_AT_COMMIT": os.environ.get("MTKIT_SMS_AT_COMMIT", "1") == "1",
         "MTKIT_SMS_LOG": os.environ.get("MTKIT_SMS_LOG", str(instance_path / "sms.log")),
         # Field encryption (ID and phone numbers, addresses): the key file, kept off the database
         # server and backed up apart from it, and the algorithm of keys generated (first start,

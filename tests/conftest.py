@@ -45,11 +45,15 @@ def base_config(url: str, tmp_path) -> dict:
         "MTKIT_UPLOAD_DIR": str(tmp_path / "uploads"),
         "MTKIT_SMS_LOG": str(tmp_path / "sms.log"),
         "MTKIT_PDF_CACHE_DIR": str(tmp_path / "pdf-cache"),
+        "MTKIT_RESULT_DIR": str(tmp_path / "results"),
         "MTKIT_PREVIEW_DIR": str(tmp_path / "previews"),
         "MTKIT_LOCK_DIR": str(tmp_path / "locks"),
         # Background tasks run at once in the test's process (Huey immediate mode, in memory).
         "MTKIT_QUEUE_IMMEDIATE": True,
         "MTKIT_QUEUE_URL": f"sqlite:///{tmp_path / 'queue.sqlite3'}",
+        # SMS wait for the sweep (the deliver_notices job) as tests of sending expect; the hand-over
+        # at commit is tested with it on (tests/test_queue_commit.py).
+        "MTKIT_SMS_AT_COMMIT": False,
         "MTKIT_TODAY": TODAY,
         "SERVER_NAME": None,
         # Per-client request limits stay on in production; tests that check them turn them on

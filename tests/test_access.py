@@ -380,7 +380,7 @@ def test_anonymous_is_sent_to_login_for_every_protected_page(app, client, make):
     a = make.application(p, ["M03900"])
     args = {"app_id": a.id, "material_id": a.materials[0].id, "rec_id": 1, "notice_id": 1, "form": "application", "page": 1,
             "day_id": 1, "delivery_id": 1, "failure_id": 1, "batch": "x", "person_id": p.id, "row_id": 1, "stay_id": 1,
-            "session_id": 1, "user_id": p.id, "action": "unlock", "case_id": 1}
+            "session_id": 1, "user_id": p.id, "action": "unlock", "case_id": 1, "task_id": 1}
     adapter = app.url_map.bind("localhost")
     checked, wrong = [], []
     for rule in app.url_map.iter_rules():

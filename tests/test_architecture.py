@@ -29,6 +29,7 @@ FLASK_ALLOWED = {
     "core/extensions.py",  # creates the Flask extensions
     "core/models/people.py",  # Flask-Login's user protocol and the session stamp
     "core/cli.py",  # registers the commands
+    "core/queue/commit.py",  # after a commit on the shared session: the committing app's queue (current_app)
 }
 
 

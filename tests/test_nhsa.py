@@ -473,11 +473,15 @@ def test_admin_page_checks_then_exports_in_its_region(demo, client, tmp_path):
     assert client.get("/staff/nhsa/?region=450600&check=9999&since=2000-01-01").status_code == 400
 
     # 导出 records the filings and downloads exactly those lines, once; the download is audited.
+    # The worker writes it (immediate mode here: at the commit); the task's page offers the file.
     r = client.post("/staff/nhsa/export", data={"region": "450600", "kind": "2503", "since": "2000-01-01"})
+    assert r.status_code == 302 and "/tasks/" in r.headers["Location"]
+    assert f"已导出 {fcg_recs} 条 2503 报文" in client.get(r.headers["Location"]).text
+    r = client.get(r.headers["Location"] + "/download")
     assert r.status_code == 200 and "attachment" in r.headers["Content-Disposition"]
     assert len(lines(r.text)) == fcg_recs == count(NhsaFiling)  # only its own region
     again = client.post("/staff/nhsa/export", data={"region": "450600", "kind": "2503", "since": "2000-01-01", "new_only": "1"})
-    assert again.status_code == 200 and again.text == ""
+    assert client.get(again.headers["Location"] + "/download").text == ""
     assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "nhsa.export_2503")) == 1
     assert client.post("/staff/nhsa/export", data={"region": "150000", "kind": "2503", "since": "2000-01-01"}).status_code == 404
     bad = client.post("/staff/nhsa/export", data={"region": "450600", "kind": "2503", "since": ""})

@@ -162,14 +162,19 @@ def test_window_staff_print_letters_once_as_a_pdf_batch(app, client, make, fcg_s
     page = client.get("/staff/letters").get_data(as_text=True)
     # Only this region's letters; names masked on the screen (the printed letters carry them in full).
     assert "韦**" in page and "韦小红" not in page and "异地" in page and "张*" not in page
-    r = client.post("/staff/letters/print")
+    r = client.post("/staff/letters/print")  # rendered by the worker (immediate mode here: at the commit)
+    assert r.status_code == 302 and "/tasks/" in r.headers["Location"]
+    status = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "请下载后打印" in status and "hx-trigger" not in status  # finished: the page stops polling
+    r = client.get(r.headers["Location"] + "/download")
     assert r.status_code == 200 and r.mimetype == "application/pdf" and r.data.startswith(b"%PDF")
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(r.data)).pages)
     assert "深圳市福田区" in text and "韦小红" in text and "内蒙古的信" not in text
     mine, theirs = sorted(deliveries("letter"), key=lambda d: d.id)
     assert mine.status == "sent" and mine.result.startswith("已打印,待邮寄") and theirs.status == "pending"
     again = client.post("/staff/letters/print")
-    assert again.status_code == 302  # nothing left to print: no second copy
+    status = client.get(again.headers["Location"]).get_data(as_text=True)
+    assert "没有待打印的信件" in status and "/download" not in status  # nothing left to print: no second copy
     batch = mine.result.split("批次 ")[1].rstrip(")")
     assert client.get(f"/staff/letters/{batch}.pdf").data.startswith(b"%PDF")  # a lost print can be redone
     assert client.get("/staff/letters/../x.pdf").status_code == 404

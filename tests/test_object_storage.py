@@ -236,3 +236,93 @@ def test_readiness_checks_the_bucket_under_s3(app, client, s3_endpoint, bucket):
     r = client.get("/readyz")
     assert r.status_code == 503 and r.get_json()["checks"]["storage"] == "fail"
     assert "127.0.0.1" not in r.get_data(as_text=True)
+
+
+@pytest.fixture
+def s3_calls(s3_endpoint):
+    """The operations the app's S3 client sends (botocore's own event hook on the shared client)."""
+    calls: list[str] = []
+
+    def record(model, **kwargs):
+        calls.append(model.name)
+
+    events = s3store.client(s3_endpoint, "us-east-1").meta.events
+    events.register("before-call.s3", record)
+    yield calls
+    events.unregister("before-call.s3", record)
+
+
+def test_a_streamed_download_is_one_get_and_a_presigned_one_redirects_only_after_the_check(
+        app, client, draft, nmg_staff, s3_endpoint, bucket, s3_calls):
+    import urllib.parse
+    import urllib.request
+
+    name, s3 = bucket
+    use_s3(app, s3_endpoint, name)
+    person, application = draft
+    login(client, person.username)
+    upload(client, application, make_pdf(1), "诊断书.pdf")
+    material = db.session.scalars(select(Material)).one()
+    calls = s3_calls
+    calls.clear()
+    r = client.get(f"/materials/{material.id}")
+    assert r.status_code == 200 and hashlib.sha256(r.data).hexdigest() == material.sha256
+    assert calls == ["GetObject"]  # no HEAD before it
+
+    app.config["MTKIT_S3_PRESIGN_SECONDS"] = 60
+    login(client, "bt_yibao")  # out of scope: a 404, no address, nothing audited
+    calls.clear()
+    r = client.get(f"/materials/{material.id}")
+    assert r.status_code == 404 and "Location" not in r.headers and calls == []
+    downloads = select(func.count()).select_from(AuditLog).where(AuditLog.action == "material.download")
+    assert db.session.scalar(downloads) == 1
+
+    login(client, person.username)
+    r = client.get(f"/materials/{material.id}")
+    assert r.status_code == 302 and r.headers["Cache-Control"] == "no-store"
+    assert calls == ["HeadObject"]  # the 410 check; the signature itself is computed here
+    assert db.session.scalar(downloads) == 2  # audited before the browser is sent away
+    url = r.headers["Location"]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    assert url.startswith(f"{s3_endpoint}/{name}/prov/uploads/") and query["X-Amz-Expires"] == ["60"]
+    with urllib.request.urlopen(url) as fetched:  # what the browser does next
+        assert hashlib.sha256(fetched.read()).hexdigest() == material.sha256
+        assert fetched.headers["Content-Type"] == "application/pdf"
+        assert fetched.headers["Content-Disposition"] == (
+            f"attachment; filename=\"___-{material.id}.pdf\"; "
+            f"filename*=UTF-8''%E8%AF%8A%E6%96%AD%E4%B9%A6-{material.id}.pdf")
+
+    s3.delete_object(Bucket=name, Key=f"prov/uploads/{material.sha256[:2]}/{material.sha256}")
+    r = client.get(f"/materials/{material.id}")
+    assert r.status_code == 410 and "Location" not in r.headers and db.session.scalar(downloads) == 2
+
+
+def test_a_letter_batch_made_by_the_worker_is_kept_in_the_bucket_and_presigned_after_the_check(
+        app, client, make, s3_endpoint, bucket):
+    from core.notices.service import notify
+
+    name, s3 = bucket
+    use_s3(app, s3_endpoint, name)
+    app.config["MTKIT_S3_PRESIGN_SECONDS"] = 30
+    make.staff("fcg_review", "agency_reviewer", region="450600", office="O450600001")
+    make.staff("dx_review", "agency_reviewer", region="450600", division="450681", office="O450681001")
+    person = make.person(region="450600", division="450602")
+    person.notice_letter, person.address = True, "防城港市港口区某路1号"
+    db.session.commit()
+    notify(as_(), person.id, "expired", "门特待遇已到期", "正文")
+    db.session.commit()
+    login(client, "fcg_review")
+    status = client.post("/staff/letters/print").headers["Location"]  # rendered at the commit (immediate mode)
+    [key] = [k for k in keys_in(s3, name) if k.startswith("prov/results/")]
+    assert key.endswith(".pdf")
+    login(client, "dx_review")  # a colleague: no address to the bucket
+    assert client.get(status + "/download").status_code == 404
+    login(client, "fcg_review")
+    r = client.get(status + "/download")
+    assert r.status_code == 302 and r.headers["Location"].startswith(f"{s3_endpoint}/{name}/{key}?")
+    assert "X-Amz-Expires=30" in r.headers["Location"]
+    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "task.download")) == 1
+    import urllib.request
+
+    with urllib.request.urlopen(r.headers["Location"]) as fetched:
+        assert fetched.read().startswith(b"%PDF") and fetched.headers["Content-Type"] == "application/pdf"

@@ -162,7 +162,8 @@ def test_the_real_worker_process_delivers_a_queued_sms(app, make, db_url, tmp_pa
     # What the web process does: put the job on the shared queue (the worker is not running yet).
     huey = queue_setup.build_huey({"MTKIT_QUEUE_URL": queue_url}, str(tmp_path))
     huey.flush()  # this test's queue only (Redis: the mtkit keys of the test database)
-    tasks.register(huey, app)("deliver_notices")
+    run_job, *_ = tasks.register(huey, app)
+    run_job("deliver_notices")
     assert huey.pending_count() == 1 and deliveries()[0].status == "pending"
     flask = Path(sys.executable).with_name("flask")
     proc = subprocess.Popen([str(flask), "--app", "app", "queue", "worker", "--workers", "1", "--max-delay", "0.5"],

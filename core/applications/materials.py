@@ -12,6 +12,8 @@ import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import or_, select
 from werkzeug.datastructures import FileStorage
@@ -170,12 +172,48 @@ def remove(ctx: Context, app: Application, material_id: int) -> Material:
     return material
 
 
-def open_material(ctx: Context, material_id: int, *, purpose: str, page: int | None = None) -> Material:
-    """A stored file someone in the record's scope opens (download or preview): audited, since a
-    medical document is full personal data. A row whose bytes are missing is a 410, not a 500."""
+def _visible(ctx: Context, material_id: int) -> Material:
     material = db.session.get(Material, material_id)
     if material is None or not can_see(ctx.actor, material.application):
         raise NotFound(NOT_FOUND)
+    return material
+
+
+@dataclass
+class Download:
+    """What a download answers with: the bytes to stream, or a short-lived presigned address."""
+
+    material: Material
+    body: Path | BinaryIO | None = None
+    url: str | None = None
+
+
+def download(ctx: Context, material_id: int) -> Download:
+    """Someone in the record's scope downloads a stored file, audited. One request to the store: a
+    GET whose body the app streams (an absent object is a 410), or, with MTKIT_S3_PRESIGN_SECONDS
+    on S3, a HEAD (the 410 still comes from the app) and a presigned GET the browser is sent to."""
+    material = _visible(ctx, material_id)
+    seconds = int(ctx.settings.get("MTKIT_S3_PRESIGN_SECONDS") or 0)
+    if seconds and storage.can_presign(ctx):
+        if not _exists(ctx, material.sha256):
+            log.error("material %s: stored file %s is missing", material.id, material.sha256)
+            raise ServiceError(MISSING, status=410)
+        try:
+            opened = Download(material, url=storage.presigned_url(
+                ctx, material.sha256, seconds, filename=download_name(material), content_type=material.content_type))
+        except StorageError as e:
+            log.error("material %s: no presigned address for %s: %s", material.id, material.sha256, e)
+            raise ServiceError(UNAVAILABLE, status=503) from e
+    else:
+        opened = Download(material, body=content(ctx, material))
+    audit(ctx, "material.download", material.application, detail=f"material={material.id}")
+    return opened
+
+
+def open_material(ctx: Context, material_id: int, *, purpose: str, page: int | None = None) -> Material:
+    """A stored file someone in the record's scope opens (a preview): audited, since a medical
+    document is full personal data. A row whose bytes are missing is a 410, not a 500."""
+    material = _visible(ctx, material_id)
     if not _exists(ctx, material.sha256):
         log.error("material %s: stored file %s is missing", material.id, material.sha256)
         raise ServiceError(MISSING, status=410)

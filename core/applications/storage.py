@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from core.context import Context
-from core.kernel.objectstore import Entry, LocalStore, ObjectStore, older_than
+from core.kernel.objectstore import Entry, LocalStore, MissingObject, ObjectStore, older_than
 from core.kernel.stores import open_store
 
 AREA = "uploads"
@@ -62,9 +62,25 @@ def read(ctx: Context, digest: str) -> bytes:
 
 
 def source(ctx: Context, digest: str) -> Path | BinaryIO:
-    """What a response streams: the file itself on the local disk, else a stream from the store."""
+    """What a response streams: the file itself on the local disk, else a stream from the store
+    (one GET: an absent object is MissingObject, with no HEAD before it)."""
     target = store_of(ctx)
-    return target.local_path(key_for(digest)) or target.open(key_for(digest))
+    path = target.local_path(key_for(digest))
+    if path is None:
+        return target.open(key_for(digest))
+    if not path.is_file():
+        raise MissingObject(key_for(digest))
+    return path
+
+
+def can_presign(ctx: Context) -> bool:
+    return hasattr(store_of(ctx), "presigned_get")
+
+
+def presigned_url(ctx: Context, digest: str, seconds: int, *, filename: str, content_type: str) -> str:
+    """An address the browser fetches the file from itself for ``seconds`` (S3 only; the caller has
+    checked who may see it and audited the download)."""
+    return store_of(ctx).presigned_get(key_for(digest), seconds, filename=filename, content_type=content_type)
 
 
 @contextmanager

@@ -133,12 +133,13 @@ def remove_material(app_id, material_id):
 @bp.get("/materials/<id:material_id>")
 @login_required
 def download(material_id):
-    c = ctx()
-    material = materials.open_material(c, material_id, purpose="download")
-    body = materials.content(c, material)
+    opened = materials.download(ctx(), material_id)
     db.session.commit()
-    response = send_file(body, mimetype=material.content_type, as_attachment=True,
-                         download_name=materials.download_name(material), conditional=False, etag=False)
+    if opened.url:  # MTKIT_S3_PRESIGN_SECONDS: the browser fetches it from the bucket itself
+        response = redirect(opened.url, 302)
+    else:
+        response = send_file(opened.body, mimetype=opened.material.content_type, as_attachment=True,
+                             download_name=materials.download_name(opened.material), conditional=False, etag=False)
     response.headers["Cache-Control"] = "no-store"  # medical documents: never kept in a shared cache
     return response
 

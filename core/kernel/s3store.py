@@ -14,6 +14,7 @@ from datetime import timezone
 from functools import wraps
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import quote
 
 import boto3
 from botocore.config import Config
@@ -36,6 +37,7 @@ def client(endpoint_url: str | None, region: str | None):
                 # Path-style addressing for self-hosted stores (no wildcard DNS for bucket names needed).
                 s3={"addressing_style": "path" if endpoint_url else "auto"},
                 retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30,
+                signature_version="s3v4",  # presigned addresses too (botocore would sign those with SigV2)
             )
             _CLIENTS[key] = boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
         return _CLIENTS[key]
@@ -102,6 +104,14 @@ class S3Store:
         return None
 
     @_errors
+    def presigned_get(self, key: str, seconds: int, *, filename: str, content_type: str) -> str:
+        """A GET address valid ``seconds``, answering with the download's name and type and never
+        cached. Signed locally: no request to the store."""
+        return self.s3.generate_presigned_url("get_object", ExpiresIn=seconds, Params={
+            "Bucket": self.bucket, "Key": self.name(key), "ResponseContentType": content_type,
+            "ResponseContentDisposition": attachment(filename), "ResponseCacheControl": "no-store"})
+
+    @_errors
     def delete(self, key: str) -> None:
         self.s3.delete_object(Bucket=self.bucket, Key=self.name(key))
 
@@ -114,6 +124,12 @@ class S3Store:
             for obj in page.get("Contents", []):
                 modified = obj["LastModified"].replace(tzinfo=obj["LastModified"].tzinfo or timezone.utc).timestamp()
                 yield Entry(obj["Key"][len(self.prefix):], obj["Size"], modified)
+
+
+def attachment(filename: str) -> str:
+    """Content-Disposition for a download: an ASCII fallback and the UTF-8 name (RFC 6266/5987)."""
+    fallback = "".join(ch if ch.isascii() and ch.isprintable() and ch not in '"\\' else "_" for ch in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _read(body, key: str) -> bytes:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db
@@ -110,3 +110,29 @@ class QueueFailure(db.Model):
     failed_at = mapped_column(UTCDateTime, default=utcnow)
     retried_at = mapped_column(UTCDateTime, nullable=True)
     retried_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class BackgroundTask(db.Model):
+    """Heavy work a user asked for (a letter batch PDF), done by the worker; the file it made is
+    kept in the object store (``results`` area, ``object_key``) and downloaded by its owner.
+
+    status: queued -> running -> done (or back to queued for a retry, or failed after the last).
+    """
+
+    __tablename__ = "background_tasks"
+    __table_args__ = (Index("ix_background_tasks_owner", "owner_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    params: Mapped[dict] = mapped_column(JSON, default=dict)  # what the request chose (e.g. region, date)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str | None] = mapped_column(String(500))  # what the page says when done or failed
+    object_key: Mapped[str | None] = mapped_column(String(200))
+    filename: Mapped[str | None] = mapped_column(String(120))
+    content_type: Mapped[str | None] = mapped_column(String(60))
+    size: Mapped[int | None] = mapped_column(Integer)
+    created_at = mapped_column(UTCDateTime, default=utcnow)
+    started_at = mapped_column(UTCDateTime, nullable=True)
+    finished_at = mapped_column(UTCDateTime, nullable=True)

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from core.extensions import db
 from core.kernel.errors import Invalid, ServiceError
 from core.kernel.roles import Role
 from core.nhsa import catalog as nhsa_catalog
+from core.nhsa import exports as nhsa_exports
 from core.nhsa import filings as nhsa_filings
 from core.nhsa import reconcile as nhsa_reconcile
-from core.nhsa.files import jsonl
 from core.people.scope import manageable_regions
 from core.web.context import ctx, regions
 
@@ -90,18 +90,18 @@ def index():
 
 @bp.post("/export")
 def export():
-    """Record the export and download its lines (the platform's `data` objects, one per line)."""
+    """Queue the export: the worker records it and writes its lines (the platform's `data` objects,
+    one per line), downloaded from the task's page when ready."""
     region = _region(request.form.get("region"))
+    kind = request.form.get("kind")
     try:
-        result, since, _ = _export(request.form.get("kind"), region, request.form, dry_run=False)
+        since = _since(request.form.get("since"), required=kind == "2503")
+        task = nhsa_exports.request_export(ctx(), kind, region, since, request.form.get("new_only") == "1")
     except ServiceError as e:
         db.session.rollback()
         return _page(region, e.status, error=e.message)
     db.session.commit()
-    name = f"nhsa-{result.kind}-{region}-{since.isoformat() if since else 'all'}.jsonl"
-    return Response(jsonl(result.messages), mimetype="application/x-ndjson",
-                    headers={"Content-Disposition": f"attachment; filename={name}",
-                             "X-Mtkit-Skipped": str(len(result.problems))})
+    return redirect(url_for("tasks.status", task_id=task.id))
 
 
 @bp.post("/import")

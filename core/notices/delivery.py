@@ -3,7 +3,13 @@
 ``deliver_due`` (run by the ``deliver_notices`` job) is safe on several hosts: rows are claimed
 (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and marked "sending" in a committed transaction before
 the gateway is called, so two hosts never send the same row; a crash mid-send is retried with the
-same reference, which a de-duplicating gateway recognises.
+same reference, which a de-duplicating gateway recognises. The claim is one conditional UPDATE (only
+rows still pending or failed become "sending"), so the task queued when a notice is committed and
+the per-minute sweep never both send a row, on SQLite too.
+
+``notify_many`` notes the SMS deliveries it queues on the session (``note_queued``); after the
+commit, core/queue/commit.py hands them to the worker, which sends them within seconds
+(``deliver_due(ids=...)``). The sweep stays the safety net for a lost hand-over.
 """
 from __future__ import annotations
 
@@ -25,41 +31,53 @@ SENDING_TIMEOUT = timedelta(minutes=30)  # a delivery "sending" this long was in
 FAILED = (DeliveryStatus.FAILED, DeliveryStatus.GAVE_UP, DeliveryStatus.SKIPPED)
 
 
-def deliver_due(ctx: Context, channel: str = Channel.SMS, batch: int = 500, progress=None) -> tuple[int, int]:
-    """Send due deliveries of ``channel``; returns (attempted, sent)."""
+QUEUED_KEY = "mtkit.sms_queued"  # Session.info: SMS delivery ids this transaction created
+DUE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+
+
+def note_queued(ids: list[int]) -> None:
+    """Remember SMS deliveries this transaction created, for the hand-over after commit."""
+    if ids:
+        db.session.info.setdefault(QUEUED_KEY, []).extend(ids)
+
+
+def take_queued(session) -> list[int]:
+    """The ids noted in ``session``'s transaction (forgotten once taken, or on rollback)."""
+    return session.info.pop(QUEUED_KEY, None) or []
+
+
+def deliver_due(ctx: Context, channel: str = Channel.SMS, batch: int = 500, progress=None,
+                ids: list[int] | None = None) -> tuple[int, int]:
+    """Send due deliveries of ``channel`` (only those of ``ids`` when given: the hand-over after a
+    commit); returns (attempted, sent)."""
     attempted = sent = 0
-    now = utcnow()
-    # Deliveries a crashed run left "sending": count as a failed attempt and retry.
-    for d in db.session.scalars(
-        select(NoticeDelivery).where(NoticeDelivery.channel == channel, NoticeDelivery.status == DeliveryStatus.SENDING,
-                                     NoticeDelivery.last_attempt_at < now - SENDING_TIMEOUT)
-    ):
-        for key, value in _failure(d.id, max(d.attempts, 1), "发送中断(结果未知),将重试", now).items():
-            setattr(d, key, value)
-    db.session.commit()
+    if ids is None:
+        _recover_interrupted(channel)
     while True:
         now = utcnow()
         query = (
-            select(NoticeDelivery.id, NoticeDelivery.attempts)
-            .where(NoticeDelivery.channel == channel,
-                   NoticeDelivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.FAILED)),
-                   NoticeDelivery.next_attempt_at <= now)
+            select(NoticeDelivery.id)
+            .where(NoticeDelivery.channel == channel, NoticeDelivery.status.in_(DUE), NoticeDelivery.next_attempt_at <= now)
             .order_by(NoticeDelivery.id)
             .limit(batch)
         )
+        if ids is not None:
+            query = query.where(NoticeDelivery.id.in_(ids))
         if db.engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        claimed = db.session.execute(query).all()
-        if not claimed:
+        candidates = db.session.scalars(query).all()
+        if not candidates:
             break
-        db.session.execute(update(NoticeDelivery), [
-            {"id": r.id, "status": DeliveryStatus.SENDING, "last_attempt_at": now, "attempts": r.attempts + 1}
-            for r in claimed])
+        claimed = _claim(candidates, now)
         db.session.commit()
+        if ids is not None:
+            ids = [i for i in ids if i not in set(candidates)]
+        if not claimed:
+            continue
         rows = db.session.execute(
             select(NoticeDelivery.id, NoticeDelivery.attempts, Notice.title, Notice.body, User.phone)
             .join(Notice, Notice.id == NoticeDelivery.notice_id).join(User, User.id == Notice.user_id)
-            .where(NoticeDelivery.id.in_([r.id for r in claimed])).order_by(NoticeDelivery.id)
+            .where(NoticeDelivery.id.in_(claimed)).order_by(NoticeDelivery.id)
         ).all()
         changes = []
         for r in rows:
@@ -85,6 +103,29 @@ def deliver_due(ctx: Context, channel: str = Channel.SMS, batch: int = 500, prog
         if progress:
             progress(attempted)
     return attempted, sent
+
+
+def _recover_interrupted(channel: str) -> None:
+    """Deliveries a crashed run left "sending": count as a failed attempt and retry."""
+    now = utcnow()
+    for d in db.session.scalars(
+        select(NoticeDelivery).where(NoticeDelivery.channel == channel, NoticeDelivery.status == DeliveryStatus.SENDING,
+                                     NoticeDelivery.last_attempt_at < now - SENDING_TIMEOUT)
+    ):
+        for key, value in _failure(d.id, max(d.attempts, 1), "发送中断(结果未知),将重试", now).items():
+            setattr(d, key, value)
+    db.session.commit()
+
+
+def _claim(candidates: list[int], now) -> list[int]:
+    """Mark ``candidates`` "sending" if they are still due: the rows another sender took in the
+    meantime are left out (the WHERE is checked again under the row lock)."""
+    return list(db.session.scalars(
+        update(NoticeDelivery)
+        .where(NoticeDelivery.id.in_(candidates), NoticeDelivery.status.in_(DUE), NoticeDelivery.next_attempt_at <= now)
+        .values(status=DeliveryStatus.SENDING, last_attempt_at=now, attempts=NoticeDelivery.attempts + 1)
+        .returning(NoticeDelivery.id),
+        execution_options={"synchronize_session": False}).all())
 
 
 def _failure(delivery_id: int, attempts: int, why: str, now) -> dict:

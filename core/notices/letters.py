@@ -20,6 +20,7 @@ from core.kernel.status import Channel, DeliveryStatus
 from core.kernel.time import utcnow
 from core.models import Notice, NoticeDelivery, User
 from core.notices.delivery import region_scope
+from core.queue import results
 
 BATCH_LIMIT = 200
 PRINTERS = (Role.ADMIN, Role.AGENCY_REVIEWER)  # window staff and administrators
@@ -64,6 +65,21 @@ def print_batch(ctx: Context) -> tuple[str, bytes] | None:
         delivery.result = result_text(batch)
     audit(ctx, "letters.print", ("notice_deliveries", None), detail=f"batch={batch} letters={len(rows)}")
     return batch, pdf
+
+
+def request_print(ctx: Context):
+    """A window asks for a batch: rendered by the worker (``batch_file``), downloaded when ready."""
+    _check_printer(ctx)
+    return results.request(ctx, "letters")
+
+
+def batch_file(ctx: Context, params: dict) -> results.Made:
+    """``print_batch`` as the worker runs it: the PDF is kept for the person who asked."""
+    printed = print_batch(ctx)
+    if printed is None:
+        return results.Made("没有待打印的信件。")
+    batch, pdf = printed
+    return results.Made(f"已打印 {batch} 批次的信件,请下载后打印。", f"letters-{batch}.pdf", "application/pdf", pdf)
 
 
 def reprint(ctx: Context, batch: str) -> bytes:

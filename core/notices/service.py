@@ -3,8 +3,8 @@
 Each plugin (``mtkit_notify(notice, person)``) answers with the channel it wants the notice sent
 through, or None; the inbox always takes it (the row is the inbox entry). For every other channel
 (SMS, letters) a ``NoticeDelivery`` is queued in the same transaction, so a rolled-back action
-sends nothing; the ``deliver_notices`` job sends SMS later (``delivery.py``) and window staff print
-letters (``letters.py``). Plugins only decide: they never write or call back into services.
+sends nothing; SMS go to the worker once the transaction commits, with the ``deliver_notices`` job
+as the safety net (``delivery.py``), and window staff print letters (``letters.py``). Plugins only decide: they never write or call back into services.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from core.context import Context
 from core.extensions import db
+from core.notices import delivery
 from core.kernel.status import Channel, DeliveryStatus
 from core.kernel.time import utcnow
 from core.kernel.text import tidy
@@ -52,7 +53,8 @@ def notify_many(ctx: Context, items: list[dict]) -> list[Notice]:
         queued += [{"notice_id": notice.id, "channel": c, "status": DeliveryStatus.PENDING, "attempts": 0,
                     "next_attempt_at": now, "created_at": now} for c in channels if c != Channel.INBOX]
     if queued:
-        db.session.execute(insert(NoticeDelivery), queued)
+        made = db.session.execute(insert(NoticeDelivery).returning(NoticeDelivery.id, NoticeDelivery.channel), queued).all()
+        delivery.note_queued([d.id for d in made if d.channel == Channel.SMS])
     for channels, same in by_channels.items():
         for i in range(0, len(same), CHUNK):
             db.session.execute(update(Notice).where(Notice.id.in_(same[i:i + CHUNK])).values(channels=channels),

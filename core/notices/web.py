@@ -9,6 +9,7 @@ from core.jobs.runner import recent_runs
 from core.jobs.schedule import JOBS, title_of
 from core.kernel.roles import Role
 from core.notices import delivery, letters, service
+from core.queue import results
 from core.queue import service as queue_service
 from core.queue import tasks as queue_tasks
 from core.web.context import ctx
@@ -52,7 +53,8 @@ def deliveries():
     rows, next_before = delivery.failed_page(current_user, arg_id("before"))
     return render_template("staff/deliveries.html", rows=rows, next_before=next_before,
                            pending_letters=delivery.pending_letters(current_user), runs=recent_runs(15),
-                           jobs=JOBS.values(), job_title=title_of, failures=queue_service.open_failures(),
+                           jobs=JOBS.values(), job_title=title_of, task_title=queue_service.task_title,
+                           failures=queue_service.open_failures(),
                            retries=queue_tasks.RETRIES, retry_minutes=queue_tasks.RETRY_DELAY // 60)
 
 
@@ -81,20 +83,19 @@ def task_retry(failure_id):
 @bp.get("/staff/letters")
 @login_required
 def letters_page():
-    return render_template("staff/letters.html", rows=letters.pending(ctx()), limit=letters.BATCH_LIMIT)
+    c = ctx()
+    return render_template("staff/letters.html", rows=letters.pending(c), limit=letters.BATCH_LIMIT,
+                           tasks=results.recent(c, "letters"))
 
 
 @bp.post("/staff/letters/print")
 @login_required
 def letters_print():
-    """Render the waiting letters as one PDF and mark them printed (sent, awaiting posting)."""
-    printed = letters.print_batch(ctx())
-    if printed is None:
-        flash("没有待打印的信件。", "info")
-        return redirect(url_for("notices.letters_page"))
-    batch, pdf = printed
+    """Ask the worker to render the waiting letters as one PDF and mark them printed (sent,
+    awaiting posting); the task's page shows when it is ready to download."""
+    task = letters.request_print(ctx())
     db.session.commit()
-    return _pdf_download(pdf, f"letters-{batch}.pdf")
+    return redirect(url_for("tasks.status", task_id=task.id))
 
 
 @bp.get("/staff/letters/<batch>.pdf")

@@ -13,6 +13,14 @@ from core.kernel.time import utcnow
 from core.models import QueueFailure
 
 
+TASK_TITLES = {"run_task": "后台生成文件(如打印信件)", "send_sms": "发送短信"}
+
+
+def task_title(task: str) -> str:
+    """The Chinese name of a queue task that is not a scheduled job."""
+    return TASK_TITLES.get(task, task)
+
+
 def record_failure(task: str, job: str | None, exc: BaseException | None, attempts: int) -> QueueFailure:
     """Called by the worker when a task has no retries left (its own session and commit)."""
     error = "".join(traceback.format_exception_only(type(exc), exc)).strip() if exc else "未知错误"

@@ -21,10 +21,13 @@ NAME = "mtkit"
 
 @dataclass
 class Queue:
-    """The app's Huey instance and the task the app enqueues by hand (``run_job``)."""
+    """The app's Huey instance and the tasks the app enqueues by hand."""
 
     huey: Huey
     run_job: Any  # huey TaskWrapper: run_job(name) enqueues one scheduled job
+    send_sms: Any  # send_sms(ids): the SMS deliveries a commit created (core/queue/commit.py)
+    run_task: Any  # run_task(id): a background task a commit created (core/queue/results.py)
+    send_at_commit: bool = True
 
     def enqueue_job(self, name: str):
         return self.run_job(name)
@@ -52,11 +55,12 @@ def _private_file(path: Path) -> None:
 
 
 def init_app(app) -> Queue:
-    from core.queue import tasks
+    from core.queue import commit, tasks
 
     huey = build_huey(app.config, app.instance_path)
-    queue = Queue(huey, tasks.register(huey, app))
+    queue = Queue(huey, *tasks.register(huey, app), send_at_commit=bool(app.config.get("MTKIT_SMS_AT_COMMIT", True)))
     app.extensions["mtkit_queue"] = queue
+    commit.install()
     from core.ops.metrics import register_gauge
 
     register_gauge("mtkit_queue_depth", "Tasks waiting in the background queue.", huey.pending_count)

@@ -15,12 +15,23 @@ from huey.signals import SIGNAL_ERROR
 from core.context import for_app
 from core.jobs import runner
 from core.jobs.schedule import JOBS, Job
+from core.nhsa import exports as nhsa_exports
+from core.notices import letters
+from core.notices.delivery import deliver_due
+from core.queue import results
 
 log = logging.getLogger("mtkit.queue")
 
 RETRIES = 3
 RETRY_DELAY = 60  # seconds between attempts
+SEND_RETRY_DELAY = 10
 DAILY_CHECK_MINUTES = 15  # a daily job is checked this often; runner.run skips it once done today
+
+
+# What a user may ask the worker to make (core/queue/results.py): the same service functions a
+# synchronous caller uses.
+KINDS = {"letters": letters.batch_file, "nhsa_export": nhsa_exports.export_file}
+GAVE_UP = "生成失败,已重试多次。请重新生成;如仍失败,请联系系统管理员。"
 
 
 class JobFailed(Exception):
@@ -50,12 +61,41 @@ def run_named(app, name: str) -> str:
         return result
 
 
+def send_now(app, ids: list[int] | None) -> int:
+    """Send the SMS deliveries ``ids`` (None: all that are due) at once; returns how many were sent.
+    Rows the sweep or another worker already took are skipped (deliver_due claims each row once)."""
+    with app.app_context():
+        _, sent = deliver_due(for_app(app, origin="job"), ids=ids)
+        return sent
+
+
 def register(huey, app):
-    """Put mtkit's tasks on ``huey``; returns the ``run_job`` task (what the retry button enqueues)."""
+    """Put mtkit's tasks on ``huey``; returns the tasks the app enqueues by hand: ``run_job`` (what
+    the retry button enqueues), ``send_sms`` and ``run_task`` (after a commit that queued them)."""
 
     @huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="run_job")
     def run_job(name: str) -> str:
         return run_named(app, name)
+
+    # Retried sooner than a job: a gateway error is handled inside (back-off on the row); what
+    # raises here is the database or the worker itself.
+    @huey.task(retries=RETRIES, retry_delay=SEND_RETRY_DELAY, name="send_sms")
+    def send_sms(ids: list[int] | None) -> int:
+        return send_now(app, ids)
+
+    @huey.task(retries=RETRIES, retry_delay=SEND_RETRY_DELAY, name="run_task")
+    def run_task(task_id: int) -> str:
+        with app.app_context():
+            return results.run(for_app(app, origin="job"), task_id, KINDS)
+
+    @huey.periodic_task(crontab(minute="*"), name="requeue_tasks")
+    def requeue_tasks() -> int:
+        """The safety net of the hand-over at commit, as the sweep is for SMS."""
+        with app.app_context():
+            ids = results.stranded()
+        for task_id in ids:
+            run_task(task_id)
+        return len(ids)
 
     for job in JOBS.values():
         def periodic(name=job.name):
@@ -70,8 +110,10 @@ def register(huey, app):
 
         with app.app_context():
             service.record_failure(task.name, job_of(task), exc, attempts=type(task).default_retries + 1)
+            if task.name == "run_task" and task.args:
+                results.mark_failed(task.args[0], GAVE_UP)
 
-    return run_job
+    return run_job, send_sms, run_task
 
 
 def job_of(task) -> str | None:
@@ -79,6 +121,8 @@ def job_of(task) -> str | None:
         return task.name[len("job:"):]
     if task.name == "run_job" and task.args:
         return str(task.args[0])
+    if task.name == "send_sms":  # sent back as the sweep, which sends every delivery that is due
+        return "deliver_notices"
     return None
 
 
