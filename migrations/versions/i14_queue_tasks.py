@@ -1,7 +1,7 @@
 """queue tasks: background_tasks, heavy work a user asked for (a letter batch PDF, a national-platform export) and the file it made
 
 Revision ID: i14_queue_tasks
-Revises: i14_queue
+Revises: i14_province
 Create Date: 2026-12-01 05:00:00
 
 One new table; no existing table changes, so nothing to backfill.
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'i14_queue_tasks'
-down_revision = "i14_queue"
+down_revision = "i14_province"
 branch_labels = None
 depends_on = None
 
