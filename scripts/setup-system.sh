@@ -28,6 +28,7 @@ APT_LOCK_POLL="${APT_LOCK_POLL:-10}"  # seconds between tries while waiting
 # Tests only:
 #   chromium             browser tests (playwright drives /usr/bin/chromium; never `playwright install`)
 #   poppler-utils        pdftotext, to check generated PDFs in tests
+#   wrk                  HTTP load generator for bench/pages.py
 PACKAGES=(
   fonts-noto-cjk
   fonts-wqy-microhei
@@ -39,7 +40,7 @@ PACKAGES=(
 )
 case "$PROFILE" in
   run) ;;
-  test) PACKAGES+=(chromium poppler-utils) ;;
+  test) PACKAGES+=(chromium poppler-utils wrk) ;;
   *) echo "setup-system: unknown profile '$PROFILE' (use: run | test)" >&2; exit 2 ;;
 esac
 
