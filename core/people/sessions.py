@@ -60,15 +60,26 @@ def current(raw: str | None) -> UserSession | None:
     return db.session.scalar(select(UserSession).where(UserSession.token_hash == _hash(raw)))
 
 
-def resolve(settings, raw: str | None, user_id: str | None, *, user_agent: str | None, ip: str | None) -> User | None:
+def resolve(settings, raw: str | None, user_id: str | None, *, user_agent: str | None, ip: str | None,
+            on_touch=None) -> User | None:
     """The user whose open session ``raw`` is, or None. Ends (and commits) a session found idle, past
     its lifetime or presented by another browser; records the last use at most once a minute.
-    ``user_id`` is Flask-Login's id (``<user id>:<password stamp>``): it must match the session's."""
-    row = current(raw)
-    if row is None or row.ended_at is not None:
+    ``user_id`` is Flask-Login's id (``<user id>:<password stamp>``): it must match the session's.
+    The session row and its user come in one query: this runs before every page. ``on_touch()`` is
+    called when the last use was written (the page then renews the browser's cookie)."""
+    if not raw or not isinstance(raw, str) or len(raw) > 100:
         return None
     uid, _, stamp = str(user_id or "").partition(":")
-    if not uid.isdigit() or int(uid) > MAX_ID or int(uid) != row.user_id:
+    if not uid.isdigit() or int(uid) > MAX_ID:
+        return None
+    found = db.session.execute(
+        select(UserSession, User).outerjoin(User, User.id == UserSession.user_id)
+        .where(UserSession.token_hash == _hash(raw))
+    ).first()
+    if found is None:
+        return None
+    row, user = found
+    if row.ended_at is not None or int(uid) != row.user_id:
         return None
     now = utcnow()
     reason = None
@@ -78,7 +89,6 @@ def resolve(settings, raw: str | None, user_id: str | None, *, user_agent: str |
         reason = "idle"
     elif not hmac.compare_digest(row.agent_hash, _hash((user_agent or "")[:500])):
         reason = "client"
-    user = db.session.get(User, row.user_id)
     if reason is None and (user is None or not user.is_active):
         reason = "disabled"
     if reason is None and not hmac.compare_digest(stamp, user.session_stamp()):
@@ -90,6 +100,8 @@ def resolve(settings, raw: str | None, user_id: str | None, *, user_agent: str |
     if now - row.last_seen_at >= TOUCH_EVERY or row.last_ip != ip:
         row.last_seen_at, row.last_ip = now, ip
         db.session.commit()
+        if on_touch is not None:
+            on_touch()
     return user
 
 
