@@ -13,8 +13,9 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
+from functools import cache
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from core.audit import audit
 from core.context import Context
@@ -23,6 +24,7 @@ from core.kernel.roles import Role
 from core.kernel.time import utcnow
 from core.models import User, UserSession
 from core.models.base import MAX_ID
+from core.models.people import sealed_deferred
 
 # last_seen_at is written at most this often (not a write per request).
 TOUCH_EVERY = timedelta(seconds=60)
@@ -30,6 +32,17 @@ REASONS = {
     "logout": "退出登录", "password": "修改密码", "disabled": "账号停用", "admin": "管理员强制下线",
     "idle": "长时间未操作", "expired": "超过最长登录时间", "client": "在其他浏览器上使用", "self": "本人退出",
 }
+
+
+@cache
+def _session_and_user():
+    """The session row and its user, in one query run before every page. Built once (on first use,
+    when the mappers are ready): SQLAlchemy then reuses the statement's cache key instead of working
+    it out again on every request."""
+    return (
+        select(UserSession, User).outerjoin(User, User.id == UserSession.user_id)
+        .where(UserSession.token_hash == bindparam("token_hash")).options(*sealed_deferred())
+    )
 
 
 def _hash(value: str) -> str:
@@ -72,10 +85,7 @@ def resolve(settings, raw: str | None, user_id: str | None, *, user_agent: str |
     uid, _, stamp = str(user_id or "").partition(":")
     if not uid.isdigit() or int(uid) > MAX_ID:
         return None
-    found = db.session.execute(
-        select(UserSession, User).outerjoin(User, User.id == UserSession.user_id)
-        .where(UserSession.token_hash == _hash(raw))
-    ).first()
+    found = db.session.execute(_session_and_user(), {"token_hash": _hash(raw)}).first()
     if found is None:
         return None
     row, user = found
