@@ -191,7 +191,10 @@ def default_config(instance_path: Path) -> dict:
         "MTKIT_LIMIT_REGISTER": os.environ.get("MTKIT_LIMIT_REGISTER", "5/minute;30/hour"),
         "MTKIT_LIMIT_VERIFY": os.environ.get("MTKIT_LIMIT_VERIFY", "30/minute;300/hour"),
         "MTKIT_LIMIT_UPLOAD": os.environ.get("MTKIT_LIMIT_UPLOAD", "30/minute;300/hour"),
-        "SESSION_REFRESH_EACH_REQUEST": True,
+        # The cookie's expiry moves on when the server records the session's use (at most once a
+        # minute, core/people/sessions.py), not on every response: the browser forgets an idle
+        # session's cookie between 29 and 30 minutes; the server ends the session itself either way.
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("MTKIT_SECURE_COOKIES") == "1",

@@ -31,6 +31,7 @@ APT_LOCK_POLL="${APT_LOCK_POLL:-10}"  # seconds between tries while waiting
 #   poppler-utils        pdftotext, to check generated PDFs in tests
 #   haproxy              the load balancer in front of two app hosts (tests/test_two_hosts.py runs its
 #                        own, with its config in a temporary folder); see the end for Debian's service
+#   wrk                  HTTP load generator for bench/pages.py
 PACKAGES=(
   fonts-noto-cjk
   fonts-wqy-microhei
@@ -43,7 +44,7 @@ PACKAGES=(
 )
 case "$PROFILE" in
   run) ;;
-  test) PACKAGES+=(chromium poppler-utils haproxy) ;;
+  test) PACKAGES+=(chromium poppler-utils haproxy wrk) ;;
   *) echo "setup-system: unknown profile '$PROFILE' (use: run | test)" >&2; exit 2 ;;
 esac
 

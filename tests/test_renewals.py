@@ -290,3 +290,25 @@ def test_a_renewal_submitted_on_a_pinned_day_is_judged_by_that_day(make, fcg_sta
     assert recs.timely_renewal_pending(as_(), rec, date(2026, 1, 20))
     assert recs.is_effective(as_(), rec, date(2026, 1, 20))
     assert recs.state(as_(), rec, date(2026, 1, 20)) == "续办审核中(待遇继续)"
+
+
+def test_the_open_application_look_up_walks_the_partial_index(app):
+    """我的认定 asks, per recognition, whether the person has an application open for the disease:
+    at a million applications a full scan of their diseases made the page take ~100 ms (bench/pages.py)."""
+    from sqlalchemy import event
+
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("checks SQLite's query plan; PostgreSQL picks its plan from table statistics")
+    seen = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        assert recs.open_application(1, "150000", "M04600") is None
+        plan = db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + seen[-1][0], seen[-1][1]).all()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    steps = " / ".join(str(row[-1]) for row in plan)
+    assert "uq_open_disease_per_person" in steps and "SCAN application_diseases" not in steps, steps

@@ -185,6 +185,28 @@ def test_last_use_is_written_at_most_once_a_minute(app, client, make, clock):
     assert open_sessions(person)[0].last_seen_at > first
 
 
+def session_cookie_sent(response) -> bool:
+    return any(c.startswith("session=") for c in response.headers.getlist("Set-Cookie"))
+
+
+def test_the_cookie_is_renewed_when_the_last_use_is_written_not_on_every_page(app, client, make, clock):
+    """The signed cookie's expiry moves on with the server's record of the last use (once a minute)."""
+    person = make.person()
+    login(client, person.username)
+    client.get("/profile")
+    clock(seconds=30)
+    assert not session_cookie_sent(client.get("/profile"))
+    clock(seconds=40)
+    r = client.get("/profile")
+    assert r.status_code == 200 and session_cookie_sent(r)
+    assert not session_cookie_sent(client.get("/profile"))
+    # Still checked on every request: an idle session ends on the server whatever the cookie says.
+    cookie = saved_cookie(client)
+    clock(minutes=31)
+    assert not opens(replay(app, cookie), "/profile")
+    assert ended_reasons(person) == ["idle"]
+
+
 def test_a_copy_of_the_cookie_in_another_browser_ends_the_session(app, client, make):
     """session_protection that applies: the session is bound to the browser it began in."""
     person = make.person()

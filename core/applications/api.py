@@ -16,6 +16,7 @@ from core.people.api import person_named, person_ref
 from core.people.identity import mask_phone
 from core.people.scope import get_visible
 from core.web.context import ctx, regions
+from core.web.helpers import commit_keeping_loaded
 
 # What each action needs besides ``version`` (the application's version the caller last saw).
 ACTION_FIELDS = {
@@ -65,7 +66,7 @@ def applications_list():
 def application_detail(app_id):
     app = get_visible(current_user, Application, app_id)
     service.view(ctx(), app)
-    db.session.commit()
+    commit_keeping_loaded()
     return jsonify(detail(app, current_user))
 
 

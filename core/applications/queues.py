@@ -21,6 +21,7 @@ from core.calendar.service import DueWindow
 from core.extensions import db
 from core.kernel.status import Status
 from core.models import Application, ApplicationDisease, User
+from core.models.people import sealed_deferred
 from core.people.scope import application_scope
 
 PAGE_SIZE = 20
@@ -86,7 +87,7 @@ def page(user: User, f: QueueFilter, before: int | None = None, size: int = PAGE
          window: DueWindow | None = None, after: tuple[date, int] | None = None):
     """One page and the cursor of the next (None on the last page): an id, or "date_id" for SLA views."""
     rows = db.session.scalars(
-        statement(user, f, before, size, window, after).options(selectinload(Application.person), selectinload(Application.diseases))
+        statement(user, f, before, size, window, after).options(selectinload(Application.person).options(*sealed_deferred()), selectinload(Application.diseases))
     ).all()
     if len(rows) <= size:
         return rows, None

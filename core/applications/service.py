@@ -157,7 +157,7 @@ def unavailable_diseases(ctx: Context, person: User, region: str, on) -> dict[st
         why[code] = f"已认定,有效期至 {rec.end_date.isoformat()};到期前 3 个月内可在「我的认定」办理续办"
     for ad in db.session.scalars(
         select(ApplicationDisease).where(ApplicationDisease.person_id == person.id, ApplicationDisease.region_code == region,
-                                         ApplicationDisease.is_open.is_(True))
+                                         ApplicationDisease.is_open == True)  # noqa: E712  (matches the partial index)
     ):
         why[ad.disease_code] = f"已在申请中(第 {ad.application_id} 号)"
     return why

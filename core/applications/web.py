@@ -16,7 +16,7 @@ from core.kernel.status import Action, Status
 from core.models import Application, User
 from core.people.scope import get_visible, person_in_scope
 from core.web.context import ctx, regions
-from core.web.helpers import arg_id, form_key, form_version, fragment, is_fragment_request, refused, render, was_looked_up
+from core.web.helpers import arg_id, commit_keeping_loaded, form_key, form_version, fragment, is_fragment_request, refused, render, was_looked_up
 
 bp = Blueprint("applications", __name__)
 
@@ -72,7 +72,7 @@ def detail(app_id):
     app = get_visible(current_user, Application, app_id)
     if not is_fragment_request():  # one audit row per page opened, not per htmx refresh
         service.view(ctx(), app)
-        db.session.commit()
+        commit_keeping_loaded()
     return _render_detail(app)
 
 

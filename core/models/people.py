@@ -5,11 +5,12 @@ import hashlib
 import hmac
 import secrets
 from datetime import date
+from functools import cache
 
 from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, event, false, inspect, true
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, defer, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from core.extensions import db
@@ -110,6 +111,15 @@ class User(UserMixin, db.Model):
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
+
+
+@cache
+def sealed_deferred() -> tuple:
+    """Loader options leaving a user's encrypted fields (ID and phone numbers, addresses) unread
+    until something uses them: for loads on every request (the signed-in user) and lists that show
+    only names. Decrypting them costs more than reading the rest of the row. Built once (after the
+    mappers are configured), so statements using them keep one cache key."""
+    return (defer(User.id_number), defer(User.phone), defer(User.address), defer(User.remote_address))
 
 
 def _lookup_form(kind: str, value: str) -> str:

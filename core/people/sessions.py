@@ -13,8 +13,9 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
+from functools import cache
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from core.audit import audit
 from core.context import Context
@@ -23,6 +24,7 @@ from core.kernel.roles import Role
 from core.kernel.time import utcnow
 from core.models import User, UserSession
 from core.models.base import MAX_ID
+from core.models.people import sealed_deferred
 
 # last_seen_at is written at most this often (not a write per request).
 TOUCH_EVERY = timedelta(seconds=60)
@@ -30,6 +32,17 @@ REASONS = {
     "logout": "退出登录", "password": "修改密码", "disabled": "账号停用", "admin": "管理员强制下线",
     "idle": "长时间未操作", "expired": "超过最长登录时间", "client": "在其他浏览器上使用", "self": "本人退出",
 }
+
+
+@cache
+def _session_and_user():
+    """The session row and its user, in one query run before every page. Built once (on first use,
+    when the mappers are ready): SQLAlchemy then reuses the statement's cache key instead of working
+    it out again on every request."""
+    return (
+        select(UserSession, User).outerjoin(User, User.id == UserSession.user_id)
+        .where(UserSession.token_hash == bindparam("token_hash")).options(*sealed_deferred())
+    )
 
 
 def _hash(value: str) -> str:
@@ -60,15 +73,23 @@ def current(raw: str | None) -> UserSession | None:
     return db.session.scalar(select(UserSession).where(UserSession.token_hash == _hash(raw)))
 
 
-def resolve(settings, raw: str | None, user_id: str | None, *, user_agent: str | None, ip: str | None) -> User | None:
+def resolve(settings, raw: str | None, user_id: str | None, *, user_agent: str | None, ip: str | None,
+            on_touch=None) -> User | None:
     """The user whose open session ``raw`` is, or None. Ends (and commits) a session found idle, past
     its lifetime or presented by another browser; records the last use at most once a minute.
-    ``user_id`` is Flask-Login's id (``<user id>:<password stamp>``): it must match the session's."""
-    row = current(raw)
-    if row is None or row.ended_at is not None:
+    ``user_id`` is Flask-Login's id (``<user id>:<password stamp>``): it must match the session's.
+    The session row and its user come in one query: this runs before every page. ``on_touch()`` is
+    called when the last use was written (the page then renews the browser's cookie)."""
+    if not raw or not isinstance(raw, str) or len(raw) > 100:
         return None
     uid, _, stamp = str(user_id or "").partition(":")
-    if not uid.isdigit() or int(uid) > MAX_ID or int(uid) != row.user_id:
+    if not uid.isdigit() or int(uid) > MAX_ID:
+        return None
+    found = db.session.execute(_session_and_user(), {"token_hash": _hash(raw)}).first()
+    if found is None:
+        return None
+    row, user = found
+    if row.ended_at is not None or int(uid) != row.user_id:
         return None
     now = utcnow()
     reason = None
@@ -78,7 +99,6 @@ def resolve(settings, raw: str | None, user_id: str | None, *, user_agent: str |
         reason = "idle"
     elif not hmac.compare_digest(row.agent_hash, _hash((user_agent or "")[:500])):
         reason = "client"
-    user = db.session.get(User, row.user_id)
     if reason is None and (user is None or not user.is_active):
         reason = "disabled"
     if reason is None and not hmac.compare_digest(stamp, user.session_stamp()):
@@ -90,6 +110,8 @@ def resolve(settings, raw: str | None, user_id: str | None, *, user_agent: str |
     if now - row.last_seen_at >= TOUCH_EVERY or row.last_ip != ip:
         row.last_seen_at, row.last_ip = now, ip
         db.session.commit()
+        if on_touch is not None:
+            on_touch()
     return user
 
 

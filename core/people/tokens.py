@@ -6,14 +6,16 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
+from functools import cache
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from core.audit import audit
 from core.context import Context
 from core.extensions import db
 from core.kernel.time import utcnow
 from core.models import ApiToken, User
+from core.models.people import sealed_deferred
 
 
 def _hash(token: str) -> str:
@@ -31,14 +33,25 @@ def issue(ctx: Context, user: User) -> tuple[str, ApiToken]:
     return token, row
 
 
+@cache
+def _token_and_user():
+    """The token and its user in one query, run before every API call; built once (as in sessions.py)."""
+    return (
+        select(ApiToken, User).outerjoin(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == bindparam("token_hash")).options(*sealed_deferred())
+    )
+
+
 def resolve(token: str | None) -> tuple[User, ApiToken] | None:
     """The user a presented token belongs to, if it is valid now."""
     if not token or len(token) > 200:
         return None
-    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(token)))
-    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+    found = db.session.execute(_token_and_user(), {"token_hash": _hash(token)}).first()
+    if found is None:
         return None
-    user = row.user
+    row, user = found
+    if row.revoked_at is not None or row.expires_at <= utcnow():
+        return None
     if user is None or not user.is_active or not hmac.compare_digest(row.stamp, user.session_stamp()):
         return None
     return user, row

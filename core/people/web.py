@@ -27,9 +27,16 @@ DEVICE_COOKIE = "mtkit_device"  # browsers that signed in to an account before (
 
 
 def _load_user(user_id):
-    """Flask-Login's loader: the user of this browser's open server-side session, or nobody."""
+    """Flask-Login's loader: the user of this browser's open server-side session, or nobody.
+    The signed cookie is re-sent (its expiry moved on) only when the session's last use was
+    written, at most once a minute, not on every response (SESSION_REFRESH_EACH_REQUEST is off)."""
     return sessions.resolve(current_app.config, session.get(SESSION_KEY), user_id,
-                            user_agent=request.headers.get("User-Agent"), ip=request.remote_addr)
+                            user_agent=request.headers.get("User-Agent"), ip=request.remote_addr,
+                            on_touch=_renew_cookie)
+
+
+def _renew_cookie():
+    session.modified = True
 
 
 bp.record_once(lambda state: login_manager.user_loader(_load_user))

@@ -83,7 +83,9 @@ def open_application(person_id: int, region: str, disease_code: str) -> Applicat
             ApplicationDisease.person_id == person_id,
             ApplicationDisease.region_code == region,
             ApplicationDisease.disease_code == disease_code,
-            ApplicationDisease.is_open.is_(True),
+            # "= true", not "IS true": only the equality matches the partial index's WHERE
+            # (uq_open_disease_per_person); SQLite otherwise reads every application's diseases.
+            ApplicationDisease.is_open == True,  # noqa: E712
         )
     ).first()
 

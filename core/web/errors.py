@@ -43,7 +43,8 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _session_timeout():
         if not request.path.startswith("/api/"):  # the API has no session, only bearer tokens
-            session.permanent = True  # PERMANENT_SESSION_LIFETIME is the idle timeout
+            if not session.permanent:  # setting it marks the session changed: the cookie would be re-sent
+                session.permanent = True  # PERMANENT_SESSION_LIFETIME is the idle timeout
 
     @app.errorhandler(CSRFError)
     def _csrf(e):

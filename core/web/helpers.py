@@ -13,6 +13,18 @@ FORM_KEY = "idempotency_key"  # the hidden one-time key of forms that create rec
 EXPIRED_FORM = "页面已过期(表单缺少提交编号),请刷新页面后重新填写提交。"
 
 
+def commit_keeping_loaded() -> None:
+    """Commit without expiring what this request has loaded, for a commit that only recorded that a
+    page was opened (its audit row): the page then renders the rows as read a moment ago instead of
+    reading each of them again."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
 def arg_id(name: str) -> int | None:
     """A record id from the query string or form; anything not a plausible id is None."""
     value = request.values.get(name, type=int)
