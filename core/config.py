@@ -151,6 +151,10 @@ def default_config(instance_path: Path) -> dict:
         "MTKIT_S3_PRESIGN_SECONDS": int(os.environ.get("MTKIT_S3_PRESIGN_SECONDS", "0") or 0),
         "MTKIT_PREVIEW_DIR": os.environ.get("MTKIT_PREVIEW_DIR", str(instance_path / "previews")),
         "MTKIT_PREVIEW_FILES": int(os.environ.get("MTKIT_PREVIEW_FILES", 5000)),
+        # Page images of an uploaded PDF are rendered by the worker right after the upload commits
+        # (the first N pages), so a reviewer's page finds them ready; later pages render on first view.
+        "MTKIT_PREVIEWS_AHEAD": os.environ.get("MTKIT_PREVIEWS_AHEAD", "1") == "1",
+        "MTKIT_PREVIEW_AHEAD_PAGES": int(os.environ.get("MTKIT_PREVIEW_AHEAD_PAGES", 10)),
         "MTKIT_PDF_CACHE_DIR": os.environ.get("MTKIT_PDF_CACHE_DIR", str(instance_path / "pdf-cache")),
         # Files the worker made for a user (letter batches); ``results/`` in the bucket under S3.
         "MTKIT_RESULT_DIR": os.environ.get("MTKIT_RESULT_DIR", str(instance_path / "results")),

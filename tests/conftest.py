@@ -54,6 +54,9 @@ def base_config(url: str, tmp_path) -> dict:
         # SMS wait for the sweep (the deliver_notices job) as tests of sending expect; the hand-over
         # at commit is tested with it on (tests/test_queue_commit.py).
         "MTKIT_SMS_AT_COMMIT": False,
+        # Uploaded PDFs' pages render on first view, as most tests expect (tests/test_uploads.py
+        # turns the worker's rendering ahead on).
+        "MTKIT_PREVIEWS_AHEAD": False,
         "MTKIT_TODAY": TODAY,
         "SERVER_NAME": None,
         # Per-client request limits stay on in production; tests that check them turn them on

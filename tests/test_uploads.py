@@ -403,3 +403,37 @@ def test_backfill_records_pages_of_older_uploads(app, runner, client, draft):
     assert "已补记 1 个" in result.output
     db.session.expire_all()
     assert db.session.get(Material, material.id).pages == 4
+
+
+def test_the_worker_renders_an_uploaded_pdfs_pages_before_anyone_opens_them(app, client, draft, monkeypatch):
+    """Rendered ahead once the upload commits (the test queue runs tasks at once), up to
+    MTKIT_PREVIEW_AHEAD_PAGES; a reviewer's view of those pages then runs no pdftoppm, and pages past
+    the limit still render on first view. A refused upload renders nothing."""
+    import subprocess
+
+    from core.applications import previews
+
+    app.config.update(MTKIT_PREVIEWS_AHEAD=True, MTKIT_PREVIEW_AHEAD_PAGES=2)
+    person, application = draft
+    login(client, person.username)
+    calls = []
+    real = subprocess.run
+
+    def counting(*a, **k):
+        calls.append(a[0])
+        return real(*a, **k)
+
+    monkeypatch.setattr(previews.subprocess, "run", counting)
+    assert upload(client, application, make_pdf(3), "诊断书.pdf").status_code in (200, 302)
+    material = db.session.scalars(select(Material)).one()
+    cache = Path(app.config["MTKIT_PREVIEW_DIR"]) / material.sha256[:2]
+    assert sorted(p.name for p in cache.glob("*.png")) == [f"{material.sha256}-1.png", f"{material.sha256}-2.png"]
+    assert len(calls) == 2
+    # The person who uploaded it opens page 1: served from the cache, no render in the request.
+    assert client.get(f"/materials/{material.id}/pages/1.png").data.startswith(b"\x89PNG")
+    assert len(calls) == 2
+    assert client.get(f"/materials/{material.id}/pages/3.png").status_code == 200  # past the limit: on first view
+    assert len(calls) == 3
+    # A file refused at upload leaves no row, so nothing is queued or rendered.
+    assert upload(client, application, make_pdf(2)[:-300], "坏.pdf").status_code == 422
+    assert len(calls) == 3

@@ -18,7 +18,7 @@ from typing import BinaryIO
 from sqlalchemy import or_, select
 from werkzeug.datastructures import FileStorage
 
-from core.applications import budget, online, rules, storage, uploads
+from core.applications import budget, online, previews, rules, storage, uploads
 from core.audit import audit
 from core.context import Context
 from core.extensions import db
@@ -135,6 +135,7 @@ def add(ctx: Context, app: Application, *, disease_code: str, material_code: str
         what = f"replaces={replaces.id} " if replaces is not None else ""
         cleaned = f" removed={','.join(c.removed)}" if c.removed else ""  # active content taken out of a PDF
         audit(ctx, "material.upload", app, detail=f"{disease_code}/{material_code} {what}sha256={m.sha256}{cleaned}")
+    previews.note_ahead(ctx, materials)
     return materials
 
 

@@ -5,7 +5,8 @@ One listener on the app's session, installed once per process (``install``): aft
 takes the ids the transaction noted and enqueues ``send_sms``; a rollback forgets them, so a
 rolled-back action sends nothing. If the queue cannot be reached the commit has already succeeded:
 the failure is logged and the per-minute sweep sends the rows (they stay pending). Background
-tasks a user asked for (core/queue/results.py) are handed over the same way.
+tasks a user asked for (core/queue/results.py) and the page images of uploaded PDFs
+(core/applications/previews.py) are handed over the same way.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import event
 
 from core.extensions import db
+from core.applications import previews
 from core.notices.delivery import take_queued
 from core.queue import results
 
@@ -34,8 +36,8 @@ def install() -> None:
 
 
 def _after_commit(session) -> None:
-    ids, task_ids = take_queued(session), results.take_queued(session)
-    if not (ids or task_ids) or not has_app_context():
+    ids, task_ids, pdf_ids = take_queued(session), results.take_queued(session), previews.take_ahead(session)
+    if not (ids or task_ids or pdf_ids) or not has_app_context():
         return
     queue = current_app.extensions.get("mtkit_queue")
     if queue is None:
@@ -50,8 +52,14 @@ def _after_commit(session) -> None:
             queue.run_task(task_id)
         except Exception:  # the row stays queued (its page says so); the user can ask again later
             log.exception("could not hand background task %s to the queue", task_id)
+    if pdf_ids:
+        try:
+            queue.render_previews(pdf_ids)
+        except Exception:  # the pages render when a reviewer first opens them
+            log.exception("could not hand the previews of materials %s to the queue", pdf_ids)
 
 
 def _after_rollback(session) -> None:
     take_queued(session)
     results.take_queued(session)
+    previews.take_ahead(session)

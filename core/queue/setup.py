@@ -27,6 +27,7 @@ class Queue:
     run_job: Any  # huey TaskWrapper: run_job(name) enqueues one scheduled job
     send_sms: Any  # send_sms(ids): the SMS deliveries a commit created (core/queue/commit.py)
     run_task: Any  # run_task(id): a background task a commit created (core/queue/results.py)
+    render_previews: Any  # render_previews(ids): page images of PDFs a commit stored (core/applications/previews.py)
     send_at_commit: bool = True
 
     def enqueue_job(self, name: str):

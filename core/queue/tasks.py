@@ -12,6 +12,7 @@ import logging
 from huey import crontab
 from huey.signals import SIGNAL_ERROR
 
+from core.applications import previews
 from core.context import for_app
 from core.jobs import runner
 from core.jobs.schedule import JOBS, Job
@@ -71,7 +72,7 @@ def send_now(app, ids: list[int] | None) -> int:
 
 def register(huey, app):
     """Put mtkit's tasks on ``huey``; returns the tasks the app enqueues by hand: ``run_job`` (what
-    the retry button enqueues), ``send_sms`` and ``run_task`` (after a commit that queued them)."""
+    the retry button enqueues), ``send_sms``, ``run_task`` and ``render_previews`` (after a commit that queued them)."""
 
     @huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="run_job")
     def run_job(name: str) -> str:
@@ -87,6 +88,13 @@ def register(huey, app):
     def run_task(task_id: int) -> str:
         with app.app_context():
             return results.run(for_app(app, origin="job"), task_id, KINDS)
+
+    # Not retried: a PDF pdftoppm cannot render is marked failed in the cache; an unreachable store
+    # leaves the pages to render on first view.
+    @huey.task(name="render_previews")
+    def render_previews(ids: list[int]) -> int:
+        with app.app_context():
+            return previews.render_ahead(for_app(app, origin="job"), ids)
 
     @huey.periodic_task(crontab(minute="*"), name="requeue_tasks")
     def requeue_tasks() -> int:
@@ -113,7 +121,7 @@ def register(huey, app):
             if task.name == "run_task" and task.args:
                 results.mark_failed(task.args[0], GAVE_UP)
 
-    return run_job, send_sms, run_task
+    return run_job, send_sms, run_task, render_previews
 
 
 def job_of(task) -> str | None:
