@@ -61,6 +61,7 @@ ACTIONS: dict[str, str] = _APPLICATION | {
     "queue.retry": "重新执行失败的后台任务",
     "task.request": "提交后台生成任务",
     "task.download": "下载后台生成的文件",
+    "task.expire": "删除超过保存期限的生成文件",
     "letters.print": "打印信件",
     "letters.reprint": "重印信件",
     "calendar.add": "添加工作日历日期",

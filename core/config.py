@@ -158,6 +158,9 @@ def default_config(instance_path: Path) -> dict:
         "MTKIT_PDF_CACHE_DIR": os.environ.get("MTKIT_PDF_CACHE_DIR", str(instance_path / "pdf-cache")),
         # Files the worker made for a user (letter batches); ``results/`` in the bucket under S3.
         "MTKIT_RESULT_DIR": os.environ.get("MTKIT_RESULT_DIR", str(instance_path / "results")),
+        # They hold names and addresses and can be made again: deleted this many days after they were
+        # made (the daily result_purge job; 0 keeps them).
+        "MTKIT_RESULT_DAYS": int(os.environ.get("MTKIT_RESULT_DAYS", 7)),
         "MTKIT_PDF_CACHE_FILES": int(os.environ.get("MTKIT_PDF_CACHE_FILES", 2000)),
         # Where verification QR codes point; empty: the address the notice was downloaded from.
         "MTKIT_PUBLIC_URL": os.environ.get("MTKIT_PUBLIC_URL", "").rstrip("/"),

@@ -130,3 +130,48 @@ def test_a_task_whose_hand_over_was_lost_is_run_by_the_minute_tick(app, client, 
     db.session.expire_all()
     assert task.status == "done" and deliveries("letter")[0].status == "sent"
     assert requeue().execute() == 0
+
+
+def test_made_files_are_deleted_after_their_keeping_period_and_the_row_says_so(app, client, runner, fcg_staff, letter, handed):
+    """Letter batches hold names and addresses: ``result_purge`` deletes files older than
+    MTKIT_RESULT_DAYS, audited; the row stays and its pages say the file expired; newer files stay."""
+    from datetime import timedelta
+
+    from core.kernel.time import utcnow
+
+    handed, run_task = handed
+    login(client, "fcg_review")
+    client.post("/staff/letters/print")
+    [old_id] = handed
+    run_task.call_local(old_id)
+    notify(as_(), letter.id, "expired", "门特待遇已到期", "又一封信。")
+    db.session.commit()
+    client.post("/staff/letters/print")
+    new_id = handed[-1]
+    run_task.call_local(new_id)
+    old, new = db.session.get(BackgroundTask, old_id), db.session.get(BackgroundTask, new_id)
+    store = results.store_of(for_app(app))
+    old.finished_at = utcnow() - timedelta(days=8)  # the default keeps 7 days
+    new.finished_at = utcnow() - timedelta(days=6)
+    db.session.commit()
+    old_key = old.object_key
+
+    result = runner.invoke(args=["jobs", "run", "result_purge"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    old, new = db.session.get(BackgroundTask, old_id), db.session.get(BackgroundTask, new_id)
+    assert not store.exists(old_key) and store.exists(new.object_key)
+    assert (old.status, new.status) == ("expired", "done") and old.object_key == old_key  # the row keeps what it was
+    expired = db.session.scalars(select(AuditLog).where(AuditLog.action == "task.expire")).all()
+    assert [(a.object_id, a.detail.split()[0]) for a in expired] == [(str(old_id), "letters")]
+    r = client.get(f"/tasks/{old_id}/download")
+    assert r.status_code == 410 and "保存期限" in r.get_data(as_text=True)
+    assert "保存期限" in client.get(f"/tasks/{old_id}").get_data(as_text=True)
+    page = client.get("/staff/letters").get_data(as_text=True)
+    assert "已过保存期限" in page and f"/tasks/{old_id}/download" not in page and f"/tasks/{new_id}/download" in page
+    # Run again: nothing more to do; 0 days keeps everything.
+    assert results.purge(for_app(app)) == 0
+    app.config["MTKIT_RESULT_DAYS"] = 0
+    new.finished_at = utcnow() - timedelta(days=400)
+    db.session.commit()
+    assert results.purge(for_app(app)) == 0 and store.exists(new.object_key)

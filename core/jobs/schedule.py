@@ -8,6 +8,7 @@ from core.extensions import db
 from core.jobs import deadlines, expiry, reminders
 from core.jobs.runner import Job, Progress
 from core.notices.delivery import deliver_due
+from core.queue import results
 
 
 def deliver_notices(ctx: Context, run: Progress) -> None:
@@ -17,6 +18,14 @@ def deliver_notices(ctx: Context, run: Progress) -> None:
 
     attempted, sent = deliver_due(ctx, progress=progress)
     run.processed, run.changed = attempted, sent
+
+
+def result_purge(ctx: Context, run: Progress) -> None:
+    def progress(n):
+        run.processed = n
+        run.progress("(文件)")
+
+    run.processed = run.changed = results.purge(ctx, progress=progress)
 
 
 def idempotency_purge(ctx: Context, run: Progress) -> None:
@@ -32,6 +41,8 @@ JOBS: dict[str, Job] = {j.name: j for j in (
         about="结果通知环节到期未办的,提醒本地区管理员督办"),
     Job("audit_anchors", "审计锚点", audit_anchors.job, about="核验新写入的审计记录,并记下每天最后一条记录的哈希"),
     Job("idempotency_purge", "清理过期的提交编号", idempotency_purge, about="防重复提交的记录,超过有效期后不再需要"),
+    Job("result_purge", "清理生成的文件", result_purge,
+        about="打印信件、国家平台报文等生成的文件含有姓名、地址,保存期限过后删除(可重新生成)"),
     Job("deliver_notices", "发送短信", deliver_notices, every_minutes=5, about="待发送和到了重试时间的短信"),
 )}
 

@@ -85,7 +85,7 @@ def task_retry(failure_id):
 def letters_page():
     c = ctx()
     return render_template("staff/letters.html", rows=letters.pending(c), limit=letters.BATCH_LIMIT,
-                           tasks=results.recent(c, "letters"))
+                           tasks=results.recent(c, "letters"), STATUS=results.STATUS)
 
 
 @bp.post("/staff/letters/print")

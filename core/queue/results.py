@@ -7,6 +7,10 @@ with the kind's function, the same service function a synchronous caller uses; t
 goes to the object store (``results`` area: MTKIT_RESULT_DIR, or ``results/`` in the bucket) and
 the row says done. The page polls ``visible`` and the owner (or an administrator of the owner's
 region) downloads it through ``open_result``: checked and audited like any medical document.
+
+The files hold names, addresses and ID numbers and can be made again from the rows, so they are
+kept MTKIT_RESULT_DAYS days after they were made: the daily ``result_purge`` job (``purge``)
+deletes older ones and marks their rows expired (the row, with what was made and by whom, stays).
 """
 from __future__ import annotations
 
@@ -33,7 +37,8 @@ AREA = "results"
 QUEUED_KEY = "mtkit.tasks_queued"  # Session.info: background task ids this transaction created
 RUNNING_TIMEOUT = timedelta(minutes=30)  # "running" this long: the worker died; a retry may take it
 STRANDED = timedelta(minutes=5)  # longer than a task's retries take (3 x 10 s)
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+QUEUED, RUNNING, DONE, FAILED, EXPIRED = "queued", "running", "done", "failed", "expired"
+STATUS = {QUEUED: "排队中", RUNNING: "生成中", DONE: "已生成", FAILED: "生成失败", EXPIRED: "已过保存期限"}
 MISSING = "生成的文件已不在存储中,请重新生成。"
 UNAVAILABLE = "文件存储暂时无法访问,请稍后再试;如一直如此,请联系系统管理员。"
 
@@ -155,6 +160,8 @@ def open_result(ctx: Context, task_id: int) -> Result:
     """The file a finished task made, for someone allowed to see it: audited; streamed, or with
     MTKIT_S3_PRESIGN_SECONDS on S3 a short-lived presigned address."""
     row = visible(ctx, task_id)
+    if row.status == EXPIRED:
+        raise ServiceError(row.message or MISSING, status=410)
     if row.status != DONE or not row.object_key:
         raise NotFound("文件尚未生成。")
     store = store_of(ctx)
@@ -178,3 +185,29 @@ def open_result(ctx: Context, task_id: int) -> Result:
         raise ServiceError(UNAVAILABLE, status=503) from e
     audit(ctx, "task.download", row, detail=f"{row.kind} {row.filename}")
     return opened
+
+
+def purge(ctx: Context, batch: int = 500, progress: Callable[[int], None] | None = None) -> int:
+    """Delete the files of tasks finished more than MTKIT_RESULT_DAYS days ago (0: keep them) and
+    mark each row expired, audited; returns how many. The file goes first: a run that stops between
+    the two leaves a row whose download answers 410, and the next run finishes it."""
+    days = int(ctx.settings.get("MTKIT_RESULT_DAYS") or 0)
+    if days <= 0:
+        return 0
+    cutoff, store, done = utcnow() - timedelta(days=days), store_of(ctx), 0
+    why = f"文件已超过 {days} 天的保存期限,已删除;如还需要,请重新生成。"
+    while True:
+        rows = list(db.session.scalars(
+            select(BackgroundTask).where(BackgroundTask.status == DONE, BackgroundTask.object_key.is_not(None),
+                                         BackgroundTask.finished_at < cutoff)
+            .order_by(BackgroundTask.id).limit(batch)))
+        if not rows:
+            return done
+        for row in rows:
+            store.delete(row.object_key)  # an absent file is fine: a run stopped half-way
+            row.status, row.message = EXPIRED, why
+            audit(ctx, "task.expire", row, detail=f"{row.kind} {row.filename} {row.finished_at:%Y-%m-%d}")
+        db.session.commit()
+        done += len(rows)
+        if progress:
+            progress(done)
