@@ -190,25 +190,25 @@ class Download:
 
 
 def download(ctx: Context, material_id: int) -> Download:
-    """Someone in the record's scope downloads a stored file, audited. One request to the store: a
-    GET whose body the app streams (an absent object is a 410), or, with MTKIT_S3_PRESIGN_SECONDS
-    on S3, a HEAD (the 410 still comes from the app) and a presigned GET the browser is sent to."""
+    """Someone in the record's scope downloads a stored file, audited: streamed by the app, or with
+    MTKIT_S3_PRESIGN_SECONDS on S3 a short-lived presigned address (a missing file is still the
+    app's 410)."""
     material = _visible(ctx, material_id)
-    seconds = int(ctx.settings.get("MTKIT_S3_PRESIGN_SECONDS") or 0)
-    if seconds and storage.can_presign(ctx):
-        if not _exists(ctx, material.sha256):
-            log.error("material %s: stored file %s is missing", material.id, material.sha256)
-            raise ServiceError(MISSING, status=410)
-        try:
-            opened = Download(material, url=storage.presigned_url(
-                ctx, material.sha256, seconds, filename=download_name(material), content_type=material.content_type))
-        except StorageError as e:
-            log.error("material %s: no presigned address for %s: %s", material.id, material.sha256, e)
-            raise ServiceError(UNAVAILABLE, status=503) from e
-    else:
-        opened = Download(material, body=content(ctx, material))
+    out = _hand_out(ctx, material, presign_seconds=int(ctx.settings.get("MTKIT_S3_PRESIGN_SECONDS") or 0))
     audit(ctx, "material.download", material.application, detail=f"material={material.id}")
-    return opened
+    return Download(material, body=out.body, url=out.url)
+
+
+def _hand_out(ctx: Context, material: Material, presign_seconds: int = 0):
+    try:
+        return storage.hand_out(ctx, material.sha256, presign_seconds=presign_seconds,
+                                filename=download_name(material), content_type=material.content_type)
+    except MissingObject as e:
+        log.error("material %s: stored file %s is missing", material.id, material.sha256)
+        raise ServiceError(MISSING, status=410) from e
+    except StorageError as e:  # logged in full for the administrator; the person sees a plain 503
+        log.error("material %s: stored file %s could not be read: %s", material.id, material.sha256, e)
+        raise ServiceError(UNAVAILABLE, status=503) from e
 
 
 def open_material(ctx: Context, material_id: int, *, purpose: str, page: int | None = None) -> Material:
@@ -225,14 +225,7 @@ def open_material(ctx: Context, material_id: int, *, purpose: str, page: int | N
 
 def content(ctx: Context, material: Material):
     """The bytes of an opened material to stream: a local path or a stream from the object store."""
-    try:
-        return storage.source(ctx, material.sha256)
-    except MissingObject as e:
-        log.error("material %s: stored file %s is missing", material.id, material.sha256)
-        raise ServiceError(MISSING, status=410) from e
-    except StorageError as e:
-        log.error("material %s: stored file %s could not be read: %s", material.id, material.sha256, e)
-        raise ServiceError(UNAVAILABLE, status=503) from e
+    return _hand_out(ctx, material).body
 
 
 def download_name(material: Material) -> str:

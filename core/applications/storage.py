@@ -12,10 +12,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 from core.context import Context
-from core.kernel.objectstore import Entry, LocalStore, MissingObject, ObjectStore, older_than
+from core.kernel import objectstore
+from core.kernel.objectstore import Entry, Handout, LocalStore, ObjectStore, older_than
 from core.kernel.stores import open_store
 
 AREA = "uploads"
@@ -61,26 +61,12 @@ def read(ctx: Context, digest: str) -> bytes:
     return store_of(ctx).get(key_for(digest))
 
 
-def source(ctx: Context, digest: str) -> Path | BinaryIO:
-    """What a response streams: the file itself on the local disk, else a stream from the store
-    (one GET: an absent object is MissingObject, with no HEAD before it)."""
-    target = store_of(ctx)
-    path = target.local_path(key_for(digest))
-    if path is None:
-        return target.open(key_for(digest))
-    if not path.is_file():
-        raise MissingObject(key_for(digest))
-    return path
-
-
-def can_presign(ctx: Context) -> bool:
-    return hasattr(store_of(ctx), "presigned_get")
-
-
-def presigned_url(ctx: Context, digest: str, seconds: int, *, filename: str, content_type: str) -> str:
-    """An address the browser fetches the file from itself for ``seconds`` (S3 only; the caller has
-    checked who may see it and audited the download)."""
-    return store_of(ctx).presigned_get(key_for(digest), seconds, filename=filename, content_type=content_type)
+def hand_out(ctx: Context, digest: str, *, presign_seconds: int = 0, filename: str = "",
+             content_type: str = "") -> Handout:
+    """What a response sends for an upload: its bytes to stream, or (``presign_seconds`` on S3) a
+    short-lived address; the caller has checked who may see it (objectstore.hand_out)."""
+    return objectstore.hand_out(store_of(ctx), key_for(digest), presign_seconds=presign_seconds,
+                                filename=filename, content_type=content_type)
 
 
 @contextmanager

@@ -139,5 +139,31 @@ def copy_verified(source: ObjectStore, target: ObjectStore, key: str, sha256: st
     return actual, len(data)
 
 
+@dataclass
+class Handout:
+    """How a response hands an object out: ``body`` to stream (a local file or a stream from the
+    store), or ``url``, a short-lived presigned address the browser fetches it from itself."""
+
+    body: Path | BinaryIO | None = None
+    url: str | None = None
+
+
+def hand_out(store: ObjectStore, key: str, *, presign_seconds: int = 0, filename: str = "",
+             content_type: str = "") -> Handout:
+    """One object for a download, after the caller has checked who may see it and audited it. One
+    request to the store: a GET whose body is streamed (or the local file itself); with
+    ``presign_seconds`` on a store that presigns, a HEAD and a presigned GET. Absent: MissingObject."""
+    if presign_seconds and hasattr(store, "presigned_get"):
+        if not store.exists(key):
+            raise MissingObject(key)
+        return Handout(url=store.presigned_get(key, presign_seconds, filename=filename, content_type=content_type))
+    path = store.local_path(key)
+    if path is None:
+        return Handout(body=store.open(key))
+    if not path.is_file():
+        raise MissingObject(key)
+    return Handout(body=path)
+
+
 def older_than(entry: Entry, seconds: float) -> bool:
     return entry.modified < time.time() - seconds

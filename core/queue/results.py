@@ -26,7 +26,7 @@ from core.audit import audit
 from core.context import Context
 from core.extensions import db
 from core.kernel.errors import NOT_FOUND, NotFound, ServiceError
-from core.kernel.objectstore import MissingObject, ObjectStore, StorageError
+from core.kernel.objectstore import MissingObject, ObjectStore, StorageError, hand_out
 from core.kernel.roles import Role
 from core.kernel.stores import open_store
 from core.kernel.time import utcnow
@@ -164,19 +164,10 @@ def open_result(ctx: Context, task_id: int) -> Result:
         raise ServiceError(row.message or MISSING, status=410)
     if row.status != DONE or not row.object_key:
         raise NotFound("文件尚未生成。")
-    store = store_of(ctx)
-    seconds = int(ctx.settings.get("MTKIT_S3_PRESIGN_SECONDS") or 0)
     try:
-        if seconds and hasattr(store, "presigned_get"):
-            if not store.exists(row.object_key):
-                raise MissingObject(row.object_key)
-            opened = Result(row, url=store.presigned_get(row.object_key, seconds, filename=row.filename,
-                                                         content_type=row.content_type))
-        else:
-            path = store.local_path(row.object_key)
-            if path is not None and not path.is_file():
-                raise MissingObject(row.object_key)
-            opened = Result(row, body=path or store.open(row.object_key))
+        out = hand_out(store_of(ctx), row.object_key, presign_seconds=int(ctx.settings.get("MTKIT_S3_PRESIGN_SECONDS") or 0),
+                       filename=row.filename, content_type=row.content_type)
+        opened = Result(row, body=out.body, url=out.url)
     except MissingObject as e:
         log.error("task %s: result %s is missing", row.id, row.object_key)
         raise ServiceError(MISSING, status=410) from e
