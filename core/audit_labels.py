@@ -62,6 +62,8 @@ ACTIONS: dict[str, str] = _APPLICATION | {
     "task.request": "提交后台生成任务",
     "task.download": "下载后台生成的文件",
     "task.expire": "删除超过保存期限的生成文件",
+    "backup.create": "备份数据库和文件",
+    "backup.restore": "从备份恢复",
     "letters.print": "打印信件",
     "letters.reprint": "重印信件",
     "calendar.add": "添加工作日历日期",

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from core.applications import materials, storage
+from core.audit import audit
 from core.audit_chain.verify import db_anchors, describe
 from core.audit_chain.verify import verify as verify_chain
 from core.backup import database, manifest, objects
@@ -45,6 +46,11 @@ def create(ctx: Context, dest: Path, echo: Echo, *, caches: bool = False) -> dic
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)  # our own half-written folder, never shown as a backup
         raise
+    # A copy of every record leaves the database: who made it, and where to (after the snapshot, so
+    # the backup's own counts are not changed by this row).
+    audit(ctx, "backup.create", None, detail=f"{dest} rows={sum(made['row_counts'].values())} "
+                                             f"objects={sum(len(v) for v in made['objects'].values())}")
+    db.session.commit()
     return made
 
 
@@ -125,7 +131,12 @@ def restore(ctx: Context, folder: Path, echo: Echo, *, migrations_dir: str, set_
         echo(f"恢复对象存储 {area}({len(listed)} 个)…")
         copied, same = objects.restore_area(ctx, area, folder, listed, echo)
         echo(f"{area}:恢复 {copied} 个,已存在且相同 {same} 个")
-    return checks(ctx, made, migrations_dir)
+    found = checks(ctx, made, migrations_dir)
+    # Recorded in the restored database once it has been checked against the backup.
+    audit(ctx, "backup.restore", None, detail=f"{folder} made={made.get('finished_at')} "
+                                              f"checks={'ok' if all(ok for _, ok, _ in found) else 'failed'}")
+    db.session.commit()
+    return found
 
 
 def checks(ctx: Context, made: dict, migrations_dir: str) -> list[tuple[str, bool, str]]:
