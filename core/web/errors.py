@@ -30,6 +30,9 @@ def error_page(message: str, status: int, problems=None):
     return render_template("error.html", message=message, problems=problems or [], status=status), status
 
 
+SESSIONLESS = {"public.healthz", "ops.readyz", "ops.metrics_page", "static", "public.htmx_js"}
+
+
 def init_app(app: Flask) -> None:
     headers.init_app(app)  # security headers on every response
 
@@ -42,7 +45,9 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _session_timeout():
-        if not request.path.startswith("/api/"):  # the API has no session, only bearer tokens
+        # The API has no session, only bearer tokens; probes, metrics and static files need none (a
+        # load balancer polling /healthz would otherwise get a cookie every few seconds).
+        if not request.path.startswith("/api/") and request.endpoint not in SESSIONLESS:
             if not session.permanent:  # setting it marks the session changed: the cookie would be re-sent
                 session.permanent = True  # PERMANENT_SESSION_LIFETIME is the idle timeout
 
