@@ -48,8 +48,8 @@ def test_readyz_is_ok_on_a_migrated_database_without_login_or_audit(app, client)
     assert client.get("/healthz").get_json() == {"status": "ok"}  # liveness unchanged
     # A load balancer's probes get no session cookie (nor does the static htmx file); pages do.
     for url in ("/readyz", "/healthz", "/vendor/htmx.min.js"):
-        assert "Set-Cookie" not in client.get(url).headers, url
-    assert "Set-Cookie" in client.get("/login").headers
+        assert "Set-Cookie" not in app.test_client().get(url).headers, url
+    assert "Set-Cookie" in app.test_client().get("/login").headers
 
 
 def test_readyz_fails_naming_migrations_when_the_database_is_behind_head(tmp_path):
